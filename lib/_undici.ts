@@ -1,0 +1,85 @@
+/**
+ * Guarded access to undici's internal state of native Request/Response objects (Node's fetch).
+ * Used only as a fast path: every accessor is verified against the public API once at load,
+ * and returns undefined when this Node's undici is shaped differently, so callers fall back.
+ */
+import { NativeRequest, NativeResponse } from "./_globals.js";
+
+function symbolNamed(target: object, description: string): symbol | undefined {
+  return Object.getOwnPropertySymbols(target).find((s) => s.description === description);
+}
+
+/** The own symbols of a native Request (state, signal, headers, dispatcher on undici 6). */
+export const requestSymbols: readonly symbol[] = (() => {
+  try {
+    return Object.getOwnPropertySymbols(new NativeRequest("http://localhost/"));
+  } catch {
+    return [];
+  }
+})();
+
+interface ResponseState {
+  status: number;
+  statusText: string;
+  headersList: { cookies: string[] | null; [Symbol.iterator](): Iterator<[string, string]> };
+  body: { stream: ReadableStream; source: unknown; length: number | null } | null;
+}
+
+const kResponseState: symbol | undefined = (() => {
+  try {
+    const probe = new NativeResponse("probe", {
+      status: 201,
+      statusText: "Made",
+      headers: [["x-a", "1"], ["set-cookie", "a=1"], ["set-cookie", "b=2"]],
+    });
+    const key = symbolNamed(probe, "state");
+    if (!key) return undefined;
+    const state = (probe as unknown as Record<symbol, ResponseState>)[key];
+    const entries = [...state.headersList];
+    const ok =
+      state.status === 201 &&
+      state.statusText === "Made" &&
+      state.body?.source === "probe" &&
+      state.body.stream instanceof ReadableStream &&
+      entries.some(([n, v]) => n === "x-a" && v === "1") &&
+      JSON.stringify(state.headersList.cookies) === JSON.stringify(["a=1", "b=2"]);
+    return ok ? key : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Parts of a native Response read without creating a reader, or undefined if unavailable. */
+export interface NativeResponseParts {
+  status: number;
+  statusText: string;
+  /** [name, value] pairs, Set-Cookie values separate. */
+  headers: Array<[string, string]>;
+  /** string or bytes when the body was built from one and is untouched; else undefined. */
+  source: string | Uint8Array | null | undefined;
+}
+
+export function readNativeResponse(response: Response): NativeResponseParts | undefined {
+  if (kResponseState === undefined) return undefined;
+  const state = (response as unknown as Record<symbol, ResponseState | undefined>)[kResponseState];
+  if (!state || typeof state.status !== "number") return undefined;
+  const headers: Array<[string, string]> = [];
+  for (const [name, value] of state.headersList) {
+    if (name === "set-cookie") continue;
+    headers.push([name, value]);
+  }
+  const cookies = state.headersList.cookies;
+  if (cookies) for (const cookie of cookies) headers.push(["set-cookie", cookie]);
+  let source: NativeResponseParts["source"];
+  const body = state.body;
+  if (body === null) {
+    source = null;
+  } else if (
+    !body.stream.locked &&
+    !response.bodyUsed &&
+    (typeof body.source === "string" || body.source instanceof Uint8Array)
+  ) {
+    source = body.source;
+  }
+  return { status: state.status, statusText: state.statusText, headers, source };
+}

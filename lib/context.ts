@@ -1,0 +1,156 @@
+/**
+ * One in-flight HTTP request on the uWS side: its HttpResponse, abort and body wiring, and the
+ * bookkeeping that must happen exactly once when it completes or the client goes away.
+ */
+import type { HttpResponse } from "./uws.js";
+import { RequestBody } from "./body.js";
+import { abortServerRequest, type ServerRequest } from "./request.js";
+
+/** What a context needs from its server. */
+export interface ContextOwner {
+  /** Called exactly once per context, when the response is complete or the client is gone. */
+  requestFinished(ctx: RequestContext): void;
+  readonly maxRequestBodySize: number;
+}
+
+export class RequestContext {
+  readonly res: HttpResponse;
+  readonly owner: ContextOwner;
+  readonly isHead: boolean;
+  /** The client hung up (or the connection was cut): `res` must not be touched again. */
+  aborted: boolean;
+  /** The response has been handed to uWS (`end`/`tryEnd`/`write` started). */
+  responded: boolean;
+  /** `requestFinished` was called. */
+  finished: boolean;
+  /** True while running synchronously inside the uWS callback, which is already corked. */
+  corked: boolean;
+  /** Close the connection after this response (server stopping, or a protocol error). */
+  closeConnection: boolean;
+  body: RequestBody | null;
+  request: ServerRequest | null;
+  /** Absolute time (ms) after which `server.timeout()` aborts this request; 0 = none. */
+  deadline: number;
+  /** Cancels a response body still being streamed (client gone). */
+  cancelStream: ((reason: string) => void) | null;
+  /** Deno's `info.completed`, created only when a handler asks for it. */
+  completion: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
+  /** Arrow fields so uWS gets the same function object without a bind per call. */
+  readonly onAborted: () => void;
+  readonly onData: (chunk: ArrayBuffer, isLast: boolean) => void;
+
+  constructor(res: HttpResponse, owner: ContextOwner, isHead: boolean) {
+    this.res = res;
+    this.owner = owner;
+    this.isHead = isHead;
+    this.aborted = false;
+    this.responded = false;
+    this.finished = false;
+    this.corked = true;
+    this.closeConnection = false;
+    this.body = null;
+    this.request = null;
+    this.deadline = 0;
+    this.cancelStream = null;
+    this.completion = null;
+    this.onAborted = () => this.#handleAbort("client disconnected");
+    this.onData = (chunk, isLast) => this.#handleData(chunk, isLast);
+  }
+
+  /** Starts receiving the body: must run synchronously inside the uWS callback (H4). */
+  acceptBody(): RequestBody {
+    const res = this.res;
+    const body = new RequestBody({
+      pause: () => {
+        if (!this.aborted && !this.finished) res.pause();
+      },
+      resume: () => {
+        if (!this.aborted && !this.finished) res.resume();
+      },
+    });
+    this.body = body;
+    res.onData(this.onData);
+    return body;
+  }
+
+  #handleData(chunk: ArrayBuffer, isLast: boolean): void {
+    const body = this.body;
+    if (body === null) return;
+    if (body.received + chunk.byteLength > this.owner.maxRequestBodySize) {
+      // A chunked upload grew past the limit: refuse it now, and drop the connection after.
+      body.fail(new RangeError("Request body is larger than maxRequestBodySize"));
+      if (!this.responded && !this.aborted) {
+        this.responded = true;
+        this.closeConnection = true;
+        body.discard();
+        this.run(() => this.res.writeStatus("413 Payload Too Large").end("Payload Too Large", true));
+        this.finish();
+      }
+      return;
+    }
+    body.push(chunk, isLast);
+  }
+
+  /** Runs `write` corked: directly when already inside a uWS callback, else through `cork()` (H3). */
+  run(write: () => void): void {
+    if (this.corked) write();
+    else this.res.cork(write);
+  }
+
+  /** Cuts the connection now (timeouts, errors after headers, `stop(true)`). */
+  abortConnection(reason: string): void {
+    if (this.aborted || this.finished) return;
+    // close() fires onAborted synchronously, which does the rest.
+    this.res.close();
+    this.#handleAbort(reason);
+  }
+
+  #handleAbort(reason: string): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    if (this.request !== null) abortServerRequest(this.request, reason);
+    else this.body?.fail(new DOMException(reason, "AbortError"));
+    const cancel = this.cancelStream;
+    this.cancelStream = null;
+    cancel?.(reason);
+    if (this.completion !== null && !this.finished) {
+      this.completion.reject(new DOMException(reason, "AbortError"));
+    }
+    this.finish();
+  }
+
+  /**
+   * Call right before the final write: an unread upload must not stall the connection, so
+   * drop what is queued and resume the socket while `res` is still valid (H21).
+   */
+  releaseBody(): void {
+    if (this.body !== null && !this.body.ended) this.body.discard();
+  }
+
+  /** The response is fully handed to uWS (or abandoned): count the request as done. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.aborted) this.completion?.resolve();
+    this.owner.requestFinished(this);
+  }
+
+  /** Deno's `info.completed`. */
+  completed(): Promise<void> {
+    if (this.completion === null) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      promise.catch(() => {});
+      this.completion = { promise, resolve, reject };
+      if (this.finished) {
+        if (this.aborted) reject(new DOMException("client disconnected", "AbortError"));
+        else resolve();
+      }
+    }
+    return this.completion.promise;
+  }
+}

@@ -1,0 +1,6 @@
+/** uwserve: `Bun.serve` and `Deno.serve` for Node.js on the uWebSockets C++ core. */
+export { serve } from "./serve.js";
+export { Server } from "./server.js";
+export { UwsResponse as Response } from "./response.js";
+export type * from "./types.js";
+export type { UwserveErrorCode } from "./errors.js";

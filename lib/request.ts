@@ -1,0 +1,241 @@
+/**
+ * The handler's Request: lazy over a copy of what uWS gave us (the uWS HttpRequest dies at
+ * the handler's first await, H1). `instanceof Request` is true; `url`, `method`, a header read
+ * and the body readers cost almost nothing; everything else (and `new Request(req)`,
+ * `fetch(req)`, `clone()`) goes through a real undici Request built once on demand (H15, H16).
+ */
+import { delegateMissingMembers } from "./_delegate.js";
+import { NativeRequest } from "./_globals.js";
+import { LazyHeaders } from "./_lazy_headers.js";
+import { requestSymbols } from "./_undici.js";
+import { buildUrl } from "./_url.js";
+import type { RequestBody } from "./body.js";
+
+/** Methods the Fetch standard normalises to upper case; others keep their case. */
+const NORMALIZED_METHODS: Record<string, string> = {
+  delete: "DELETE",
+  get: "GET",
+  head: "HEAD",
+  options: "OPTIONS",
+  post: "POST",
+  put: "PUT",
+  patch: "PATCH",
+};
+/** undici refuses to construct these (forbidden methods). */
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/** What the bridge copied out of the uWS request before the handler ran. */
+export interface RequestInit_ {
+  method: string;
+  /** Path as received, without the query. */
+  path: string;
+  /** Raw query without "?", or "" when absent. */
+  query: string;
+  /** Flat [name, value, name, value…] as received; names are lower case (uWS lowercases). */
+  rawHeaders: string[];
+  host: string;
+  /** Origin used when the Host header is missing or invalid: the listening address. */
+  fallbackOrigin: string;
+  body: RequestBody | null;
+}
+
+/** Reads a request's internals (module-internal door to the private fields). */
+let internals: (req: object) => ServerRequestInternals | undefined;
+let materialize: (req: ServerRequest) => Request;
+interface ServerRequestInternals {
+  context: unknown;
+  abort(reason: string): void;
+}
+
+export class ServerRequest {
+  #method: string;
+  #path: string;
+  #query: string;
+  #rawHeaders: string[];
+  #host: string;
+  #fallbackOrigin: string;
+  #body: RequestBody | null;
+  #url: string | null;
+  #headers: Headers | null;
+  #controller: AbortController | null;
+  #abortReason: string | null;
+  #real: Request | null;
+  #stream: ReadableStream<Uint8Array> | null;
+  #context: unknown;
+
+  constructor(init: RequestInit_, context: unknown) {
+    this.#method = init.method;
+    this.#path = init.path;
+    this.#query = init.query;
+    this.#rawHeaders = init.rawHeaders;
+    this.#host = init.host;
+    this.#fallbackOrigin = init.fallbackOrigin;
+    this.#body = init.body;
+    this.#url = null;
+    this.#headers = null;
+    this.#controller = null;
+    this.#abortReason = null;
+    this.#real = null;
+    this.#stream = null;
+    this.#context = context;
+  }
+
+  static {
+    internals = (req) => {
+      if (!(#method in req)) return undefined;
+      const r = req as ServerRequest;
+      return {
+        context: r.#context,
+        abort: (reason: string) => r.#abort(reason),
+      };
+    };
+    materialize = (r) => r.#materialize();
+  }
+
+  /** Fires `signal` (if anyone looked at it) and fails an unread body. */
+  #abort(reason: string): void {
+    if (this.#abortReason !== null) return;
+    this.#abortReason = reason;
+    this.#body?.fail(new DOMException(reason, "AbortError"));
+    this.#controller?.abort(reason);
+  }
+
+  get method(): string {
+    const method = this.#method;
+    return NORMALIZED_METHODS[method.toLowerCase()] ?? method;
+  }
+
+  get url(): string {
+    return (this.#url ??= buildUrl(this.#host, this.#path, this.#query, this.#fallbackOrigin));
+  }
+
+  get headers(): Headers {
+    if (this.#real !== null) return this.#real.headers;
+    return (this.#headers ??= new LazyHeaders(this.#rawHeaders) as unknown as Headers);
+  }
+
+  /** First value of a header without building Headers (for the bridge itself). */
+  #header(name: string): string | null {
+    return this.headers.get(name);
+  }
+
+  get signal(): AbortSignal {
+    if (this.#real !== null) return this.#real.signal;
+    if (this.#controller === null) {
+      this.#controller = new AbortController();
+      if (this.#abortReason !== null) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#real !== null) return this.#real.body;
+    if (this.#body === null) return null;
+    if (this.#stream === null) {
+      if (this.#body.taken) {
+        // Read whole already: an empty, disturbed stream, as a consumed Request has.
+        const used = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+        void used.getReader().read();
+        this.#stream = used;
+      } else {
+        this.#stream = this.#body.stream();
+      }
+    }
+    return this.#stream;
+  }
+
+  get bodyUsed(): boolean {
+    if (this.#real !== null) return this.#real.bodyUsed;
+    if (this.#body === null) return false;
+    if (this.#stream !== null) return this.#stream.locked;
+    return this.#body.taken;
+  }
+
+  async #readAll(): Promise<Buffer> {
+    if (this.#real !== null) return Buffer.from(await this.#real.arrayBuffer());
+    if (this.#body === null) return Buffer.alloc(0);
+    if (this.#stream !== null) {
+      return Buffer.from(await new Response(this.#stream).arrayBuffer());
+    }
+    return this.#body.readAll();
+  }
+
+  async text(): Promise<string> {
+    return (await this.#readAll()).toString("utf8");
+  }
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const buf = await this.#readAll();
+    // Buffers may share a pooled ArrayBuffer: hand out an exact copy.
+    return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length) as ArrayBuffer;
+  }
+  async bytes(): Promise<Uint8Array> {
+    return new Uint8Array(await this.arrayBuffer());
+  }
+  async blob(): Promise<Blob> {
+    const type = this.#header("content-type") ?? "";
+    return new Blob([await this.arrayBuffer()], { type });
+  }
+  async formData(): Promise<FormData> {
+    if (this.#real !== null) return this.#real.formData();
+    const contentType = this.#header("content-type") ?? "";
+    const bytes = await this.#readAll();
+    // undici's multipart/urlencoded parser, reached through a throwaway Response.
+    return new Response(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) as Uint8Array<ArrayBuffer>, {
+      headers: { "content-type": contentType },
+    }).formData();
+  }
+
+  clone(): Request {
+    return this.#materialize().clone();
+  }
+
+  /** The equivalent undici Request, built once; the lazy one delegates to it from then on. */
+  #materialize(): Request {
+    if (this.#real !== null) return this.#real;
+    const method = this.method;
+    if (FORBIDDEN_METHODS.has(method.toUpperCase())) {
+      throw new TypeError(
+        `uwserve: a ${method} request cannot be turned into a fetch Request (undici forbids the method); ` +
+          "read method, url and headers from it directly",
+      );
+    }
+    const hasBody = this.#body !== null && method !== "GET" && method !== "HEAD";
+    const body = hasBody ? this.body : null;
+    const real = new NativeRequest(this.url, {
+      method,
+      headers: this.headers,
+      body,
+      signal: this.signal,
+      // @ts-expect-error duplex is required by undici for stream bodies, missing from lib.dom
+      duplex: "half",
+    });
+    this.#real = real;
+    return real;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return "Request";
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): object {
+    return { method: this.method, url: this.url, headers: this.headers, bodyUsed: this.bodyUsed };
+  }
+}
+
+// `instanceof Request` must hold. undici's own code (the Request constructor, fetch) reads its
+// internal symbols from anything that passes instanceof (H16): answer them from the real one.
+delegateMissingMembers(ServerRequest, NativeRequest, (self) => materialize(self as ServerRequest), requestSymbols);
+
+/** The context the bridge attached to one of its requests, or undefined for other objects. */
+export function requestContextOf(req: unknown): unknown {
+  if (typeof req !== "object" || req === null) return undefined;
+  return internals(req)?.context;
+}
+
+/** Aborts a bridge request's signal and body with a string reason (H20). */
+export function abortServerRequest(req: ServerRequest, reason: string): void {
+  internals(req)?.abort(reason);
+}

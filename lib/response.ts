@@ -1,0 +1,338 @@
+/**
+ * uwserve's own `Response`: the standard constructor and members, `instanceof Response` true,
+ * but built for the server's hot path. undici's `new Response("text")` costs several µs on
+ * Node 20 (WebIDL conversion, a Headers object, a ReadableStream for every body); this one only
+ * stores what it was given. The writer reads those parts directly; any member that needs a real
+ * undici Response (body stream, formData, symbols undici looks up) materialises one, once.
+ */
+import { NativeHeaders, NativeResponse } from "./_globals.js";
+import { assertValidHeader, forEachHeaderInit } from "./_headers.js";
+
+/** What the writer needs from a fast Response. `real` is set once a native one was materialised. */
+export interface FastResponseParts {
+  status: number;
+  statusText: string;
+  /** The init headers as given (validated), or null after `headers` was read (then use `headers`). */
+  headersInit: unknown;
+  headers: Headers | null;
+  body: unknown;
+  real: Response | null;
+}
+
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+/** RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+let readParts: (response: object) => FastResponseParts | undefined;
+let materialize: (response: FastResponse) => Response;
+
+function isBodyUsedError(): TypeError {
+  return new TypeError("Body is unusable: Body has already been read");
+}
+
+/** True for async iterables that are not one of the standard body types (Bun accepts these). */
+export function isAsyncIterableBody(body: unknown): body is AsyncIterable<unknown> {
+  return (
+    typeof body === "object" &&
+    body !== null &&
+    typeof (body as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function" &&
+    !(body instanceof ReadableStream)
+  );
+}
+
+/** Normalises a BodyInit the way the Fetch standard does for the cheap cases. */
+function normalizeBody(body: unknown): unknown {
+  if (body === undefined || body === null) return null;
+  if (typeof body === "string") return body;
+  if (typeof body === "object" || typeof body === "function") {
+    if (
+      body instanceof Uint8Array ||
+      body instanceof ArrayBuffer ||
+      ArrayBuffer.isView(body) ||
+      body instanceof Blob ||
+      body instanceof ReadableStream ||
+      body instanceof FormData ||
+      body instanceof URLSearchParams ||
+      isAsyncIterableBody(body) ||
+      (typeof SharedArrayBuffer !== "undefined" && body instanceof SharedArrayBuffer)
+    ) {
+      return body;
+    }
+  }
+  // WebIDL converts any other value to a USVString.
+  return String(body);
+}
+
+function checkInit(init: ResponseInit | undefined, hasBody: boolean): [number, string, unknown] {
+  if (init === undefined || init === null) return [200, "", undefined];
+  if (typeof init !== "object") {
+    throw new TypeError("Response constructor: init must be an object");
+  }
+  let status = 200;
+  if (init.status !== undefined) {
+    status = Number(init.status);
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new RangeError(`init["status"] must be in the range of 200 to 599, inclusive, but received ${init.status}`);
+    }
+  }
+  let statusText = "";
+  if (init.statusText !== undefined) {
+    statusText = String(init.statusText);
+    if (!REASON_PHRASE.test(statusText)) throw new TypeError("Invalid statusText");
+  }
+  if (hasBody && NULL_BODY_STATUS.has(status)) {
+    throw new TypeError("Response constructor: Invalid response status code " + status);
+  }
+  const headersInit = init.headers;
+  if (headersInit !== undefined && headersInit !== null) {
+    if (typeof headersInit !== "object") {
+      throw new TypeError("Response constructor: init.headers must be an object, an array of pairs or a Headers");
+    }
+    if (!(headersInit instanceof NativeHeaders)) {
+      forEachHeaderInit(headersInit, assertValidHeader);
+    }
+  }
+  return [status, statusText, headersInit];
+}
+
+/** Converts a BodyInit we keep into something undici's constructor takes. */
+function toNativeBody(body: unknown): BodyInit | null {
+  if (isAsyncIterableBody(body)) {
+    // ReadableStream.from exists since Node 20.6; lib.dom in TypeScript 5.9 lacks it.
+    const from = (ReadableStream as unknown as { from(it: AsyncIterable<unknown>): ReadableStream }).from;
+    return from(body as AsyncIterable<Uint8Array>) as unknown as BodyInit;
+  }
+  return body as BodyInit | null;
+}
+
+class FastResponse {
+  #status: number;
+  #statusText: string;
+  #headersInit: unknown;
+  #headers: Headers | null;
+  #body: unknown;
+  #bodyUsed: boolean;
+  #real: Response | null;
+
+  constructor(body?: BodyInit | null | AsyncIterable<unknown>, init?: ResponseInit) {
+    const normalized = normalizeBody(body);
+    const [status, statusText, headersInit] = checkInit(init, normalized !== null);
+    this.#status = status;
+    this.#statusText = statusText;
+    this.#headersInit = headersInit;
+    this.#headers = null;
+    this.#body = normalized;
+    this.#bodyUsed = false;
+    this.#real = null;
+  }
+
+  static {
+    readParts = (response) => {
+      if (!(#status in response)) return undefined;
+      const r = response as FastResponse;
+      return {
+        status: r.#status,
+        statusText: r.#statusText,
+        headersInit: r.#headers === null ? r.#headersInit : null,
+        headers: r.#headers,
+        body: r.#body,
+        real: r.#real,
+      };
+    };
+    materialize = (r) => r.#materialize();
+  }
+
+  /** The undici Response with the same contents, created on first need. */
+  #materialize(): Response {
+    if (this.#real !== null) return this.#real;
+    const real = new NativeResponse(toNativeBody(this.#body), {
+      status: this.#status,
+      statusText: this.#statusText,
+      headers: (this.#headers ?? this.#headersInit ?? undefined) as HeadersInit | undefined,
+    });
+    if (this.#bodyUsed) {
+      // Keep "already used" true on the real one too: lock its stream.
+      real.body?.getReader();
+    }
+    this.#real = real;
+    this.#headers = real.headers;
+    return real;
+  }
+
+  #hasCheapBody(): boolean {
+    const body = this.#body;
+    return body === null || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer;
+  }
+
+  #takeCheapBody(): string | Uint8Array | ArrayBuffer | null {
+    if (this.#bodyUsed) throw isBodyUsedError();
+    if (this.#body !== null) this.#bodyUsed = true;
+    return this.#body as string | Uint8Array | ArrayBuffer | null;
+  }
+
+  get status(): number {
+    return this.#real?.status ?? this.#status;
+  }
+  get statusText(): string {
+    return this.#real?.statusText ?? this.#statusText;
+  }
+  get ok(): boolean {
+    const status = this.status;
+    return status >= 200 && status <= 299;
+  }
+  get type(): ResponseType {
+    return this.#real?.type ?? "default";
+  }
+  get url(): string {
+    return this.#real?.url ?? "";
+  }
+  get redirected(): boolean {
+    return this.#real?.redirected ?? false;
+  }
+  get headers(): Headers {
+    if (this.#headers === null) {
+      this.#headers = new NativeHeaders((this.#headersInit ?? undefined) as HeadersInit | undefined);
+      if (typeof this.#body === "string" && !this.#headers.has("content-type")) {
+        this.#headers.set("content-type", "text/plain;charset=utf-8");
+      } else if (this.#body instanceof Blob && this.#body.type && !this.#headers.has("content-type")) {
+        this.#headers.set("content-type", this.#body.type);
+      } else if (this.#body instanceof URLSearchParams && !this.#headers.has("content-type")) {
+        this.#headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
+      }
+    }
+    return this.#headers;
+  }
+  get body(): ReadableStream<Uint8Array> | null {
+    if (this.#real === null && this.#body === null) return null;
+    return this.#materialize().body;
+  }
+  get bodyUsed(): boolean {
+    return this.#real?.bodyUsed ?? this.#bodyUsed;
+  }
+
+  async text(): Promise<string> {
+    if (this.#real === null && this.#hasCheapBody()) {
+      const body = this.#takeCheapBody();
+      if (body === null) return "";
+      if (typeof body === "string") return body;
+      return Buffer.from(body instanceof ArrayBuffer ? new Uint8Array(body) : body).toString("utf8");
+    }
+    return this.#materialize().text();
+  }
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    return (await this.bytes()).buffer as ArrayBuffer;
+  }
+  async bytes(): Promise<Uint8Array> {
+    if (this.#real === null && this.#hasCheapBody()) {
+      const body = this.#takeCheapBody();
+      if (body === null) return new Uint8Array(0);
+      if (typeof body === "string") return new Uint8Array(Buffer.from(body, "utf8"));
+      // A copy: the caller owns the result, the Response keeps its bytes.
+      return new Uint8Array(body instanceof ArrayBuffer ? body.slice(0) : body.slice());
+    }
+    return new Uint8Array(await this.#materialize().arrayBuffer());
+  }
+  async blob(): Promise<Blob> {
+    return this.#materialize().blob();
+  }
+  async formData(): Promise<FormData> {
+    return this.#materialize().formData();
+  }
+  clone(): Response {
+    if (this.#bodyUsed || this.#real?.bodyUsed) throw new TypeError("Response.clone: Body has already been consumed.");
+    if (this.#real === null && this.#hasCheapBody()) {
+      const copy = new FastResponse(null, undefined);
+      copy.#status = this.#status;
+      copy.#statusText = this.#statusText;
+      copy.#headersInit = this.#headers !== null ? new NativeHeaders(this.#headers) : this.#headersInit;
+      copy.#body = this.#body;
+      return copy as unknown as Response;
+    }
+    return this.#materialize().clone();
+  }
+
+  static json(data: unknown, init?: ResponseInit): Response {
+    const body = JSON.stringify(data);
+    if (body === undefined) throw new TypeError("Response.json: the value is not JSON-serializable");
+    const response = new FastResponse(body, init);
+    const headersInit = response.#headersInit;
+    if (headersInit === undefined || headersInit === null) {
+      response.#headersInit = JSON_HEADERS;
+    } else {
+      const headers = new NativeHeaders(headersInit as HeadersInit);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      response.#headersInit = headers;
+    }
+    return response as unknown as Response;
+  }
+
+  /** Like Bun, relative URLs are kept as given (undici would throw without a base URL). */
+  static redirect(url: string | URL, status = 302): Response {
+    if (!REDIRECT_STATUS.has(status)) {
+      throw new RangeError(`Response.redirect: invalid status code ${status} (expected 301, 302, 303, 307 or 308)`);
+    }
+    const location = typeof url === "string" ? url : url.href;
+    if (!/^[\x20-\x7e\x80-\uffff]*$/.test(location) || /[\r\n\0]/.test(location)) {
+      throw new TypeError("Response.redirect: invalid URL");
+    }
+    const response = new FastResponse(null, { status });
+    response.#headersInit = { location: URL.canParse(location) ? new URL(location).href : location };
+    return response as unknown as Response;
+  }
+
+  static error(): Response {
+    return NativeResponse.error();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return "Response";
+  }
+
+  [Symbol.for("nodejs.util.inspect.custom")](): object {
+    return {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.headers,
+      body: this.#real ? this.#real.body : this.#body,
+      bodyUsed: this.bodyUsed,
+      ok: this.ok,
+      redirected: this.redirected,
+      type: this.type,
+      url: this.url,
+    };
+  }
+}
+
+/** Frozen so the shared object can't be mutated by one response and leak into another. */
+const JSON_HEADERS = Object.freeze({ "content-type": "application/json" });
+
+// `instanceof Response` (the native one) must hold, and undici looks some things up by its own
+// symbols (state, headers) on objects that pass `instanceof`: answer those from the real one.
+Object.setPrototypeOf(FastResponse.prototype, NativeResponse.prototype);
+Object.setPrototypeOf(FastResponse, NativeResponse);
+for (const symbol of Object.getOwnPropertySymbols(new NativeResponse(null))) {
+  Object.defineProperty(FastResponse.prototype, symbol, {
+    get(this: FastResponse) {
+      return (materialize(this) as unknown as Record<symbol, unknown>)[symbol];
+    },
+    configurable: true,
+  });
+}
+
+/** The undici Response behind a uwserve one (materialised on demand); others pass through. */
+export function asNative(response: Response): Response {
+  if (!(response instanceof FastResponse)) return response;
+  return materialize(response);
+}
+
+/** Returns the parts of a uwserve Response, or undefined for any other object. */
+export function fastResponseParts(response: object): FastResponseParts | undefined {
+  return readParts(response);
+}
+
+/** uwserve's Response class, typed as the standard one. */
+export const UwsResponse = FastResponse as unknown as typeof globalThis.Response;

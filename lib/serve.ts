@@ -1,0 +1,208 @@
+/**
+ * `serve()`: recognises the Bun and Deno call styles, validates every option before any
+ * native code runs (TypeError for a wrong type, RangeError for a wrong value, hints for
+ * misspellings), resolves defaults, and starts a Server.
+ */
+import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./errors.js";
+import { Server, type ResolvedOptions } from "./server.js";
+import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
+
+const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
+const DEFAULT_MAX_HEADER = 16 * 1024;
+/** The uWS core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
+const CORE_IDLE_TIMEOUT = 10;
+
+/** Options this version implements. */
+const KNOWN = new Set([
+  "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
+  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal",
+]);
+/** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
+const NOT_YET = new Set([
+  "routes", "static", "websocket", "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
+]);
+
+/**
+ * Starts a server. Call styles:
+ * - Bun: `serve({ fetch, error, port, ... })`
+ * - Deno: `serve(handler)`, `serve(options, handler)`, `serve({ handler, ...options })`
+ */
+export function serve(options: ServeOptions | DenoServeOptions): Server;
+export function serve(handler: DenoHandler): Server;
+export function serve(options: DenoServeOptions, handler: DenoHandler): Server;
+export function serve(first?: unknown, second?: unknown): Server {
+  return new Server(resolveCall(first, second));
+}
+
+function resolveCall(first: unknown, second: unknown): ResolvedOptions {
+  if (typeof first === "function") {
+    if (second !== undefined) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", "uwserve: serve(handler) takes no second argument; use serve(options, handler)");
+    }
+    return resolveOptions({}, "deno", first as DenoHandler);
+  }
+  if (typeof first !== "object" || first === null || Array.isArray(first)) {
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_INVALID_CALL",
+      `uwserve: serve() expects an options object ({ fetch }), a handler function, or (options, handler); received ${describeValue(first)}`,
+    );
+  }
+  const options = first as Record<string, unknown>;
+  if (second !== undefined) {
+    if (typeof second !== "function") {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", `uwserve: serve(options, handler): handler must be a function, but received ${describeValue(second)}`);
+    }
+    if (options.fetch !== undefined || options.handler !== undefined) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", "uwserve: serve(options, handler): pass the handler once, not also as options.fetch/handler");
+    }
+    return resolveOptions(options, "deno", second as DenoHandler);
+  }
+  if (options.handler !== undefined) {
+    if (options.fetch !== undefined) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", 'uwserve: give either "fetch" (Bun style) or "handler" (Deno style), not both');
+    }
+    if (typeof options.handler !== "function") throw invalidOption("handler", "a function", options.handler);
+    return resolveOptions(options, "deno", options.handler as DenoHandler);
+  }
+  if (options.fetch === undefined) {
+    for (const key of Object.keys(options)) checkKey(key);
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_INVALID_CALL",
+      'uwserve: serve() needs a request handler: { fetch(req, server) } (Bun style) or a handler function (Deno style)',
+    );
+  }
+  return resolveOptions(options, "bun", null);
+}
+
+/** Throws for options this version doesn't have, with a hint for near-misses. */
+function checkKey(key: string): void {
+  if (KNOWN.has(key)) return;
+  if (NOT_YET.has(key)) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: option "${key}" is not supported by this version of uwserve yet`);
+  }
+  const hint = [...KNOWN, ...NOT_YET].find((known) => isNearMiss(key, known));
+  if (hint !== undefined) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", `uwserve: unknown option "${key}"; did you mean "${hint}"?`);
+  }
+  // Other unknown keys are ignored, as Bun and Deno ignore options they don't know.
+}
+
+/** Same letters ignoring case, or one edit apart (for names of 5+ letters). */
+function isNearMiss(a: string, b: string): boolean {
+  if (a.toLowerCase() === b.toLowerCase()) return true;
+  if (Math.min(a.length, b.length) < 5 || Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  let j = 0;
+  let edits = 0;
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  while (i < x.length && j < y.length) {
+    if (x[i] === y[j]) {
+      i++;
+      j++;
+      continue;
+    }
+    if (++edits > 1) return false;
+    if (x.length > y.length) i++;
+    else if (x.length < y.length) j++;
+    else {
+      i++;
+      j++;
+    }
+  }
+  return edits + (x.length - i) + (y.length - j) <= 1;
+}
+
+function resolvePort(value: unknown, style: "bun" | "deno"): number {
+  if (value === undefined) {
+    if (style === "deno") return 8000;
+    const fromEnv = process.env.PORT || process.env.NODE_PORT;
+    if (fromEnv === undefined || fromEnv === "") return 3000;
+    const port = Number(fromEnv);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw optionOutOfRange(process.env.PORT ? "$PORT" : "$NODE_PORT", "an integer from 0 to 65535", fromEnv);
+    }
+    return port;
+  }
+  const port = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof port !== "number") throw invalidOption("port", "a number (0 picks a free port)", value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw optionOutOfRange("port", "an integer from 0 to 65535", value);
+  return port;
+}
+
+function positiveInteger(options: Record<string, unknown>, name: string, fallback: number): number {
+  const value = options[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== "number") throw invalidOption(name, "a number of bytes", value);
+  if (!Number.isInteger(value) || value <= 0) throw optionOutOfRange(name, "a positive integer", value);
+  return value;
+}
+
+function optionalFunction<T>(options: Record<string, unknown>, name: string): T | null {
+  const value = options[name];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== "function") throw invalidOption(name, "a function", value);
+  return value as T;
+}
+
+function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno", handler: DenoHandler | null): ResolvedOptions {
+  for (const key of Object.keys(options)) checkKey(key);
+
+  const fetch = style === "bun" ? options.fetch : null;
+  if (style === "bun" && typeof fetch !== "function") throw invalidOption("fetch", "a function (req, server) => Response", fetch);
+
+  const hostname = options.hostname ?? "0.0.0.0";
+  if (typeof hostname !== "string" || hostname === "") throw invalidOption("hostname", "a non-empty string", options.hostname);
+
+  const idleTimeout = options.idleTimeout ?? CORE_IDLE_TIMEOUT;
+  if (typeof idleTimeout !== "number") throw invalidOption("idleTimeout", "a number of seconds", idleTimeout);
+  if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 255) {
+    throw optionOutOfRange("idleTimeout", "an integer number of seconds from 0 to 255", idleTimeout);
+  }
+  if (idleTimeout !== CORE_IDLE_TIMEOUT) {
+    throw uwserveError(
+      RangeError,
+      "UWSERVE_ERR_NOT_SUPPORTED",
+      `uwserve: idleTimeout ${idleTimeout} is not supported yet: the uWS core closes idle HTTP connections after ${CORE_IDLE_TIMEOUT} s, fixed inside its binary`,
+    );
+  }
+
+  const development = options.development ?? process.env.NODE_ENV === "development";
+  if (typeof development !== "boolean" && (typeof development !== "object" || development === null)) {
+    throw invalidOption("development", "a boolean", development);
+  }
+
+  const reusePort = options.reusePort ?? false;
+  if (typeof reusePort !== "boolean") throw invalidOption("reusePort", "a boolean", reusePort);
+
+  const id = options.id ?? "";
+  if (typeof id !== "string") throw invalidOption("id", "a string", id);
+
+  const signal = options.signal ?? null;
+  if (signal !== null && !(signal instanceof AbortSignal)) throw invalidOption("signal", "an AbortSignal", signal);
+
+  const onError = optionalFunction<ResolvedOptions["error"]>(options, "onError");
+  const error = optionalFunction<ResolvedOptions["error"]>(options, "error");
+  if (onError !== null && error !== null) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", 'uwserve: give either "error" (Bun) or "onError" (Deno), not both');
+  }
+
+  return {
+    style,
+    fetch: style === "bun" ? (fetch as ResolvedOptions["fetch"]) : null,
+    handler,
+    error: error ?? onError,
+    port: resolvePort(options.port, style),
+    hostname,
+    reusePort,
+    maxRequestBodySize: positiveInteger(options, "maxRequestBodySize", DEFAULT_MAX_BODY),
+    maxHeaderSize: positiveInteger(options, "maxHeaderSize", DEFAULT_MAX_HEADER),
+    idleTimeout,
+    development: Boolean(development),
+    id,
+    onListen: optionalFunction(options, "onListen"),
+    signal: signal as AbortSignal | null,
+  };
+}

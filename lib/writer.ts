@@ -1,0 +1,424 @@
+/**
+ * Writes what a handler returned onto a uWS HttpResponse: status line, validated headers and
+ * the body, with fast paths for string/bytes bodies (no stream machinery) and streamed bodies
+ * batched under cork with uWS backpressure. Framing follows H5: uWS writes Content-Length for
+ * `end()`, so a user's Content-Length is never written twice; HEAD and 204/304 get no body.
+ */
+import { NativeResponse } from "./_globals.js";
+import { isValidHeaderName, isValidHeaderValue, forEachHeaderInit } from "./_headers.js";
+import { readNativeResponse } from "./_undici.js";
+import { STATUS_LINES, statusLine } from "./_status.js";
+import type { RequestContext } from "./context.js";
+import { uwserveError } from "./errors.js";
+import { fastResponseParts, isAsyncIterableBody } from "./response.js";
+
+const TEXT_PLAIN = "text/plain;charset=utf-8";
+const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
+/** Statuses whose responses never carry a body or Content-Length (H5, uWebSockets #1370). */
+const NO_BODY_STATUS = new Set([204, 304]);
+/** Streamed chunks are gathered up to this size before one write (fewer syscalls than per-chunk). */
+const STREAM_BATCH_BYTES = 512 * 1024;
+
+/** The response head as the writer sends it. */
+interface Head {
+  status: number;
+  statusText: string;
+  /** [name, value] pairs; names validated, values validated. */
+  headers: Array<[string, string]>;
+  contentType: boolean;
+  /** Value of a user Content-Length header, or -1. */
+  contentLength: number;
+  /** The user asked for `Connection: close`. */
+  close: boolean;
+}
+
+/** Thrown for handler results that can't be sent; the caller turns it into a 500. */
+export function badResponseError(value: unknown): TypeError {
+  const what =
+    value === undefined
+      ? "undefined (did the handler forget to return a Response?)"
+      : value === null
+        ? "null"
+        : typeof value === "object"
+          ? `an object that is not a Response (${(value as object).constructor?.name ?? "Object"})`
+          : `a ${typeof value}`;
+  return uwserveError(TypeError, "UWSERVE_ERR_BAD_RESPONSE", `uwserve: the handler returned ${what}; expected a Response`);
+}
+
+/** Builds the head from a header source, dropping hop-by-hop headers uWS manages itself. */
+function collectHead(status: number, statusText: string, init: unknown): Head {
+  const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
+  forEachHeaderInit(init, (name, value) => addHeader(head, name, value));
+  return head;
+}
+
+function addHeader(head: Head, name: string, value: string): void {
+  if (!isValidHeaderName(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
+  if (!isValidHeaderValue(value)) throw new TypeError(`Invalid value for header ${JSON.stringify(name)}`);
+  const lower = name.toLowerCase();
+  switch (lower) {
+    case "content-type":
+      head.contentType = true;
+      break;
+    case "content-length": {
+      const n = Number(value);
+      if (Number.isSafeInteger(n) && n >= 0) head.contentLength = n;
+      return;
+    }
+    // uWS frames the body and writes Date itself (H5, H7); never send a second one.
+    case "transfer-encoding":
+    case "date":
+    case "keep-alive":
+      return;
+    case "connection":
+      if (/\bclose\b/i.test(value)) head.close = true;
+      return;
+  }
+  head.headers.push([lower, value]);
+}
+
+function writeHead(ctx: RequestContext, head: Head, defaultType: string | null): void {
+  const res = ctx.res;
+  res.writeStatus(head.statusText ? statusLine(head.status, head.statusText) : (STATUS_LINES[head.status] ?? statusLine(head.status, "")));
+  const headers = head.headers;
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i]!;
+    res.writeHeader(pair[0], pair[1]);
+  }
+  if (!head.contentType && defaultType !== null) res.writeHeader("content-type", defaultType);
+}
+
+/** Ends a response whose body is in memory. Must run corked. */
+function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
+  const res = ctx.res;
+  const close = ctx.closeConnection || head.close;
+  ctx.releaseBody();
+  writeHead(ctx, head, body === null ? null : defaultType);
+  ctx.responded = true;
+  if (NO_BODY_STATUS.has(head.status)) {
+    res.endWithoutBody();
+  } else if (ctx.isHead) {
+    const length =
+      body === null ? (head.contentLength >= 0 ? head.contentLength : 0) : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    res.endWithoutBody(length, close);
+  } else if (close) {
+    res.end(body ?? "", true);
+  } else {
+    res.end(body ?? undefined);
+  }
+}
+
+/**
+ * Sends `response`. Returns nothing when it was written synchronously, or a promise for bodies
+ * that must be read or streamed first. Throws (synchronously or through the promise) only
+ * before anything was written, so the caller can still answer 500.
+ */
+export function writeResponse(ctx: RequestContext, response: unknown): void | Promise<void> {
+  if (ctx.aborted) {
+    cancelUnsent(response);
+    return;
+  }
+  if (ctx.responded) {
+    cancelUnsent(response);
+    return;
+  }
+  const fast = typeof response === "object" && response !== null ? fastResponseParts(response) : undefined;
+  if (fast !== undefined && fast.real === null) {
+    const head = collectHead(fast.status, fast.statusText, fast.headers ?? fast.headersInit);
+    return writeBody(ctx, head, fast.body);
+  }
+  const nativeLike = fast?.real ?? response;
+  if (nativeLike instanceof NativeResponse) {
+    if (nativeLike.type === "error") {
+      // Response.error() is a network error: the client sees the connection drop, as in Deno.
+      ctx.abortConnection("Response.error() returned");
+      return;
+    }
+    const parts = readNativeResponse(nativeLike);
+    if (parts !== undefined && parts.source !== undefined) {
+      const head = collectHead(parts.status, parts.statusText, parts.headers);
+      const run = () => endWithBytes(ctx, head, parts.source as string | Uint8Array | null, null);
+      ctx.run(run);
+      ctx.finish();
+      return;
+    }
+    const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
+    return writeBody(ctx, head, nativeLike.body);
+  }
+  if (isResponseLike(response)) {
+    // A Response from another realm or a ponyfill (H18): use its public members only.
+    const head = collectHead(response.status, response.statusText ?? "", response.headers);
+    return writeBody(ctx, head, response.body ?? null);
+  }
+  throw badResponseError(response);
+}
+
+interface ResponseLike {
+  status: number;
+  statusText?: string;
+  headers: unknown;
+  body?: unknown;
+}
+
+function isResponseLike(value: unknown): value is ResponseLike {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as ResponseLike).status === "number" &&
+    typeof (value as ResponseLike).headers === "object" &&
+    "body" in value
+  );
+}
+
+/** Cancels the body of a response that will never be sent (client gone). */
+function cancelUnsent(response: unknown): void {
+  try {
+    const fast = typeof response === "object" && response !== null ? fastResponseParts(response) : undefined;
+    const body = fast ? (fast.real ? fast.real.body : fast.body) : (response as Response | null)?.body;
+    if (body instanceof ReadableStream && !body.locked) body.cancel("client disconnected").catch(() => {});
+    else if (isAsyncIterableBody(body)) {
+      const iterator = (body as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+      void iterator.return?.();
+    }
+  } catch {
+    // Nothing to clean up.
+  }
+}
+
+/** Writes a head plus any BodyInit. */
+function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promise<void> {
+  if (body === null || body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer) {
+    const bytes = (body ?? null) as string | Uint8Array | ArrayBuffer | null;
+    ctx.run(() => endWithBytes(ctx, head, bytes, TEXT_PLAIN));
+    ctx.finish();
+    return;
+  }
+  if (ArrayBuffer.isView(body)) {
+    const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    ctx.run(() => endWithBytes(ctx, head, view, null));
+    ctx.finish();
+    return;
+  }
+  if (body instanceof URLSearchParams) {
+    const text = body.toString();
+    ctx.run(() => endWithBytes(ctx, head, text, FORM_URLENCODED));
+    ctx.finish();
+    return;
+  }
+  if (body instanceof Blob) {
+    return writeBlob(ctx, head, body);
+  }
+  if (body instanceof FormData) {
+    // undici serialises multipart (and picks the boundary): reuse it.
+    const encoded = new NativeResponse(body);
+    const type = encoded.headers.get("content-type");
+    if (!head.contentType && type) {
+      head.headers.push(["content-type", type]);
+      head.contentType = true;
+    }
+    return writeStream(ctx, head, encoded.body!, null);
+  }
+  if (body instanceof ReadableStream) {
+    return writeStream(ctx, head, body, null);
+  }
+  if (isAsyncIterableBody(body)) {
+    return writeStream(ctx, head, null, body);
+  }
+  throw badResponseError(body);
+}
+
+async function writeBlob(ctx: RequestContext, head: Head, blob: Blob): Promise<void> {
+  if (!head.contentType && blob.type) {
+    head.headers.push(["content-type", blob.type]);
+    head.contentType = true;
+  }
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (ctx.aborted) return;
+  ctx.run(() => endWithBytes(ctx, head, bytes, null));
+  ctx.finish();
+}
+
+function toChunk(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === "string") return Buffer.from(value, "utf8");
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  throw new TypeError(`uwserve: a response body stream yielded ${typeof value === "object" ? "an object" : `a ${typeof value}`}; expected Uint8Array or string chunks`);
+}
+
+/**
+ * Streams a body. Chunks that are already available are gathered and written with one
+ * `write()` under cork; the gathering ends when the source would wait (a `nextTick` queued
+ * from the read loop runs only after the microtask queue is empty). With a user
+ * Content-Length the body is sent with `tryEnd` (no chunked encoding); otherwise chunked.
+ */
+async function writeStream(
+  ctx: RequestContext,
+  head: Head,
+  stream: ReadableStream<unknown> | null,
+  iterable: AsyncIterable<unknown> | null,
+): Promise<void> {
+  const res = ctx.res;
+  const reader = stream !== null ? stream.getReader() : null;
+  const iterator = iterable !== null ? iterable[Symbol.asyncIterator]() : null;
+  const next = (): Promise<IteratorResult<unknown>> =>
+    reader !== null ? (reader.read() as Promise<IteratorResult<unknown>>) : iterator!.next();
+  const cancelSource = (reason: string): void => {
+    if (reader !== null) reader.cancel(reason).catch(() => {});
+    else void Promise.resolve(iterator!.return?.()).catch(() => {});
+  };
+
+  if (ctx.isHead || NO_BODY_STATUS.has(head.status)) {
+    cancelSource("no body is sent for this response");
+    ctx.run(() => {
+      ctx.releaseBody();
+      writeHead(ctx, head, null);
+      ctx.responded = true;
+      if (head.contentLength >= 0 && !NO_BODY_STATUS.has(head.status)) res.endWithoutBody(head.contentLength, ctx.closeConnection || head.close);
+      else res.endWithoutBody();
+    });
+    ctx.finish();
+    return;
+  }
+
+  const total = head.contentLength;
+  let sent = 0;
+  let headWritten = false;
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  let flushScheduled = false;
+  let failure: unknown = null;
+  /** Resolves when uWS drained its buffer (set while backpressured). */
+  let writable: Promise<void> | null = null;
+  let wakeWritable: (() => void) | null = null;
+
+  ctx.cancelStream = cancelSource;
+
+  const writeHeadOnce = (): void => {
+    if (headWritten) return;
+    headWritten = true;
+    ctx.responded = true;
+    ctx.releaseBody();
+    writeHead(ctx, head, null);
+  };
+
+  const waitWritable = (): void => {
+    writable = new Promise<void>((resolve) => {
+      wakeWritable = resolve;
+    });
+    res.onWritable(() => {
+      const wake = wakeWritable;
+      wakeWritable = null;
+      writable = null;
+      wake?.();
+      return true;
+    });
+  };
+
+  /** Writes the gathered chunks. Known-length bodies go through tryEnd; others chunked. */
+  const flush = (): void => {
+    flushScheduled = false;
+    if (ctx.aborted || batchBytes === 0 || failure !== null) return;
+    const data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batchBytes);
+    batch = [];
+    batchBytes = 0;
+    if (total >= 0 && sent + data.byteLength > total) {
+      failure = new RangeError(`uwserve: the body stream produced more bytes than its Content-Length (${total})`);
+      return;
+    }
+    res.cork(() => {
+      writeHeadOnce();
+      if (total >= 0) {
+        sendKnownLength(data);
+      } else if (!res.write(data)) {
+        waitWritable();
+      }
+    });
+    sent += data.byteLength;
+  };
+
+  /** tryEnd may take only part of a chunk; the rest is retried from onWritable (uWS's own pattern). */
+  const sendKnownLength = (data: Uint8Array): void => {
+    const start = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(data, total);
+    if (ok || done) return;
+    writable = new Promise<void>((resolve) => {
+      wakeWritable = resolve;
+    });
+    res.onWritable((offset) => {
+      const [ok2, done2] = res.tryEnd(data.subarray(offset - start), total);
+      if (ok2 || done2) {
+        const wake = wakeWritable;
+        wakeWritable = null;
+        writable = null;
+        wake?.();
+      }
+      return ok2;
+    });
+  };
+
+  // Wakes a writer waiting on backpressure when the client goes away.
+  const wakeOnAbort = (): void => {
+    const wake = wakeWritable;
+    wakeWritable = null;
+    wake?.();
+  };
+
+  try {
+    for (;;) {
+      const result = await next();
+      if (ctx.aborted) {
+        wakeOnAbort();
+        return;
+      }
+      if (result.done) break;
+      const chunk = toChunk(result.value);
+      if (chunk.byteLength === 0) continue;
+      batch.push(chunk);
+      batchBytes += chunk.byteLength;
+      if (batchBytes >= STREAM_BATCH_BYTES) {
+        flush();
+      } else if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flush);
+      }
+      if (failure !== null) throw failure;
+      if (writable !== null) {
+        await writable;
+        if (ctx.aborted) return;
+      }
+    }
+    flush();
+    if (failure !== null) throw failure;
+    if (writable !== null) await writable;
+    if (ctx.aborted) return;
+    if (total >= 0) {
+      if (sent !== total) {
+        throw new RangeError(`uwserve: the body stream ended after ${sent} of the ${total} bytes its Content-Length promised`);
+      }
+      if (!headWritten) {
+        // An empty body with Content-Length: 0.
+        ctx.run(() => endWithBytes(ctx, head, null, null));
+      }
+      ctx.cancelStream = null;
+      ctx.finish();
+      return;
+    }
+    res.cork(() => {
+      writeHeadOnce();
+      // A zero-length end closes the chunked body (or sends Content-Length: 0 if nothing was written).
+      if (ctx.closeConnection || head.close) res.end(undefined, true);
+      else res.end();
+    });
+    ctx.cancelStream = null;
+    ctx.finish();
+  } catch (err) {
+    ctx.cancelStream = null;
+    if (ctx.aborted) return;
+    cancelSource(err instanceof Error ? err.message : "response body failed");
+    if (!headWritten) throw err;
+    // Headers already went out: all we can do is cut the connection so the client sees it fail.
+    ctx.abortConnection("response body stream failed");
+    throw Object.assign(err instanceof Error ? err : new Error(String(err)), { afterHeaders: true });
+  }
+}
