@@ -1,0 +1,94 @@
+/** Finds, loads and caches the optional uwserve_native addon (native/*.cc), built at install by scripts/build-native.mjs. */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { uwserveError } from "./errors.js";
+
+/** The functions uwserve_native exports (native/addon.cc). */
+export interface NativeAddon {
+  /**
+   * Sets whether the uWS listen socket(s) bound to TCP `port` (when `path` is null) or to the
+   * unix socket `path` (exactly as given to `listen_unix`; `port` is then ignored) keep the
+   * calling thread's event loop alive, like `net.Server#ref()`/`unref()`; accepted connections
+   * are unaffected. Returns how many listen sockets matched (0: none bound there).
+   * Throws TypeError on bad arguments.
+   */
+  setListenRef(port: number, path: string | null, ref: boolean): number;
+}
+
+const FILE = "uwserve_native.node";
+const requireNative = createRequire(import.meta.url);
+/** The package root: this file runs as <root>/dist/native.js. */
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+let cached: NativeAddon | undefined;
+let failure: Error | undefined;
+
+/** Takes nothing, returns [label, absolute path] for every place the addon may be, in load order. */
+function candidates(): Array<[string, string]> {
+  const list: Array<[string, string]> = [];
+  const explicit = process.env.UWSERVE_NATIVE;
+  // Relative to the working directory, as a user typing the variable would expect.
+  if (explicit) list.push([`$UWSERVE_NATIVE=${explicit}`, resolve(explicit)]);
+  for (const config of ["Release", "Debug"]) {
+    const file = resolve(root, "build", config, FILE);
+    list.push([file, file]);
+  }
+  return list;
+}
+
+/**
+ * Takes what require() returned, returns true when it has every function NativeAddon declares
+ * (a stale build from an older uwserve may lack newer ones).
+ */
+function isNativeAddon(value: unknown): value is NativeAddon {
+  return (
+    typeof value === "object" && value !== null && typeof (value as Record<string, unknown>).setListenRef === "function"
+  );
+}
+
+/**
+ * Returns the addon, loading it on first use. Throws one Error (code
+ * `UWSERVE_ERR_NATIVE_UNAVAILABLE`) listing every path tried and how to build it.
+ */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  if (failure) throw failure;
+  const tried: string[] = [];
+  for (const [label, file] of candidates()) {
+    if (!existsSync(file)) {
+      tried.push(`  ${label}: not found`);
+      continue;
+    }
+    try {
+      const mod: unknown = requireNative(file);
+      if (isNativeAddon(mod)) {
+        cached = mod;
+        return mod;
+      }
+      tried.push(`  ${label}: not a current uwserve_native build (setListenRef missing)`);
+    } catch (err) {
+      // Wrong architecture, wrong libc or a truncated file: keep the dynamic loader's words.
+      tried.push(`  ${label}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+    }
+  }
+  failure = uwserveError(
+    Error,
+    "UWSERVE_ERR_NATIVE_UNAVAILABLE",
+    "uwserve: the native addon (uwserve_native.node) could not be loaded. Tried:\n" +
+      `${tried.join("\n")}\n` +
+      "Fix: install cmake (or python3, make and a C++ compiler) and run `npm rebuild uwserve`\n" +
+      "(in a checkout: `node scripts/build-native.mjs`), or point $UWSERVE_NATIVE at a built uwserve_native.node.",
+  );
+  throw failure;
+}
+
+/** Returns the addon, or null when it cannot be loaded (loadNative's error says why). */
+export function tryLoadNative(): NativeAddon | null {
+  try {
+    return loadNative();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,18 @@
+// native/addon.cc: module init only; attaches the functions the other native/*.cc files own.
+#include <napi.h>
+
+#include "loop_ref.h"
+
+namespace {
+
+// Takes the env and the exports object, returns exports with every native function attached.
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("setListenRef", Napi::Function::New(env, uwserve::SetListenRef, "setListenRef"));
+  return exports;
+}
+
+}  // namespace
+
+// NODE_API_MODULE registers through napi_register_module_v1, so the addon is context aware
+// and loads in worker threads as well as on the main thread.
+NODE_API_MODULE(uwserve_native, Init)
