@@ -1,0 +1,320 @@
+#!/usr/bin/env node
+// The `uwserve` command: imports an entry module and serves its default export, like `bun ENTRY` and `deno serve ENTRY`.
+import { readFileSync, statSync } from "node:fs";
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { inspect } from "node:util";
+import { serve } from "./index.js";
+
+const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
+
+Imports ENTRY (.js, .mjs, .cjs, .ts, .mts, .cts) and serves its default export,
+like \`bun ENTRY\` and \`deno serve ENTRY\`:
+
+  export default {
+    port: 3000,
+    fetch(req, server) {
+      return new Response("Hello from uwserve");
+    },
+  };
+
+An entry that calls serve() itself and exports nothing is simply run.
+
+Options:
+  -p, --port N       port to listen on, 0 for a free one (overrides the export's
+                     port; default: the export's port, else $PORT, $NODE_PORT, 3000)
+      --hostname H   address to listen on (overrides the export's hostname;
+                     default 0.0.0.0)
+  -h, --help         show this help
+  -v, --version      print the version
+
+ARGS after -- reach the entry as process.argv.slice(2).
+SIGINT/SIGTERM stop the server gracefully (exit 0); a second signal closes all
+connections at once (exit 1).
+`;
+
+const ENTRY_EXTENSIONS = [".js", ".mjs", ".cjs", ".ts", ".mts", ".cts"];
+const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
+// serve() options read from a default export that is a class instance rather than a plain object.
+const APP_OPTION_KEYS = [
+  "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
+  "maxRequestBodySize", "compression", "development", "reusePort", "maxHeaderSize", "id", "onListen",
+];
+// How long a forced stop (second signal) may take before the process exits anyway.
+const FORCE_STOP_DEADLINE_MS = 2000;
+
+interface RunArgs {
+  entry: string;
+  port?: number;
+  hostname?: string;
+  entryArgs: string[];
+}
+
+type Command = { kind: "help" } | { kind: "version" } | ({ kind: "run" } & RunArgs);
+
+/** The slice of `Server` the CLI relies on. */
+interface CliServer {
+  url: URL;
+  stop(closeActiveConnections?: boolean): Promise<unknown>;
+}
+
+/** A problem the user can fix: printed without a stack, exit code 1. */
+class CliError extends Error {}
+/** A malformed command line: printed with a pointer to --help. */
+class UsageError extends CliError {}
+
+// ---------------------------------------------------------------------------
+// Argument parsing
+
+/** Splits `--port=80` into `["--port", "80"]`; other arguments come back whole. */
+function splitInlineValue(arg: string): [string, string | undefined] {
+  const eq = arg.indexOf("=");
+  return arg.startsWith("-") && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+}
+
+function parsePort(value: string, flag: string): number {
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(`${flag} expects an integer from 0 to 65535, got ${JSON.stringify(value)}`);
+  }
+  return port;
+}
+
+/** Flags may come before or after ENTRY; everything after `--` belongs to the entry. */
+function parseArgs(argv: string[]): Command {
+  const positionals: string[] = [];
+  const run: Omit<RunArgs, "entry"> = { entryArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = splitInlineValue(argv[i]);
+    const takeValue = (): string => {
+      if (inline !== undefined) return inline;
+      if (i + 1 >= argv.length) throw new UsageError(`${flag} needs a value`);
+      return argv[++i];
+    };
+    switch (flag) {
+      case "-h":
+      case "--help":
+        return { kind: "help" };
+      case "-v":
+      case "--version":
+        return { kind: "version" };
+      case "-p":
+      case "--port":
+        run.port = parsePort(takeValue(), flag);
+        break;
+      case "--hostname": {
+        const hostname = takeValue();
+        if (hostname === "") throw new UsageError("--hostname needs a non-empty value");
+        run.hostname = hostname;
+        break;
+      }
+      case "--":
+        run.entryArgs = argv.slice(i + 1);
+        i = argv.length;
+        break;
+      default:
+        if (flag.startsWith("-") && flag !== "-") throw new UsageError(`unknown option ${JSON.stringify(flag)}`);
+        positionals.push(argv[i]);
+    }
+  }
+  if (positionals.length === 0) throw new UsageError("missing ENTRY: the module to serve, e.g. uwserve server.ts");
+  if (positionals.length > 1) {
+    throw new UsageError(`expected one ENTRY, got ${positionals.length}: ${positionals.join(" ")} (pass arguments for the entry after --)`);
+  }
+  return { kind: "run", entry: positionals[0], ...run };
+}
+
+// ---------------------------------------------------------------------------
+// Loading the entry
+
+/** Resolves ENTRY against the working directory and checks it is a file we can import. */
+function resolveEntry(entry: string): string {
+  const path = resolve(entry);
+  const stats = statSync(path, { throwIfNoEntry: false });
+  if (!stats) throw new CliError(`cannot find entry ${JSON.stringify(entry)} (looked for ${path})`);
+  if (!stats.isFile()) throw new CliError(`entry ${JSON.stringify(entry)} is not a file (${path})`);
+  if (!ENTRY_EXTENSIONS.includes(extname(path))) {
+    throw new CliError(`entry ${JSON.stringify(entry)} has an unsupported extension; expected one of ${ENTRY_EXTENSIONS.join(", ")}`);
+  }
+  return path;
+}
+
+async function importEntry(path: string): Promise<Record<string, unknown>> {
+  // tsx's loader hooks cost a worker-thread start, so plain JavaScript entries skip them.
+  if (TS_EXTENSIONS.has(extname(path))) {
+    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
+    esm.register();
+    // Outside a "type": "module" package Node loads .ts as CommonJS, which only tsx's require hook compiles.
+    cjs.register();
+  }
+  return import(pathToFileURL(path).href);
+}
+
+/** One phrase describing what an entry exported, for error messages. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  switch (typeof value) {
+    case "undefined":
+      return "nothing";
+    case "function":
+      return `a function${value.name ? ` (${value.name})` : ""}`;
+    case "object": {
+      const keys = Object.keys(value as object);
+      const kind = isPlainObject(value) ? "an object" : `an instance of ${(value as object).constructor?.name || "a class"}`;
+      return keys.length ? `${kind} with keys: ${keys.join(", ")}` : `${kind} without keys`;
+    }
+    case "string":
+      return `a string ${JSON.stringify(value)}`;
+    default:
+      return `a ${typeof value} (${String(value)})`;
+  }
+}
+
+/** True when the entry exported a server it already started (`export default serve(...)`). */
+function isServer(value: object): value is CliServer {
+  const candidate = value as Partial<CliServer>;
+  return typeof candidate.stop === "function" && candidate.url instanceof URL;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A class instance (a Hono app, say) is an app, not an options object: take only the serve() options it carries. */
+function pickServeOptions(app: object): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const key of APP_OPTION_KEYS) {
+    const value = (app as Record<string, unknown>)[key];
+    if (value !== undefined) options[key] = typeof value === "function" ? value.bind(app) : value;
+  }
+  return options;
+}
+
+/** The default export's server options with the CLI flags applied over them; throws on a bad shape. */
+function serveOptions(entry: string, exported: unknown, args: RunArgs): Record<string, unknown> {
+  // A plain object goes through whole, so serve() can point out misspelt options.
+  const options = isPlainObject(exported)
+    ? { ...exported }
+    : typeof exported === "object" && exported !== null && !Array.isArray(exported)
+      ? pickServeOptions(exported)
+      : undefined;
+  // Hono apps carry `routes` as an array of route records, not a route table.
+  const routes = options?.routes;
+  const hasRoutes = typeof routes === "object" && routes !== null && !Array.isArray(routes);
+  if (!options || (typeof options.fetch !== "function" && !hasRoutes)) {
+    throw new CliError(
+      `the default export of ${entry} needs a fetch function or a routes object, but it is ${describe(exported)}\n` +
+        `  expected: export default { fetch(req) { return new Response("hi"); } }`,
+    );
+  }
+  if (!hasRoutes) delete options.routes;
+  if (args.port !== undefined) options.port = args.port;
+  if (args.hostname !== undefined) options.hostname = args.hostname;
+  return options;
+}
+
+// ---------------------------------------------------------------------------
+// Running
+
+/** First SIGINT/SIGTERM: graceful stop, exit 0. Second: close everything now, exit 1. */
+function stopOnSignals(server: CliServer): void {
+  let forced = false;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      forced = true;
+      console.error(`uwserve: ${signal} again, closing all connections`);
+      setTimeout(() => process.exit(1), FORCE_STOP_DEADLINE_MS).unref();
+      server.stop(true).finally(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    console.error(`uwserve: ${signal}, stopping (send it again to close all connections at once)`);
+    server.stop().then(
+      // A forced stop also settles this graceful one; its exit code wins.
+      () => process.exit(forced ? 1 : 0),
+      (err: unknown) => {
+        console.error(`uwserve: stop failed: ${inspect(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+function startServer(options: Record<string, unknown>): CliServer {
+  // The export is handed to serve() as is; serve() validates every option at run time.
+  const start = serve as unknown as (options: Record<string, unknown>) => CliServer;
+  try {
+    return start(options);
+  } catch (err) {
+    const code = (err as { code?: unknown } | null)?.code;
+    // Coded errors (port in use, bad option) are self-explanatory; anything else gets its stack.
+    const detail =
+      typeof code === "string" && err instanceof Error ? `${err.message.replace(/^uwserve: /, "")} (${code})` : inspect(err);
+    throw new CliError(`cannot start the server: ${detail}`);
+  }
+}
+
+function warnFlagsIgnored(args: RunArgs, why: string): void {
+  if (args.port !== undefined || args.hostname !== undefined) {
+    console.error(`uwserve: ${args.entry} ${why}; --port/--hostname are ignored`);
+  }
+}
+
+async function run(args: RunArgs): Promise<void> {
+  const path = resolveEntry(args.entry);
+  process.argv = [process.argv[0], path, ...args.entryArgs];
+  let module: Record<string, unknown>;
+  try {
+    module = await importEntry(path);
+  } catch (err) {
+    throw new CliError(`${args.entry} threw while loading:\n${inspect(err)}`);
+  }
+  let exported = module.default;
+  // TypeScript compiled to CommonJS (a .ts file outside a "type": "module" package) nests
+  // `export default` one level down, flagged by __esModule as Babel and TypeScript do.
+  if ((exported as { __esModule?: unknown } | null)?.__esModule === true) exported = (exported as { default?: unknown }).default;
+  // An entry that started its own server and exports nothing just keeps running. CommonJS
+  // modules always have a default export (module.exports), an empty object when they export nothing.
+  const commonjsEmpty = /\.c[jt]s$/.test(path) && isPlainObject(exported) && Object.keys(exported).length === 0;
+  if (exported === undefined || commonjsEmpty) {
+    warnFlagsIgnored(args, "has no default export to serve");
+    return;
+  }
+  let server: CliServer;
+  if (typeof exported === "object" && exported !== null && isServer(exported)) {
+    warnFlagsIgnored(args, "exports a server it already started");
+    server = exported;
+  } else {
+    server = startServer(serveOptions(args.entry, exported, args));
+  }
+  console.log(`uwserve listening on ${server.url.href}`);
+  stopOnSignals(server);
+}
+
+function readVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    const command = parseArgs(argv);
+    if (command.kind === "help") process.stdout.write(USAGE);
+    else if (command.kind === "version") console.log(`uwserve ${readVersion()}`);
+    else await run(command);
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    console.error(`uwserve: ${err.message}`);
+    if (err instanceof UsageError) console.error("Run uwserve --help for usage.");
+    // Exit now: a half-loaded entry may hold timers or sockets that would keep the process alive.
+    process.exit(1);
+  }
+}
+
+await main(process.argv.slice(2));
