@@ -11,6 +11,8 @@ export interface ContextOwner {
   /** Called exactly once per context, when the response is complete or the client is gone. */
   requestFinished(ctx: RequestContext): void;
   readonly maxRequestBodySize: number;
+  /** A graceful stop is under way: responses close their connection. */
+  readonly stopping: boolean;
 }
 
 export class RequestContext {

@@ -11,6 +11,7 @@ const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
 /** The uWS core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
 const CORE_IDLE_TIMEOUT = 10;
+let warnedIdleTimeout = false;
 
 /** Options this version implements. */
 const KNOWN = new Set([
@@ -161,11 +162,13 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 255) {
     throw optionOutOfRange("idleTimeout", "an integer number of seconds from 0 to 255", idleTimeout);
   }
-  if (idleTimeout !== CORE_IDLE_TIMEOUT) {
-    throw uwserveError(
-      RangeError,
-      "UWSERVE_ERR_NOT_SUPPORTED",
-      `uwserve: idleTimeout ${idleTimeout} is not supported yet: the uWS core closes idle HTTP connections after ${CORE_IDLE_TIMEOUT} s, fixed inside its binary`,
+  if (idleTimeout !== CORE_IDLE_TIMEOUT && !warnedIdleTimeout) {
+    // Not an error: Bun code often sets it, and the server still works, only on the core's clock.
+    warnedIdleTimeout = true;
+    process.emitWarning(
+      `uwserve: idleTimeout ${idleTimeout} is not enforced: the uWS core closes idle HTTP connections after ` +
+        `${CORE_IDLE_TIMEOUT} s, a constant inside its binary. Requests whose handler is still working are never cut by it.`,
+      { code: "UWSERVE_IDLE_TIMEOUT_FIXED" },
     );
   }
 

@@ -153,6 +153,10 @@ export class Server implements ServerLike, ContextOwner {
   get development(): boolean {
     return this.#options.development;
   }
+  /** ContextOwner: a graceful stop is waiting for in-flight requests. */
+  get stopping(): boolean {
+    return this.#stopping !== null;
+  }
   get pendingRequests(): number {
     return this.#pending;
   }
@@ -367,7 +371,6 @@ export class Server implements ServerLike, ContextOwner {
     res.onAborted(ctx.onAborted);
     const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET" && method !== "get";
     const body = hasBody ? ctx.acceptBody() : null;
-    if (this.#stopping !== null) ctx.closeConnection = true;
 
     const request = new ServerRequest(
       { method, path, query, rawHeaders, host, fallbackOrigin: this.#fallbackOrigin, body },
@@ -414,12 +417,13 @@ export class Server implements ServerLike, ContextOwner {
 
   /** A handler threw or rejected, or its Response couldn't be written. */
   #fail(ctx: RequestContext, handlers: Handlers, err: unknown): void {
-    if (ctx.aborted) return; // The client is gone; its AbortError is expected, not a bug.
-    if (ctx.responded) {
-      // Headers are out: the connection was cut by the writer; report for logging only.
-      console.error("uwserve: error while sending a response:", err);
+    if ((err as { afterHeaders?: boolean } | null)?.afterHeaders === true) {
+      // The body failed after the head went out: the writer cut the connection; report it.
+      console.error("uwserve: a response body failed after its headers were sent:", err);
       return;
     }
+    // The client is gone (its AbortError is expected), or the response is already out.
+    if (ctx.aborted || ctx.responded) return;
     const error = handlers.error;
     if (error === null) {
       console.error(err);

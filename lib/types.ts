@@ -45,7 +45,7 @@ export interface CommonServeOptions {
   maxHeaderSize?: number;
   /**
    * Seconds a connection may sit idle (default 10, 0 disables). The uWS core's HTTP idle
-   * timeout is fixed at 10 s inside the binary: only 10 is accepted on this core for now.
+   * timeout is fixed at 10 s inside the binary: other values are accepted with a warning.
    */
   idleTimeout?: number;
   /** Readable error pages with stacks. Default: `process.env.NODE_ENV === "development"`. */

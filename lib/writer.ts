@@ -88,10 +88,18 @@ function writeHead(ctx: RequestContext, head: Head, defaultType: string | null):
   if (!head.contentType && defaultType !== null) res.writeHeader("content-type", defaultType);
 }
 
-/** Ends a response whose body is in memory. Must run corked. */
+/** Bodies at least this large are sent with tryEnd, so they are finished only once the kernel has them. */
+const LARGE_BODY_BYTES = 64 * 1024;
+
+/**
+ * Ends a response whose body is in memory and settles the context. Must run corked.
+ * Large bodies go through `tryEnd` + `onWritable` instead of `end()`: uWS then never keeps a
+ * second copy, and the request counts as finished only when every byte reached the socket,
+ * so a graceful stop can't cut a response still being flushed.
+ */
 function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
   const res = ctx.res;
-  const close = ctx.closeConnection || head.close;
+  const close = ctx.closeConnection || ctx.owner.stopping || head.close;
   ctx.releaseBody();
   writeHead(ctx, head, body === null ? null : defaultType);
   ctx.responded = true;
@@ -101,11 +109,34 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
     const length =
       body === null ? (head.contentLength >= 0 ? head.contentLength : 0) : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
     res.endWithoutBody(length, close);
+  } else if (body !== null && (typeof body === "string" ? body.length : body.byteLength) >= LARGE_BODY_BYTES) {
+    const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+    if (!sendWithTryEnd(ctx, bytes, bytes.byteLength, () => ctx.finish())) return;
   } else if (close) {
     res.end(body ?? "", true);
   } else {
     res.end(body ?? undefined);
   }
+  ctx.finish();
+}
+
+/**
+ * Sends `data` as (part of) a body of `total` bytes with tryEnd. Returns true when uWS took it
+ * all; otherwise the rest is offered again from onWritable (uWS's own pattern) and `drained`
+ * runs once it has been taken.
+ */
+function sendWithTryEnd(ctx: RequestContext, data: Uint8Array, total: number, drained: () => void): boolean {
+  const res = ctx.res;
+  const start = res.getWriteOffset();
+  const [ok, done] = res.tryEnd(data, total);
+  if (ok || done) return true;
+  res.onWritable((offset) => {
+    if (ctx.aborted) return true;
+    const [ok2, done2] = res.tryEnd(data.subarray(offset - start), total);
+    if (ok2 || done2) drained();
+    return ok2;
+  });
+  return false;
 }
 
 /**
@@ -137,9 +168,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     const parts = readNativeResponse(nativeLike);
     if (parts !== undefined && parts.source !== undefined) {
       const head = collectHead(parts.status, parts.statusText, parts.headers);
-      const run = () => endWithBytes(ctx, head, parts.source as string | Uint8Array | null, null);
-      ctx.run(run);
-      ctx.finish();
+      ctx.run(() => endWithBytes(ctx, head, parts.source as string | Uint8Array | null, null));
       return;
     }
     const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
@@ -190,19 +219,16 @@ function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promi
   if (body === null || body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer) {
     const bytes = (body ?? null) as string | Uint8Array | ArrayBuffer | null;
     ctx.run(() => endWithBytes(ctx, head, bytes, TEXT_PLAIN));
-    ctx.finish();
     return;
   }
   if (ArrayBuffer.isView(body)) {
     const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     ctx.run(() => endWithBytes(ctx, head, view, null));
-    ctx.finish();
     return;
   }
   if (body instanceof URLSearchParams) {
     const text = body.toString();
     ctx.run(() => endWithBytes(ctx, head, text, FORM_URLENCODED));
-    ctx.finish();
     return;
   }
   if (body instanceof Blob) {
@@ -235,7 +261,6 @@ async function writeBlob(ctx: RequestContext, head: Head, blob: Blob): Promise<v
   const bytes = new Uint8Array(await blob.arrayBuffer());
   if (ctx.aborted) return;
   ctx.run(() => endWithBytes(ctx, head, bytes, null));
-  ctx.finish();
 }
 
 function toChunk(value: unknown): Uint8Array {
@@ -274,7 +299,9 @@ async function writeStream(
       ctx.releaseBody();
       writeHead(ctx, head, null);
       ctx.responded = true;
-      if (head.contentLength >= 0 && !NO_BODY_STATUS.has(head.status)) res.endWithoutBody(head.contentLength, ctx.closeConnection || head.close);
+      if (head.contentLength >= 0 && !NO_BODY_STATUS.has(head.status)) {
+        res.endWithoutBody(head.contentLength, ctx.closeConnection || ctx.owner.stopping || head.close);
+      }
       else res.endWithoutBody();
     });
     ctx.finish();
@@ -337,24 +364,20 @@ async function writeStream(
     sent += data.byteLength;
   };
 
-  /** tryEnd may take only part of a chunk; the rest is retried from onWritable (uWS's own pattern). */
   const sendKnownLength = (data: Uint8Array): void => {
-    const start = res.getWriteOffset();
-    const [ok, done] = res.tryEnd(data, total);
-    if (ok || done) return;
-    writable = new Promise<void>((resolve) => {
+    const pending = new Promise<void>((resolve) => {
       wakeWritable = resolve;
     });
-    res.onWritable((offset) => {
-      const [ok2, done2] = res.tryEnd(data.subarray(offset - start), total);
-      if (ok2 || done2) {
-        const wake = wakeWritable;
-        wakeWritable = null;
-        writable = null;
-        wake?.();
-      }
-      return ok2;
-    });
+    if (sendWithTryEnd(ctx, data, total, () => {
+      const wake = wakeWritable;
+      wakeWritable = null;
+      writable = null;
+      wake?.();
+    })) {
+      wakeWritable = null;
+      return;
+    }
+    writable = pending;
   };
 
   // Wakes a writer waiting on backpressure when the client goes away.
@@ -396,18 +419,19 @@ async function writeStream(
       if (sent !== total) {
         throw new RangeError(`uwserve: the body stream ended after ${sent} of the ${total} bytes its Content-Length promised`);
       }
+      ctx.cancelStream = null;
       if (!headWritten) {
         // An empty body with Content-Length: 0.
         ctx.run(() => endWithBytes(ctx, head, null, null));
+        return;
       }
-      ctx.cancelStream = null;
       ctx.finish();
       return;
     }
     res.cork(() => {
       writeHeadOnce();
       // A zero-length end closes the chunked body (or sends Content-Length: 0 if nothing was written).
-      if (ctx.closeConnection || head.close) res.end(undefined, true);
+      if (ctx.closeConnection || ctx.owner.stopping || head.close) res.end(undefined, true);
       else res.end();
     });
     ctx.cancelStream = null;
