@@ -22,7 +22,8 @@ interface ResponseState {
   status: number;
   statusText: string;
   headersList: { cookies: string[] | null; [Symbol.iterator](): Iterator<[string, string]> };
-  body: { stream: ReadableStream; source: unknown; length: number | null } | null;
+  /** undefined (not null) for a null-body Response on undici 6. */
+  body: { stream: ReadableStream; source: unknown; length: number | null } | null | undefined;
 }
 
 const kResponseState: symbol | undefined = (() => {
@@ -55,8 +56,8 @@ export interface NativeResponseParts {
   statusText: string;
   /** [name, value] pairs, Set-Cookie values separate. */
   headers: Array<[string, string]>;
-  /** string or bytes when the body was built from one and is untouched; else undefined. */
-  source: string | Uint8Array | null | undefined;
+  /** string, bytes or Blob when the body was built from one and is untouched; else undefined. */
+  source: string | Uint8Array | Blob | null | undefined;
 }
 
 export function readNativeResponse(response: Response): NativeResponseParts | undefined {
@@ -72,12 +73,12 @@ export function readNativeResponse(response: Response): NativeResponseParts | un
   if (cookies) for (const cookie of cookies) headers.push(["set-cookie", cookie]);
   let source: NativeResponseParts["source"];
   const body = state.body;
-  if (body === null) {
+  if (body === null || body === undefined) {
     source = null;
   } else if (
     !body.stream.locked &&
     !response.bodyUsed &&
-    (typeof body.source === "string" || body.source instanceof Uint8Array)
+    (typeof body.source === "string" || body.source instanceof Uint8Array || body.source instanceof Blob)
   ) {
     source = body.source;
   }

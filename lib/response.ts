@@ -288,6 +288,14 @@ class FastResponse {
     return NativeResponse.error();
   }
 
+  /**
+   * Once `uwserve/global` made this class the global `Response`, `fetch()` results (undici's
+   * own Responses) must still pass `instanceof Response` (H17): any Response of either kind does.
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof NativeResponse;
+  }
+
   get [Symbol.toStringTag](): string {
     return "Response";
   }
@@ -325,8 +333,9 @@ for (const symbol of Object.getOwnPropertySymbols(new NativeResponse(null))) {
 
 /** The undici Response behind a uwserve one (materialised on demand); others pass through. */
 export function asNative(response: Response): Response {
-  if (!(response instanceof FastResponse)) return response;
-  return materialize(response);
+  // A brand check, not instanceof: every Response passes `instanceof FastResponse` (hasInstance).
+  if (readParts(response) === undefined) return response;
+  return materialize(response as unknown as FastResponse);
 }
 
 /** Returns the parts of a uwserve Response, or undefined for any other object. */

@@ -160,6 +160,10 @@ export class Server implements ServerLike, ContextOwner {
   get pendingRequests(): number {
     return this.#pending;
   }
+  /** Bun's counter of open WebSockets: always 0 until this core serves WebSockets. */
+  get pendingWebSockets(): number {
+    return 0;
+  }
   get addr(): Addr {
     return { transport: "tcp", hostname: this.#hostname, port: this.#port };
   }
@@ -335,33 +339,44 @@ export class Server implements ServerLike, ContextOwner {
     const rawHeaders: string[] = [];
     let headerBytes = method.length + path.length + query.length + 12;
     let host = "";
+    let hosts = 0;
     let contentLength = "";
     let conflictingLength = false;
     let chunked = false;
+    let nonAscii = false;
     req.forEach((name, value) => {
       rawHeaders.push(name, value);
       headerBytes += name.length + value.length + 4;
-      if (name === "host") host = value;
-      else if (name === "content-length") {
+      if (name === "host") {
+        host = value;
+        hosts++;
+      } else if (name === "content-length") {
         if (contentLength !== "" && contentLength !== value) conflictingLength = true;
         contentLength = value;
       } else if (name === "transfer-encoding") chunked = true;
+      if (!nonAscii && NON_ASCII.test(value)) nonAscii = true;
     });
+    if (nonAscii) latin1Values(req, rawHeaders);
 
     if (headerBytes > maxHeaderSize) {
-      res.writeStatus("431 Request Header Fields Too Large").end("Request Header Fields Too Large", true);
+      refuse(res, "431 Request Header Fields Too Large", "Request Header Fields Too Large");
+      return;
+    }
+    if (hosts > 1) {
+      // RFC 9112 §3.2: more than one Host is a 400; picking one would let two parties disagree.
+      refuse(res, "400 Bad Request", "Bad Request: more than one Host header");
       return;
     }
     let declaredLength = 0;
     if (contentLength !== "") {
       declaredLength = /^\d{1,16}$/.test(contentLength) ? Number(contentLength) : -1;
       if (declaredLength < 0 || conflictingLength) {
-        res.writeStatus("400 Bad Request").end("Bad Request: invalid Content-Length", true);
+        refuse(res, "400 Bad Request", "Bad Request: invalid Content-Length");
         return;
       }
       if (declaredLength > maxRequestBodySize) {
         // Refuse before reading a byte; closing lets the client stop sending (H21).
-        res.writeStatus("413 Payload Too Large").end("Payload Too Large", true);
+        refuse(res, "413 Payload Too Large", "Payload Too Large");
         return;
       }
     }
@@ -500,7 +515,48 @@ export class Server implements ServerLike, ContextOwner {
     this.#pending--;
     this.#contexts.delete(ctx);
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
-    if (this.#stopping !== null && this.#pending === 0) this.#closeEverything();
+    if (this.#stopping !== null && this.#pending === 0) {
+      // Not now: this runs inside the cork that wrote the last response, and closing the app
+      // here would close its socket before uWS flushes that response on uncork.
+      setImmediate(() => {
+        if (this.#pending === 0) this.#closeEverything();
+      });
+    }
+  }
+}
+
+/**
+ * Answers a request uwserve refuses before its handler runs, then closes the connection. Never
+ * inside the uWS callback: there, `end(body, true)` neither closes the connection nor stops the
+ * core from running requests pipelined behind this one in the same read, so a request smuggled
+ * after conflicting Content-Lengths would execute. Answered from the next macrotask, the refusal
+ * is still pending when such a request is parsed, and the core drops the connection (H8).
+ */
+function refuse(res: HttpResponse, status: string, body: string): void {
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  setImmediate(() => {
+    if (!aborted) res.cork(() => res.writeStatus(status).end(body, true));
+  });
+}
+
+/** Any character a pure-ASCII header value doesn't have. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * uWebSockets.js's `forEach` decodes values as UTF-8 (bytes that aren't become U+FFFD), but
+ * header values are ByteStrings (H9): re-read those values through `getHeader`, which decodes
+ * latin1. It returns a name's first value only, so a repeated name keeps forEach's decoding.
+ */
+function latin1Values(req: HttpRequest, rawHeaders: string[]): void {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!NON_ASCII.test(rawHeaders[i + 1]!)) continue;
+    const name = rawHeaders[i]!;
+    let count = 0;
+    for (let j = 0; j < rawHeaders.length; j += 2) if (rawHeaders[j] === name) count++;
+    if (count === 1) rawHeaders[i + 1] = req.getHeader(name);
   }
 }
 

@@ -82,6 +82,7 @@ export interface ServerLike {
   readonly id: string;
   readonly development: boolean;
   readonly pendingRequests: number;
+  readonly pendingWebSockets: number;
   readonly addr: Addr;
   readonly finished: Promise<void>;
   stop(closeActiveConnections?: boolean): Promise<void>;

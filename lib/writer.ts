@@ -11,9 +11,12 @@ import { STATUS_LINES, statusLine } from "./_status.js";
 import type { RequestContext } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { fastResponseParts, isAsyncIterableBody } from "./response.js";
+import type { HttpResponse } from "./uws.js";
 
 const TEXT_PLAIN = "text/plain;charset=utf-8";
 const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
+/** RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Statuses whose responses never carry a body or Content-Length (H5, uWebSockets #1370). */
 const NO_BODY_STATUS = new Set([204, 304]);
 /** Streamed chunks are gathered up to this size before one write (fewer syscalls than per-chunk). */
@@ -92,6 +95,23 @@ function writeHead(ctx: RequestContext, head: Head, defaultType: string | null):
 const LARGE_BODY_BYTES = 64 * 1024;
 
 /**
+ * Ends a HEAD response that reports `length`. uWS's `endWithoutBody(length)` leaves the response
+ * pending until `length` body bytes are written, which never happens: the core then refuses the
+ * connection's next request as async pipelining (H8) and closes it. Write Content-Length
+ * ourselves and end without a reported length, which completes the response.
+ */
+function endHead(res: HttpResponse, length: number, close: boolean): void {
+  if (length === 0) {
+    res.endWithoutBody(0, close);
+    return;
+  }
+  res.writeHeader("content-length", String(length));
+  // Without a reported length uWS can't also close for us; the header tells the client to.
+  if (close) res.writeHeader("connection", "close");
+  res.endWithoutBody();
+}
+
+/**
  * Ends a response whose body is in memory and settles the context. Must run corked.
  * Large bodies go through `tryEnd` + `onWritable` instead of `end()`: uWS then never keeps a
  * second copy, and the request counts as finished only when every byte reached the socket,
@@ -108,7 +128,7 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
   } else if (ctx.isHead) {
     const length =
       body === null ? (head.contentLength >= 0 ? head.contentLength : 0) : typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
-    res.endWithoutBody(length, close);
+    endHead(res, length, close);
   } else if (body !== null && (typeof body === "string" ? body.length : body.byteLength) >= LARGE_BODY_BYTES) {
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
     if (!sendWithTryEnd(ctx, bytes, bytes.byteLength, () => ctx.finish())) return;
@@ -168,15 +188,26 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     const parts = readNativeResponse(nativeLike);
     if (parts !== undefined && parts.source !== undefined) {
       const head = collectHead(parts.status, parts.statusText, parts.headers);
-      ctx.run(() => endWithBytes(ctx, head, parts.source as string | Uint8Array | null, null));
+      const source = parts.source;
+      // A Blob is sent with its known length rather than through undici's stream (chunked).
+      if (source instanceof Blob) return writeBlob(ctx, head, source);
+      ctx.run(() => endWithBytes(ctx, head, source, null));
       return;
     }
     const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
     return writeBody(ctx, head, nativeLike.body);
   }
   if (isResponseLike(response)) {
-    // A Response from another realm or a ponyfill (H18): use its public members only.
-    const head = collectHead(response.status, response.statusText ?? "", response.headers);
+    // A Response from another realm or a ponyfill (H18): use its public members only. Nothing
+    // validated its status line, which uWS copies verbatim (H6).
+    const statusText = response.statusText ?? "";
+    if (!Number.isInteger(response.status) || response.status < 200 || response.status > 599) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_BAD_RESPONSE", `uwserve: the handler's response has an invalid status ${response.status}; expected 200 to 599`);
+    }
+    if (typeof statusText !== "string" || !REASON_PHRASE.test(statusText)) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_BAD_RESPONSE", "uwserve: the handler's response has an invalid statusText (control characters such as CR/LF are not allowed)");
+    }
+    const head = collectHead(response.status, statusText, response.headers);
     return writeBody(ctx, head, response.body ?? null);
   }
   throw badResponseError(response);
@@ -300,7 +331,7 @@ async function writeStream(
       writeHead(ctx, head, null);
       ctx.responded = true;
       if (head.contentLength >= 0 && !NO_BODY_STATUS.has(head.status)) {
-        res.endWithoutBody(head.contentLength, ctx.closeConnection || ctx.owner.stopping || head.close);
+        endHead(res, head.contentLength, ctx.closeConnection || ctx.owner.stopping || head.close);
       }
       else res.endWithoutBody();
     });

@@ -1,0 +1,390 @@
+// The examples of reference/bun-serve.md that the HTTP core covers, run as written except for `port: 0` and the import line.
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { serve, Response, type Server } from "../dist/index.js";
+import { connectionRefused, freePort, httpRequest } from "./helpers/client.js";
+import { waitFor, withTimeout } from "./helpers/server.js";
+
+const servers: Server[] = [];
+function track(server: Server): Server {
+  servers.push(server);
+  return server;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
+  vi.restoreAllMocks();
+});
+const at = (server: Server, path = "/", init?: RequestInit) => withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
+
+describe("Bun.serve() — routes (other work)", () => {
+  it.skip("the first Bun.serve() example: `routes` (static, dynamic, per-method, wildcard, redirect) — routing is not part of the HTTP core", () => {});
+  it.skip("Async/await in routes — needs `routes` (and bun's sql)", () => {});
+  it.skip("Promise in routes — needs `routes` (and bun's sql)", () => {});
+  it.skip("Type-safe route parameters — needs `routes`", () => {});
+  it.skip("Static responses — needs `routes`", () => {});
+  it.skip("static + server.reload({ static }) — needs `static` routes", () => {});
+  it.skip("Route precedence — needs `routes`", () => {});
+  it.skip("Per-HTTP method routes — needs `routes`", () => {});
+  it.skip("routes with fetch(new URL('/api/version', server.url)) — needs `routes`", () => {});
+  it.skip("Hot route reloading — needs `routes`", () => {});
+  it.skip("Error handling for routes — needs `routes` (the same error() policy is tested with fetch below)", () => {});
+  it.skip("HTML imports — Bun's bundler, not part of uwserve", () => {});
+  it.skip("Practical example: REST API — needs `routes` and bun:sqlite", () => {});
+});
+
+describe("fetch request handler", () => {
+  it("routes by pathname inside fetch", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req) {
+          const url = new URL(req.url);
+          if (url.pathname === "/") return new Response("Home page!");
+          if (url.pathname === "/blog") return new Response("Blog!");
+          return new Response("404!");
+        },
+      }),
+    );
+    expect(await (await at(server, "/")).text()).toBe("Home page!");
+    expect(await (await at(server, "/blog")).text()).toBe("Blog!");
+    expect(await (await at(server, "/nope")).text()).toBe("404!");
+  });
+
+  it("supports async/await (Bun's sleep → node:timers/promises)", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        async fetch(req) {
+          const start = performance.now();
+          await sleep(10);
+          const end = performance.now();
+          return new Response(`Slept for ${end - start}ms`);
+        },
+      }),
+    );
+    const text = await (await at(server)).text();
+    const ms = Number(/^Slept for ([\d.]+)ms$/.exec(text)?.[1]);
+    expect(ms).toBeGreaterThanOrEqual(9);
+  });
+
+  it("Promise-based responses: forwarding with fetch (a local server instead of example.com)", async () => {
+    const upstream = track(serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("<h1>Example Domain</h1>", { headers: { "content-type": "text/html" } }) }));
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req) {
+          // Forward the request to another server.
+          return fetch(`http://127.0.0.1:${upstream.port}/`);
+        },
+      }),
+    );
+    const res = await at(server);
+    expect(res.headers.get("content-type")).toBe("text/html");
+    expect(await res.text()).toBe("<h1>Example Domain</h1>");
+  });
+
+  it("the Server is the second argument: server.requestIP(req)", async () => {
+    // `server` is passed in as the second argument to `fetch`.
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          const ip = server.requestIP(req);
+          return new Response(`Your IP is ${ip}`);
+        },
+      }),
+    );
+    // As in Bun, the SocketAddress object is interpolated as is.
+    expect(await (await at(server)).text()).toBe("Your IP is [object Object]");
+  });
+});
+
+describe("changing the port and hostname", () => {
+  it("port and hostname options (8080 / mydomain.com → 0 / 127.0.0.1)", async () => {
+    const server = track(
+      serve({
+        port: 0, // defaults to $BUN_PORT, $PORT, $NODE_PORT otherwise 3000
+        hostname: "127.0.0.1", // defaults to "0.0.0.0"
+        fetch(req) {
+          return new Response("404!");
+        },
+      }),
+    );
+    expect(server.hostname).toBe("127.0.0.1");
+    expect(await (await at(server)).text()).toBe("404!");
+  });
+
+  it("port: 0 selects a random port, read from server.port and server.url", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const server = track(
+      serve({
+        port: 0, // random port
+        fetch(req) {
+          return new Response("404!");
+        },
+      }),
+    );
+    // server.port is the randomly selected port
+    console.log(server.port);
+    console.log(server.url);
+    expect(log.mock.calls[0]![0]).toBe(server.port);
+    expect(String(log.mock.calls[1]![0])).toBe(`http://localhost:${server.port}/`);
+    expect(server.port).toBeGreaterThan(0);
+  });
+
+  describe("configuring a default port", () => {
+    const saved = { PORT: process.env.PORT, NODE_PORT: process.env.NODE_PORT };
+    afterEach(() => {
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    });
+
+    it.skip("`bun --port=4002 server.ts` — the CLI flag is covered by test/cli.test.ts", () => {});
+    it.skip("BUN_PORT — Bun's own variable; the contract reads $PORT then $NODE_PORT", () => {});
+
+    it("PORT=4002 (a free port instead of 4002)", async () => {
+      const port = await freePort();
+      process.env.PORT = String(port);
+      const server = track(serve({ fetch: () => new Response("from $PORT") }));
+      expect(server.port).toBe(port);
+      expect(await (await at(server)).text()).toBe("from $PORT");
+    });
+
+    it("NODE_PORT=4002 (a free port instead of 4002)", async () => {
+      const port = await freePort();
+      delete process.env.PORT;
+      process.env.NODE_PORT = String(port);
+      const server = track(serve({ fetch: () => new Response("from $NODE_PORT") }));
+      expect(server.port).toBe(port);
+    });
+  });
+});
+
+describe("unix sockets and TLS (other work)", () => {
+  it.skip("Unix domain sockets — `unix` is not part of the HTTP core", () => {});
+  it.skip("Abstract namespace sockets — `unix` is not part of the HTTP core", () => {});
+  it.skip("TLS: key/cert (file(), Buffer, string, arrays) — `tls` is not part of the HTTP core", () => {});
+  it.skip("TLS passphrase — `tls`", () => {});
+  it.skip("TLS ca — `tls`", () => {});
+  it.skip("TLS dhParamsFile — `tls`", () => {});
+  it.skip("SNI serverName, and arrays of tls objects — `tls`", () => {});
+});
+
+describe("error handling", () => {
+  it("development: true surfaces errors with a built-in error page", async () => {
+    vi.spyOn(console, "error").mockImplementation(() => {});
+    const server = track(
+      serve({
+        port: 0,
+        development: true,
+        fetch(req) {
+          throw new Error("woops!");
+        },
+      }),
+    );
+    const res = await at(server);
+    expect(res.status).toBe(500);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await res.text()).toContain("woops!");
+  });
+
+  it("the error callback's Response supersedes the default page", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req) {
+          throw new Error("woops!");
+        },
+        error(error) {
+          return new Response(`<pre>${error}\n${(error as Error).stack}</pre>`, {
+            headers: {
+              "Content-Type": "text/html",
+            },
+          });
+        },
+      }),
+    );
+    const res = await at(server);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html");
+    const html = await res.text();
+    expect(html).toMatch(/^<pre>Error: woops!\nError: woops!\n {4}at /);
+  });
+
+  it("server.stop() after serving", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch() {
+          return new Response("Bun!");
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("Bun!");
+    server.stop();
+    await withTimeout(server.finished, 5000, "the server to stop");
+    expect(await connectionRefused(server.port)).toBe(true);
+  });
+});
+
+describe("idleTimeout", () => {
+  it("idleTimeout: 10 is accepted and the server answers", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        // 10 seconds:
+        idleTimeout: 10,
+
+        fetch(req) {
+          return new Response("Bun!");
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("Bun!");
+  });
+});
+
+describe("export default syntax", () => {
+  it("the default export object is what serve() takes (the CLI passes it; here it is passed directly)", async () => {
+    const defaultExport = {
+      fetch(req: Request) {
+        return new Response("Bun!");
+      },
+    };
+    const server = track(serve({ ...defaultExport, port: 0 }));
+    expect(await (await at(server)).text()).toBe("Bun!");
+  });
+});
+
+describe("streaming files (other work)", () => {
+  it.skip("new Response(Bun.file('./hello.txt')) — file() is not part of the HTTP core", () => {});
+  it.skip("Range requests with file.slice(start, end) — file() is not part of the HTTP core", () => {});
+});
+
+describe("server lifecycle methods", () => {
+  it("await server.stop() waits for in-flight requests; await server.stop(true) force-closes", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        async fetch(req) {
+          await sleep(100);
+          return new Response("Hello!");
+        },
+      }),
+    );
+    const inFlight = at(server).then((r) => r.text());
+    await waitFor(() => server.pendingRequests === 1, 5000, "the in-flight request");
+    // Gracefully stop the server (waits for in-flight requests)
+    await server.stop();
+    expect(await inFlight).toBe("Hello!");
+    // Force stop and close all active connections
+    await server.stop(true);
+    expect(await connectionRefused(server.port)).toBe(true);
+  });
+
+  it("server.unref() / server.ref()", async () => {
+    const server = track(serve({ port: 0, fetch: () => new Response("alive") }));
+    // Don't keep process alive if server is the only thing running
+    server.unref();
+    // Restore default behavior - keep process alive
+    server.ref();
+    expect(await (await at(server)).text()).toBe("alive");
+  });
+
+  it.skip("server.reload({ routes, fetch }) as written — needs `routes`", () => {});
+
+  it("server.reload() — the fetch part of the example", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req) {
+          return new Response("v1");
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("v1");
+    // Update to new handler
+    server.reload({
+      fetch(req) {
+        return new Response("v2");
+      },
+    });
+    expect(await (await at(server)).text()).toBe("v2");
+  });
+});
+
+describe("per-request controls", () => {
+  it("server.timeout(req, 60) before await req.text() (the example's fetch made async)", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        async fetch(req, server) {
+          // Set 60 second timeout for this request
+          server.timeout(req, 60);
+
+          // If they take longer than 60 seconds to send the body, the request will be aborted
+          await req.text();
+
+          return new Response("Done!");
+        },
+      }),
+    );
+    expect(await (await at(server, "/", { method: "POST", body: "upload" })).text()).toBe("Done!");
+  });
+
+  it("server.requestIP(req) — client IP and port", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          const address = server.requestIP(req);
+          if (address) {
+            return new Response(`Client IP: ${address.address}, Port: ${address.port}`);
+          }
+          return new Response("Unknown client");
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toMatch(/^Client IP: 127\.0\.0\.1, Port: \d+$/);
+  });
+});
+
+describe("server metrics", () => {
+  it("server.pendingRequests and server.pendingWebSockets", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          return new Response(`Active requests: ${server.pendingRequests}\n` + `Active WebSockets: ${server.pendingWebSockets}`);
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("Active requests: 1\nActive WebSockets: 0");
+  });
+
+  it.skip("server.subscriberCount(topic) — WebSockets are not part of the HTTP core", () => {});
+});
+
+describe("WebSocket configuration (other work)", () => {
+  it.skip("server.publish(topic, data, compress) — WebSockets", () => {});
+  it.skip("WebSocket handler options — WebSockets", () => {});
+});
+
+describe("benchmarks", () => {
+  it("the Bun server of the benchmark (port 3000 → 0)", async () => {
+    const server = track(
+      serve({
+        fetch(req: Request) {
+          return new Response("Bun!");
+        },
+        port: 0,
+      }),
+    );
+    const res = await httpRequest(server.port);
+    expect(res.body.toString()).toBe("Bun!");
+  });
+
+  it.skip("the Node version of the benchmark — node:http itself, not uwserve", () => {});
+});

@@ -1,0 +1,180 @@
+// The examples of reference/deno-serve.md that the HTTP core covers, run as written except for `port: 0` and the import line.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { serve, Response, type Server } from "../dist/index.js";
+import { httpRequest } from "./helpers/client.js";
+import { waitFor, withTimeout } from "./helpers/server.js";
+
+const servers: Server[] = [];
+function track(server: Server): Server {
+  servers.push(server);
+  return server;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
+  vi.restoreAllMocks();
+});
+const at = (server: Server, path = "/", init?: RequestInit) => withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
+
+/** `Deno.serve(handler)` on port 0: serve({ port: 0 }, handler), which prints its address as Deno does. */
+function quietLog() {
+  return vi.spyOn(console, "log").mockImplementation(() => {});
+}
+
+describe("Deno's built-in HTTP server", () => {
+  it('a "Hello World" server', async () => {
+    const log = quietLog();
+    const server = track(
+      serve({ port: 0 }, (_req) => {
+        return new Response("Hello, World!");
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("Hello, World!");
+    // Deno announces the address when no onListen is given.
+    expect(String(log.mock.calls[0]?.[0])).toBe(`Listening on http://localhost:${server.port}/`);
+  });
+
+  it("the handler can be an async function", async () => {
+    quietLog();
+    const server = track(serve({ port: 0 }, async (_req) => new Response("Hello, World!")));
+    expect(await (await at(server)).text()).toBe("Hello, World!");
+  });
+
+  it("listening on a specific port (4242 → 0), also with hostname 0.0.0.0", async () => {
+    quietLog();
+    const handler = () => new Response("ok");
+    // To listen on port 4242.
+    const a = track(serve({ port: 0 }, handler));
+    // To listen on port 4242 and bind to 0.0.0.0.
+    const b = track(serve({ port: 0, hostname: "0.0.0.0" }, handler));
+    expect(b.hostname).toBe("0.0.0.0");
+    for (const server of [a, b]) expect(await (await at(server)).text()).toBe("ok");
+  });
+
+  it("inspecting the incoming request", async () => {
+    const log = quietLog();
+    const server = track(
+      serve({ port: 0 }, async (req) => {
+        console.log("Method:", req.method);
+
+        const url = new URL(req.url);
+        console.log("Path:", url.pathname);
+        console.log("Query parameters:", url.searchParams);
+
+        console.log("Headers:", req.headers);
+
+        if (req.body) {
+          const body = await req.text();
+          console.log("Body:", body);
+        }
+
+        return new Response("Hello, World!");
+      }),
+    );
+    const res = await at(server, "/inspect?x=1", { method: "POST", body: "the body", headers: { "x-demo": "1" } });
+    expect(await res.text()).toBe("Hello, World!");
+    const lines = log.mock.calls.slice(1);
+    expect(lines[0]).toEqual(["Method:", "POST"]);
+    expect(lines[1]).toEqual(["Path:", "/inspect"]);
+    expect((lines[2]![1] as URLSearchParams).get("x")).toBe("1");
+    expect((lines[3]![1] as Headers).get("x-demo")).toBe("1");
+    expect(lines[4]).toEqual(["Body:", "the body"]);
+  });
+
+  it("inspecting a GET: req.body is null, so no body is read", async () => {
+    const log = quietLog();
+    const server = track(
+      serve({ port: 0 }, async (req) => {
+        if (req.body) {
+          const body = await req.text();
+          console.log("Body:", body);
+        }
+        return new Response("Hello, World!");
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("Hello, World!");
+    expect(log.mock.calls.some((c) => c[0] === "Body:")).toBe(false);
+  });
+
+  it("responding with a 404, a JSON body and a custom header", async () => {
+    quietLog();
+    const server = track(
+      serve({ port: 0 }, (req) => {
+        const body = JSON.stringify({ message: "NOT FOUND" });
+        return new Response(body, {
+          status: 404,
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+          },
+        });
+      }),
+    );
+    const res = await httpRequest(server.port);
+    expect(res.status).toBe(404);
+    expect(res.headers["content-type"]).toBe("application/json; charset=utf-8");
+    expect(JSON.parse(res.body.toString())).toEqual({ message: "NOT FOUND" });
+  });
+
+  it("responding with a stream: chunks arrive every second and cancel runs when the client hangs up", { timeout: 15_000 }, async () => {
+    quietLog();
+    let cancelled = false;
+    let intervals = 0;
+    const server = track(
+      serve({ port: 0 }, (req) => {
+        let timer: ReturnType<typeof setInterval>;
+        const body = new ReadableStream({
+          async start(controller) {
+            timer = setInterval(() => {
+              intervals++;
+              controller.enqueue("Hello, World!\n");
+            }, 1000);
+          },
+          cancel() {
+            cancelled = true;
+            clearInterval(timer);
+          },
+        });
+        return new Response(body.pipeThrough(new TextEncoderStream()), {
+          headers: {
+            "content-type": "text/plain; charset=utf-8",
+          },
+        });
+      }),
+    );
+    const controller = new AbortController();
+    const res = await at(server, "/", { signal: controller.signal });
+    expect(res.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    const reader = res.body!.getReader();
+    const first = await withTimeout(reader.read(), 5000, "the first chunk");
+    expect(new TextDecoder().decode(first.value)).toBe("Hello, World!\n");
+    controller.abort();
+    await waitFor(() => cancelled, 5000, "the stream's cancel to run");
+    // The interval is gone: no more enqueues after cancel.
+    const after = intervals;
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(intervals).toBe(after);
+    await waitFor(() => server.pendingRequests === 0, 2000, "the request to finish");
+  });
+});
+
+describe("other sections (other work)", () => {
+  it.skip("HTTPS support: serve({ port: 443, cert, key }, handler) — TLS is not part of the HTTP core", () => {});
+  it.skip("HTTP/2 — uWebSockets speaks HTTP/1.1 only", () => {});
+  it.skip("Automatic body compression — `compression` is not part of the HTTP core", () => {});
+  it.skip("Serving WebSockets with Deno.upgradeWebSocket — WebSockets are not part of the HTTP core", () => {});
+});
+
+describe("default fetch export", () => {
+  it("export default { fetch } served through serve() (what `deno serve` / the CLI does), port 8000 → 0", async () => {
+    const defaultExport = {
+      fetch(request: Request) {
+        const userAgent = request.headers.get("user-agent") || "Unknown";
+        return new Response(`User Agent: ${userAgent}`);
+      },
+    };
+    const server = track(serve({ ...defaultExport, port: 0 }));
+    const withAgent = await httpRequest(server.port, { headers: { "user-agent": "example-agent/1.0" } });
+    expect(withAgent.body.toString()).toBe("User Agent: example-agent/1.0");
+    const without = await httpRequest(server.port);
+    expect(without.body.toString()).toBe("User Agent: Unknown");
+  });
+});
