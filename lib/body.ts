@@ -26,6 +26,8 @@ export class RequestBody {
   #taken: boolean;
   /** The response is done: further chunks are counted and dropped. */
   #discarding: boolean;
+  /** A pending whole-body read. */
+  #whole: { resolve(body: Buffer): void; reject(error: Error): void } | null;
 
   constructor(flow: BodyFlowControl) {
     this.#chunks = [];
@@ -38,6 +40,7 @@ export class RequestBody {
     this.#wake = null;
     this.#taken = false;
     this.#discarding = false;
+    this.#whole = null;
   }
 
   /** Bytes received from the network so far. */
@@ -69,7 +72,7 @@ export class RequestBody {
       this.#received += length;
     }
     if (isLast) this.#ended = true;
-    if (!this.#ended && this.#queued >= HIGH_WATER_MARK && !this.#paused) {
+    if (!this.#ended && this.#queued >= HIGH_WATER_MARK && !this.#paused && this.#whole === null) {
       this.#paused = true;
       this.#flow.pause();
     }
@@ -95,6 +98,17 @@ export class RequestBody {
   }
 
   #notify(): void {
+    const whole = this.#whole;
+    if (whole !== null) {
+      if (this.#error) {
+        this.#whole = null;
+        whole.reject(this.#error);
+      } else if (this.#ended) {
+        this.#whole = null;
+        whole.resolve(this.#drain());
+      }
+      return;
+    }
     const wake = this.#wake;
     if (wake !== null) {
       this.#wake = null;
@@ -120,17 +134,19 @@ export class RequestBody {
     this.#taken = true;
   }
 
-  /** Reads the whole body into one Buffer. */
-  async readAll(): Promise<Buffer> {
+  /** Reads the whole body into one Buffer (settled straight from `push`, no polling loop). */
+  readAll(): Promise<Buffer> {
     this.#take();
-    // While a whole read is pending there is no reason to throttle: it wants everything.
+    // A whole read wants everything: never throttle while it waits.
     this.#resumeIfPaused();
-    while (!this.#ended) {
-      if (this.#error) throw this.#error;
-      await this.#waitForData();
-      this.#resumeIfPaused();
-    }
-    if (this.#error) throw this.#error;
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.resolve(this.#drain());
+    return new Promise<Buffer>((resolve, reject) => {
+      this.#whole = { resolve, reject };
+    });
+  }
+
+  #drain(): Buffer {
     const chunks = this.#chunks;
     this.#chunks = [];
     this.#queued = 0;

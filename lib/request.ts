@@ -151,17 +151,21 @@ export class ServerRequest {
     return this.#body.taken;
   }
 
-  async #readAll(): Promise<Buffer> {
-    if (this.#real !== null) return Buffer.from(await this.#real.arrayBuffer());
-    if (this.#body === null) return Buffer.alloc(0);
+  #readAll(): Promise<Buffer> {
+    if (this.#real !== null) return this.#real.arrayBuffer().then((ab) => Buffer.from(ab));
+    if (this.#body === null) return Promise.resolve(Buffer.alloc(0));
     if (this.#stream !== null) {
-      return Buffer.from(await new Response(this.#stream).arrayBuffer());
+      return new Response(this.#stream).arrayBuffer().then((ab) => Buffer.from(ab));
     }
-    return this.#body.readAll();
+    try {
+      return this.#body.readAll();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  async text(): Promise<string> {
-    return (await this.#readAll()).toString("utf8");
+  text(): Promise<string> {
+    return this.#readAll().then(utf8);
   }
   async json(): Promise<unknown> {
     return JSON.parse(await this.text());
@@ -223,6 +227,10 @@ export class ServerRequest {
   [Symbol.for("nodejs.util.inspect.custom")](): object {
     return { method: this.method, url: this.url, headers: this.headers, bodyUsed: this.bodyUsed };
   }
+}
+
+function utf8(bytes: Buffer): string {
+  return bytes.toString("utf8");
 }
 
 // `instanceof Request` must hold. undici's own code (the Request constructor, fetch) reads its

@@ -63,7 +63,6 @@ export class Server implements ServerLike, ContextOwner {
   #options: ResolvedOptions;
   #handlers: Handlers;
   #pending: number;
-  #contexts: Set<RequestContext>;
   #stopping: Promise<void> | null;
   #stopped: boolean;
   #resolveStopped: () => void;
@@ -77,7 +76,6 @@ export class Server implements ServerLike, ContextOwner {
     this.#options = options;
     this.#handlers = { fetch: options.fetch, handler: options.handler, error: options.error };
     this.#pending = 0;
-    this.#contexts = new Set();
     this.#stopping = null;
     this.#stopped = false;
     this.#timed = new Set();
@@ -205,8 +203,6 @@ export class Server implements ServerLike, ContextOwner {
     this.#stopped = true;
     // app.close() fires onAborted for every open request, which settles their contexts.
     this.#app.close();
-    for (const ctx of this.#contexts) ctx.abortConnection("server stopped");
-    this.#contexts.clear();
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
     this.#resolveStopped();
@@ -393,7 +389,6 @@ export class Server implements ServerLike, ContextOwner {
     );
     ctx.request = request;
     this.#pending++;
-    this.#contexts.add(ctx);
     const handlers = this.#handlers;
 
     let result: unknown;
@@ -513,7 +508,6 @@ export class Server implements ServerLike, ContextOwner {
   /** ContextOwner: called exactly once per request. */
   requestFinished(ctx: RequestContext): void {
     this.#pending--;
-    this.#contexts.delete(ctx);
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
     if (this.#stopping !== null && this.#pending === 0) {
       // Not now: this runs inside the cork that wrote the last response, and closing the app

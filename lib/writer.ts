@@ -82,7 +82,10 @@ function addHeader(head: Head, name: string, value: string): void {
 
 function writeHead(ctx: RequestContext, head: Head, defaultType: string | null): void {
   const res = ctx.res;
-  res.writeStatus(head.statusText ? statusLine(head.status, head.statusText) : (STATUS_LINES[head.status] ?? statusLine(head.status, "")));
+  // uWS writes "200 OK" itself when no status was written: one native call fewer per request.
+  if (head.status !== 200 || head.statusText !== "") {
+    res.writeStatus(head.statusText ? statusLine(head.status, head.statusText) : (STATUS_LINES[head.status] ?? statusLine(head.status, "")));
+  }
   const headers = head.headers;
   for (let i = 0; i < headers.length; i++) {
     const pair = headers[i]!;
