@@ -15,7 +15,12 @@ export interface ContextOwner {
   readonly stopping: boolean;
 }
 
+/** How long a refused (too large) chunked upload is still read and dropped before the 413. */
+const REFUSED_UPLOAD_DRAIN_MS = 500;
+
 export class RequestContext {
+  /** An upload grew too large: it is being drained before the 413 is sent. */
+  #refusing: boolean;
   readonly res: HttpResponse;
   readonly owner: ContextOwner;
   readonly isHead: boolean;
@@ -42,6 +47,7 @@ export class RequestContext {
   readonly onData: (chunk: ArrayBuffer, isLast: boolean) => void;
 
   constructor(res: HttpResponse, owner: ContextOwner, isHead: boolean) {
+    this.#refusing = false;
     this.res = res;
     this.owner = owner;
     this.isHead = isHead;
@@ -78,19 +84,38 @@ export class RequestContext {
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {
     const body = this.body;
     if (body === null) return;
+    if (this.#refusing) {
+      // Draining a refused upload: drop it, and answer as soon as the client has sent it all.
+      if (isLast) setImmediate(() => this.#sendRefusal());
+      return;
+    }
     if (body.received + chunk.byteLength > this.owner.maxRequestBodySize) {
-      // A chunked upload grew past the limit: refuse it now, and drop the connection after.
+      // A chunked upload grew past the limit. Answering 413 and closing right away would close
+      // on unread data, which resets the connection, and a client still sending (fetch with a
+      // stream body) then sees the reset instead of the 413 (H21). So keep reading and dropping
+      // the upload until it ends or for a short while, then answer 413 and close. (The 413
+      // can't go first: this uWS build can't close a connection after a response has started.)
       body.fail(new RangeError("Request body is larger than maxRequestBodySize"));
       if (!this.responded && !this.aborted) {
         this.responded = true;
         this.closeConnection = true;
+        this.#refusing = true;
         body.discard();
-        this.run(() => this.res.writeStatus("413 Payload Too Large").end("Payload Too Large", true));
-        this.finish();
+        // Not from inside this callback: a close requested here doesn't stop the core from
+        // running requests pipelined behind the upload.
+        if (isLast) setImmediate(() => this.#sendRefusal());
+        else setTimeout(() => this.#sendRefusal(), REFUSED_UPLOAD_DRAIN_MS).unref();
       }
       return;
     }
     body.push(chunk, isLast);
+  }
+
+  /** Sends the 413 for a refused upload and closes the connection (once; not if the client left). */
+  #sendRefusal(): void {
+    if (this.aborted || this.finished) return;
+    this.run(() => this.res.writeStatus("413 Payload Too Large").end("Payload Too Large", true));
+    this.finish();
   }
 
   /** Runs `write` corked: directly when already inside a uWS callback, else through `cork()` (H3). */

@@ -388,7 +388,13 @@ async function writeStream(
       return;
     }
     res.cork(() => {
-      writeHeadOnce();
+      if (!headWritten) {
+        writeHeadOnce();
+        // Once body bytes are out, this uWS build can't close for us: end(…, true) after write()
+        // puts "Connection: close" inside the chunked body, and tryEnd takes no close flag. So
+        // announce the close in the head; the client closes (a stopping server closes anyway).
+        if (ctx.closeConnection || ctx.owner.stopping || head.close) res.writeHeader("connection", "close");
+      }
       if (total >= 0) {
         sendKnownLength(data);
       } else if (!res.write(data)) {
@@ -463,8 +469,13 @@ async function writeStream(
       return;
     }
     res.cork(() => {
+      // A zero-length end closes the chunked body (or sends Content-Length: 0 if nothing was
+      // written; only then can uWS also close the connection, see flush()).
+      if (headWritten) {
+        res.end();
+        return;
+      }
       writeHeadOnce();
-      // A zero-length end closes the chunked body (or sends Content-Length: 0 if nothing was written).
       if (ctx.closeConnection || ctx.owner.stopping || head.close) res.end(undefined, true);
       else res.end();
     });
