@@ -1,0 +1,163 @@
+// Turns per-round cells into medians, flags, ratios and the uwserve targets, and renders them as markdown.
+
+/** Flag symbols, in the order they are printed, with the legend line each one gets. */
+export const FLAGS = {
+  failed: ["✗", "failed: wrong response, socket errors or non-2xx (see Failures)"],
+  clientBound: ["†", "client-bound: the load generator used ≥ 90 % of its core while the server stayed < 90 %, so req/s understates the server"],
+  unsaturated: ["‡", "unsaturated: neither process reached 80 % of its core (kernel copying, waits on the network, or a stalled VM)"],
+  noisy: ["~", "noisy: something else used ≥ 10 % of the server's or client's core during the measurement"],
+};
+
+/** Takes one measurement's CPU readings and error count, returns its flags. */
+export function flagsOf(load) {
+  const { server, client, serverForeign, clientForeign } = load.cpu;
+  return {
+    failed: load.errorCount > 0,
+    clientBound: client !== null && server !== null && client >= 90 && server < 90,
+    unsaturated: client !== null && server !== null && client < 80 && server < 80,
+    noisy: (serverForeign ?? 0) >= 10 || (clientForeign ?? 0) >= 10,
+  };
+}
+
+/** The targets uwserve is held to (ratios of median req/s). */
+export const TARGETS = [
+  ...[["hello", 0.9], ["json", 0.85], ["async", 0.85], ["echo", 0.75], ["1mib", 0.8], ["stream", 1.2]].map(
+    ([scenario, min]) => ({ server: "uwserve", scenario, vs: "raw-uws", min }),
+  ),
+  ...["hello", "json", "async", "echo"].flatMap((scenario) => [
+    { server: "uwserve", scenario, vs: "node-http", min: 2 },
+    { server: "uwserve", scenario, vs: "hono-node", min: 2 },
+  ]),
+  ...["hello", "json", "async", "echo"].map((scenario) => ({
+    server: "uwserve-global", scenario, vs: "raw-uws-global-response", min: 0.9,
+  })),
+];
+
+export function median(values) {
+  const v = values.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+/** Takes all cells (one per server × scenario × round), returns summary[scenario][server]. */
+export function summarize(cells) {
+  const groups = new Map();
+  for (const cell of cells) {
+    const key = `${cell.scenario}\0${cell.server}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(cell);
+  }
+  const summary = {};
+  for (const group of groups.values()) {
+    const { scenario, server } = group[0];
+    const measured = group.filter((c) => c.rps != null);
+    const rps = median(measured.map((c) => c.rps));
+    const min = Math.min(...measured.map((c) => c.rps));
+    const max = Math.max(...measured.map((c) => c.rps));
+    const flags = {};
+    for (const name of Object.keys(FLAGS)) flags[name] = group.filter((c) => c.flags[name]).length;
+    (summary[scenario] ??= {})[server] = {
+      rounds: group.length,
+      rps,
+      spreadPct: rps && measured.length > 1 ? (100 * (max - min)) / 2 / rps : null,
+      p99Ms: median(measured.map((c) => c.p99Ms)),
+      serverCpu: median(measured.map((c) => c.cpu?.server)),
+      // Server CPU time per request: still compares servers when the client was the limit (†).
+      cpuUsPerReq: median(measured.map((c) => (c.cpu?.server == null ? null : (c.cpu.server / 100) * 1e6 / c.rps))),
+      clientCpu: median(measured.map((c) => c.cpu?.client)),
+      peakRssMiB: Math.max(0, ...measured.map((c) => c.rssMiB ?? 0)) || null,
+      flags,
+    };
+  }
+  return summary;
+}
+
+/** Takes the summary, returns each target with its measured ratio and verdict. */
+export function checkTargets(summary) {
+  return TARGETS.map((t) => {
+    const a = summary[t.scenario]?.[t.server];
+    const b = summary[t.scenario]?.[t.vs];
+    const ratio = a?.rps && b?.rps ? a.rps / b.rps : null;
+    const cpuRatio = a?.cpuUsPerReq && b?.cpuUsPerReq ? b.cpuUsPerReq / a.cpuUsPerReq : null;
+    const caveats = [];
+    for (const [who, s] of [[t.server, a], [t.vs, b]]) {
+      if (!s) continue;
+      for (const [name, [symbol]] of Object.entries(FLAGS)) if (s.flags[name]) caveats.push(`${who} ${symbol}`);
+    }
+    return { ...t, ratio, cpuRatio, pass: ratio === null ? null : ratio >= t.min, caveats };
+  });
+}
+
+const int = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US"));
+const pct = (n) => (n == null ? "–" : `${Math.round(n)} %`);
+const ratioText = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "–");
+
+function flagText(flags, rounds) {
+  return Object.entries(FLAGS)
+    .filter(([name]) => flags[name] > 0)
+    .map(([name, [symbol]]) => (flags[name] === rounds ? symbol : `${symbol}${flags[name]}/${rounds}`))
+    .join(" ");
+}
+
+/** Takes { meta, settings, notes, scenarios, servers, summary, targets, failures }, returns the markdown report. */
+export function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, targets, failures, quick }) {
+  const out = [];
+  out.push(`# uwserve benchmark — ${meta.date}`, "");
+  out.push(`- CPU: ${meta.cpu} (${meta.cores} cores); server pinned to core ${settings.serverCore ?? "–"}, load generator to core ${settings.clientCore ?? "–"}`);
+  out.push(`- Node ${meta.node}, ${meta.os}`);
+  out.push(`- Load generator: ${meta.client}`);
+  out.push(`- Method: ${settings.rounds} round(s), servers in random order per round, fresh server process per cell; ` +
+    `warm-up ${settings.warmup} s, measure ${settings.duration} s; medians across rounds`);
+  for (const note of notes) out.push(`- Note: ${note}`);
+  out.push("");
+
+  for (const scenario of scenarios) {
+    const rows = summary[scenario.name];
+    if (!rows) continue;
+    const raw = rows["raw-uws"]?.rps;
+    const node = rows["node-http"]?.rps;
+    out.push(`## ${scenario.name} — ${scenario.method ?? "GET"} ${scenario.path} (${settings.connections ?? scenario.connections} connections)`, "");
+    out.push("| server | req/s | ± | p99 | × raw uWS | × node:http | server CPU | client CPU | CPU µs/req | peak RSS | flags |");
+    out.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    const ordered = servers.filter((s) => rows[s]).sort((a, b) => (rows[b].rps ?? 0) - (rows[a].rps ?? 0));
+    for (const server of ordered) {
+      const r = rows[server];
+      out.push(`| ${server} | ${int(r.rps)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} | ` +
+        `${r.p99Ms == null ? "–" : `${r.p99Ms.toFixed(2)} ms`} | ${ratioText(r.rps, raw)} | ${ratioText(r.rps, node)} | ` +
+        `${pct(r.serverCpu)} | ${pct(r.clientCpu)} | ${r.cpuUsPerReq == null ? "–" : r.cpuUsPerReq.toFixed(1)} | ${r.peakRssMiB == null ? "–" : `${Math.round(r.peakRssMiB)} MiB`} | ${flagText(r.flags, r.rounds)} |`);
+    }
+    out.push("");
+  }
+
+  out.push("Columns: req/s and p99 are medians across rounds; ± is half the min–max range of req/s as a % of the median; " +
+    "CPU is % of one core over the steady part of the measurement; CPU µs/req is the server's CPU time per request " +
+    "(lower is better; it still compares servers when the client was the limit); peak RSS is the server's VmHWM (max across rounds).", "");
+  out.push("Flags (`k/n` = in k of n rounds):", "");
+  for (const [symbol, text] of Object.values(FLAGS)) out.push(`- ${symbol} ${text}`);
+  out.push("");
+
+  const checked = targets.filter((t) => t.ratio !== null);
+  if (checked.length && quick) {
+    out.push("## uwserve targets", "", "Not checked: a --quick run is a smoke test, its ratios mean nothing.", "");
+  } else if (checked.length) {
+    out.push("## uwserve targets", "");
+    out.push("Measured = ratio of median req/s (the target). By CPU/req = the baseline's server CPU per request over " +
+      "uwserve's: the same comparison made from server cost alone, the better guide where a cell is client-bound (†).", "");
+    out.push("| target | measured | by CPU/req | result | caveats |", "|---|--:|--:|---|---|");
+    for (const t of checked) {
+      out.push(`| ${t.server} ${t.scenario} ≥ ${t.min.toFixed(2)}× ${t.vs} | ${t.ratio.toFixed(2)}× | ` +
+        `${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ${t.pass ? "PASS" : "**FAIL**"} | ${t.caveats.join(", ")} |`);
+    }
+    const passed = checked.filter((t) => t.pass).length;
+    out.push("", `${passed} of ${checked.length} targets met` +
+      (checked.length < targets.length ? ` (${targets.length - checked.length} not measured in this run)` : "") + ".", "");
+  }
+
+  if (failures.length) {
+    out.push("## Failures", "");
+    for (const f of failures) out.push(`- round ${f.round}, ${f.server}, ${f.scenario}: ${f.message}`);
+    out.push("");
+  }
+  return out.join("\n");
+}

@@ -1,0 +1,399 @@
+// Benchmark runner: each server in its own pinned process, responses checked, then loaded with wrk (or autocannon); writes bench/results/.
+//
+//   node bench/run.mjs [--rounds N] [--duration S] [--only a,b] [--scenarios a,b] [--quick] …
+//
+// See bench/README.md for what the columns and flags mean.
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { delimiter, join } from "node:path";
+import os from "node:os";
+import { SCENARIOS, verify } from "./_scenarios.mjs";
+import { spawnPinned, stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand } from "./_proc.mjs";
+import { findWrk, runLoad } from "./_load.mjs";
+import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH = fileURLToPath(new URL(".", import.meta.url));
+const RESULTS = join(BENCH, "results");
+
+const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [options])
+
+  --rounds N          interleaved rounds, medians reported (default 3)
+  --duration S        measured seconds per cell (default 3)
+  --warmup S          warm-up seconds per cell, not measured (default 1)
+  --only a,b          servers to run (default: all available)
+  --scenarios a,b     scenarios to run (default: all)
+  --connections N     override every scenario's connection count
+  --retries N         re-measure a noisy or unsaturated cell up to N times (default 1)
+  --client wrk|autocannon   force a load generator (default: wrk when installed)
+  --quick             autocannon, 1 round, 1 s, hello/json/echo/async; a smoke run, not numbers
+  --no-save           print the report only, write nothing to bench/results/
+  --help
+
+Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno
+Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const o = { rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, connections: null, retries: 1, client: null, quick: false, save: true };
+  const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes("=") ? arg.split(/=(.*)/s) : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fail(`${flag} needs a value`);
+      return v;
+    };
+    const number = (min) => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < min) fail(`${flag} expects a number ≥ ${min}`);
+      return n;
+    };
+    switch (flag) {
+      case "--rounds": o.rounds = Math.round(number(1)); break;
+      case "--duration": o.duration = number(1); break;
+      case "--warmup": o.warmup = number(0); break;
+      case "--only": o.only = list(value()); break;
+      case "--scenarios": o.scenarios = list(value()); break;
+      case "--connections": o.connections = Math.round(number(1)); break;
+      case "--retries": o.retries = Math.round(number(0)); break;
+      case "--client": o.client = value(); break;
+      case "--quick": o.quick = true; break;
+      case "--no-save": o.save = false; break;
+      case "--help": case "-h": console.log(HELP); process.exit(0); break;
+      default: fail(`unknown option ${arg}\n\n${HELP}`);
+    }
+  }
+  if (o.client !== null && o.client !== "wrk" && o.client !== "autocannon") fail(`--client expects wrk or autocannon, got ${o.client}`);
+  if (o.quick) {
+    const explicit = new Set(argv.map((a) => a.split("=")[0]));
+    o.client ??= "autocannon";
+    if (!explicit.has("--rounds")) o.rounds = 1;
+    if (!explicit.has("--duration")) o.duration = 1;
+    if (!explicit.has("--retries")) o.retries = 0;
+    o.scenarios ??= ["hello", "json", "echo", "async"];
+  }
+  return o;
+}
+
+function fail(message) {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** Takes a binary name, returns its path from node_modules/.bin or PATH, or null. */
+function findBinary(name) {
+  const local = join(ROOT, "node_modules", ".bin", name);
+  if (existsSync(local)) return local;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+/** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
+function serverTable() {
+  const file = (name) => join(BENCH, "servers", name);
+  const node = (name) => ({ cmd: process.execPath, args: [file(name)] });
+  const dist = existsSync(join(ROOT, "dist", "index.js"));
+  const noDist = "dist/index.js not found (run `npm run build`)";
+  const bun = findBinary("bun");
+  const deno = findBinary("deno");
+  return [
+    { name: "raw-uws", ...node("raw-uws.mjs") },
+    { name: "raw-uws-global-response", ...node("raw-uws-global-response.mjs") },
+    { name: "uwserve", ...node("uwserve.mjs"), skip: dist ? null : noDist },
+    { name: "uwserve-global", ...node("uwserve-global.mjs"), skip: dist ? null : noDist },
+    { name: "node-http", ...node("node-http.mjs") },
+    { name: "hono-node", ...node("hono-node.mjs") },
+    { name: "bun", cmd: bun, args: [file("bun.mjs")], skip: bun ? null : "bun not installed" },
+    {
+      name: "deno", cmd: deno, args: ["run", "--allow-net", "--allow-env", "--allow-read", file("deno.mjs")],
+      skip: deno ? null : "deno not installed",
+    },
+  ];
+}
+
+/** Takes a server entry and a core, starts it with PORT=0, resolves { child, port, stderr() } once it prints "ready <port>". */
+function startServer(def, core) {
+  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PORT: "0" } }, core);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    let stdout = "";
+    const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
+    const done = (error, port) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve({ child, port, stderr: () => stderr });
+    };
+    child.stdout.on("data", (d) => {
+      if (stdout === null) return;
+      stdout = (stdout + d).slice(-1000);
+      const m = /^ready (\d+)\s*$/m.exec(stdout);
+      if (!m) return;
+      stdout = null;
+      const port = Number(m[1]);
+      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
+    });
+    child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
+    child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));
+  }).catch(async (error) => {
+    await stop(child);
+    error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
+    throw error;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+/** Returns the load generator to use: wrk if present (installing it with apt-get when root), else autocannon. */
+function chooseClient(opts, notes) {
+  if (opts.client === "autocannon") {
+    notes.push("autocannon (forced): a Node client saturates near 90k req/s on 2 cores; uWS-based cells are client-bound.");
+    return { tool: "autocannon", label: `autocannon ${autocannonVersion()} (programmatic, in a child process)` };
+  }
+  let wrk = findWrk();
+  if (!wrk && process.getuid?.() === 0 && hasCommand("apt-get")) {
+    console.error("bench: wrk not found; trying `apt-get install -y wrk` …");
+    try {
+      execFileSync("apt-get", ["install", "-y", "wrk"], { stdio: "inherit" });
+    } catch {
+      console.error("bench: apt-get install wrk failed.");
+    }
+    wrk = findWrk();
+  }
+  if (wrk) return { tool: "wrk", wrkPath: wrk.path, label: `${wrk.version} (-t1, bench/wrk.lua)` };
+  if (opts.client === "wrk") fail("wrk is not installed (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)");
+  const banner = "!".repeat(96);
+  console.error(`${banner}\n!! wrk not found: falling back to autocannon.\n` +
+    "!! autocannon is a Node client: on 2 cores it saturates near 90k req/s, below raw uWS and uwserve,\n" +
+    "!! so their numbers (and every ratio against them) measure the client, not the server.\n" +
+    `!! Install wrk for real numbers: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS).\n${banner}`);
+  notes.push("wrk missing, autocannon used: a Node client saturates near 90k req/s on 2 cores; uWS-based cells are client-bound.");
+  return { tool: "autocannon", label: `autocannon ${autocannonVersion()} (programmatic, in a child process)` };
+}
+
+function autocannonVersion() {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", "autocannon", "package.json"), "utf8")).version;
+  } catch {
+    return "";
+  }
+}
+
+function machine(client) {
+  let cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpu;
+  } catch {
+    // Not Linux: os.cpus() it is.
+  }
+  return {
+    date: new Date().toISOString(),
+    cpu,
+    cores: os.availableParallelism?.() ?? os.cpus().length,
+    node: process.version,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    client: client.label,
+  };
+}
+
+/** Samples both cores for `ms` before the run; returns a note when something else is already busy. */
+async function backgroundLoad(cores, ms = 1000) {
+  const a = coreTicks();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = coreTicks();
+  const busy = cores.map((c) => (a[c] && b[c] && b[c][1] > a[c][1] ? (100 * (b[c][0] - a[c][0])) / (b[c][1] - a[c][1]) : 0));
+  if (busy.every((x) => x < 15)) return null;
+  return `the machine was busy before the run (${cores.map((c, i) => `core ${c}: ${Math.round(busy[i])} %`).join(", ")}); expect noisy cells (~).`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One cell: start, verify, warm up, measure, stop
+
+function shuffle(list) {
+  const a = [...list];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+async function runCell({ round, def, scenario, opts, client, cores, failures }) {
+  const cell = {
+    round, server: def.name, scenario: scenario.name, rps: null, p50Ms: null, p99Ms: null, requests: null,
+    errors: null, cpu: null, rssMiB: null, attempts: 0, flags: { failed: false, clientBound: false, unsaturated: false, noisy: false },
+  };
+  let server = null;
+  try {
+    server = await startServer(def, cores.server);
+    await verify(server.port, scenario);
+    const connections = opts.connections ?? scenario.connections;
+    const base = {
+      tool: client.tool, wrkPath: client.wrkPath, url: `http://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
+      server: { pid: server.child.pid, core: cores.server }, clientCore: cores.client,
+    };
+    if (opts.warmup > 0) await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.warmup)) });
+    for (;;) {
+      cell.attempts++;
+      const load = await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.duration)) });
+      Object.assign(cell, { rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms, requests: load.requests, errors: load.errors, cpu: load.cpu });
+      cell.flags = flagsOf(load);
+      if (server.child.exitCode !== null || server.child.signalCode !== null) {
+        throw new Error(`server died during the measurement (${server.child.exitCode ?? server.child.signalCode})`);
+      }
+      if (cell.flags.failed) {
+        const e = load.errors;
+        throw new Error(`${client.tool} reported ${load.errorCount} errors of ${load.requests} requests: ` +
+          `non-2xx ${e.status}, connect ${e.connect}, read ${e.read}, write ${e.write}, timeout ${e.timeout}`);
+      }
+      if ((cell.flags.noisy || cell.flags.unsaturated) && cell.attempts <= opts.retries) continue;
+      break;
+    }
+    cell.rssMiB = peakRssMiB(server.child.pid);
+  } catch (error) {
+    cell.flags.failed = true;
+    const stderr = server?.stderr().trim();
+    const message = error.message + (stderr && !error.message.includes("server stderr") ? `\n--- server stderr ---\n${stderr}` : "");
+    failures.push({ round, server: def.name, scenario: scenario.name, message: message.split("\n")[0] });
+    const bar = "✗".repeat(60);
+    console.error(`\n${bar}\nFAILED: ${def.name} / ${scenario.name} (round ${round})\n${message}\n${bar}\n`);
+  } finally {
+    if (server) await stop(server.child);
+  }
+  return cell;
+}
+
+function progressLine(cell, rounds) {
+  const f = cell.flags;
+  const marks = [f.failed && "✗", f.clientBound && "†", f.unsaturated && "‡", f.noisy && "~", cell.attempts > 1 && `(${cell.attempts} tries)`]
+    .filter(Boolean).join(" ");
+  const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
+  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(6)} ${cell.server.padEnd(24)} ` +
+    `${cell.rps == null ? "–".padStart(9) : Math.round(cell.rps).toLocaleString("en-US").padStart(9)} req/s  ` +
+    `p99 ${cell.p99Ms == null ? "–" : cell.p99Ms.toFixed(2)} ms  server ${n(cell.cpu?.server)} client ${n(cell.cpu?.client)}  ${marks}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const notes = [];
+
+  const table = serverTable();
+  const known = new Set(table.map((s) => s.name));
+  for (const name of opts.only ?? []) if (!known.has(name)) fail(`unknown server "${name}" (known: ${[...known].join(", ")})`);
+  const scenarioNames = new Set(SCENARIOS.map((s) => s.name));
+  for (const name of opts.scenarios ?? []) if (!scenarioNames.has(name)) fail(`unknown scenario "${name}" (known: ${[...scenarioNames].join(", ")})`);
+
+  const wanted = table.filter((s) => !opts.only || opts.only.includes(s.name));
+  for (const s of wanted.filter((s) => s.skip)) {
+    console.error(`bench: skipping ${s.name}: ${s.skip}`);
+    notes.push(`${s.name} skipped: ${s.skip}.`);
+  }
+  const servers = wanted.filter((s) => !s.skip);
+  const scenarios = SCENARIOS.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
+  if (servers.length === 0) fail("no server to run");
+
+  const nCores = os.availableParallelism?.() ?? os.cpus().length;
+  const cores = canPin && nCores >= 2 ? { server: 0, client: 1 } : { server: null, client: null };
+  if (cores.server === null) {
+    const why = canPin ? "only one core" : "taskset not available";
+    console.error(`bench: not pinning server and client to separate cores (${why}); results will be noisier.`);
+    notes.push(`server and load generator not pinned (${why}).`);
+  }
+
+  const client = chooseClient(opts, notes);
+  if (opts.quick) notes.push("--quick run: autocannon, short and single-round; a smoke test, not a measurement.");
+  const dist = join(ROOT, "dist", "index.js");
+  if (existsSync(dist) && servers.some((s) => s.name.startsWith("uwserve"))) {
+    notes.push(`uwserve from dist/index.js built ${statSync(dist).mtime.toISOString()}${gitRevision()}.`);
+  }
+  const busy = cores.server === null ? null : await backgroundLoad([cores.server, cores.client]);
+  if (busy) {
+    console.error(`bench: warning: ${busy}`);
+    notes.push(busy);
+  }
+
+  const meta = machine(client);
+  const settings = {
+    rounds: opts.rounds, duration: Math.max(1, Math.round(opts.duration)), warmup: opts.warmup > 0 ? Math.max(1, Math.round(opts.warmup)) : 0,
+    connections: opts.connections, retries: opts.retries, client: client.tool, serverCore: cores.server, clientCore: cores.client,
+    servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
+  };
+  const perCell = settings.warmup + settings.duration + 0.7;
+  console.error(`bench: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
+    `about ${Math.ceil((servers.length * scenarios.length * opts.rounds * perCell) / 60)} min with ${client.label}`);
+
+  const cells = [];
+  const failures = [];
+  const broken = new Set();
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const scenario of scenarios) {
+      for (const def of shuffle(servers)) {
+        // A server that answered a scenario wrongly will not answer it right in the next round.
+        if (broken.has(`${def.name}/${scenario.name}`)) continue;
+        const cell = await runCell({ round, def, scenario, opts, client, cores, failures });
+        if (cell.flags.failed && cell.rps === null) broken.add(`${def.name}/${scenario.name}`);
+        cells.push(cell);
+        console.error(progressLine(cell, opts.rounds));
+      }
+    }
+  }
+
+  const summary = summarize(cells);
+  const targets = checkTargets(summary);
+  const report = renderMarkdown({ meta, settings, notes, scenarios, servers: servers.map((s) => s.name), summary, targets, failures, quick: opts.quick });
+  console.log(`\n${report}`);
+
+  if (opts.save) {
+    mkdirSync(RESULTS, { recursive: true });
+    const stamp = meta.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-") + (opts.quick ? "-quick" : "");
+    writeFileSync(join(RESULTS, `${stamp}.md`), `${report}\n`);
+    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, targets, failures, cells }, null, 2)}\n`);
+    // A --quick smoke run is not a measurement: it never replaces latest.md.
+    if (!opts.quick) writeFileSync(join(RESULTS, "latest.md"), `${report}\n`);
+    console.error(`bench: wrote bench/results/${stamp}.md and .json${opts.quick ? "" : ", and bench/results/latest.md"}`);
+  }
+  if (failures.length) {
+    console.error(`bench: ${failures.length} cell(s) FAILED — see "Failures" above.`);
+    process.exitCode = 1;
+  }
+}
+
+function gitRevision() {
+  try {
+    const rev = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "lib"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return `, git ${rev}${dirty ? " + uncommitted lib/ changes" : ""}`;
+  } catch {
+    return "";
+  }
+}
+
+// Never leave a server or load generator behind: on Ctrl-C, kill, or any exit path.
+process.on("exit", killAll);
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+  process.on(signal, () => {
+    killAll();
+    console.error(`\nbench: ${signal}, stopped every child process.`);
+    process.exit(code);
+  });
+}
+
+main().catch((error) => {
+  killAll();
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,53 @@
+// The Bun-style fetch handler shared by every web-standard peer (uwserve, hono, Bun, Deno); only the Response class differs.
+import { HELLO, DATA, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+
+/**
+ * Takes the Response class the peer should use, returns `fetch(req)`.
+ * The handler is synchronous and only the echo/async routes return a Promise, the way a user
+ * would write it: an `async fetch` would put every route (even hello) on the promise path.
+ */
+export function createFetch(Response) {
+  async function echo(req) {
+    const text = await req.text();
+    return new Response(text, { headers: { "content-type": JSON_TYPE } });
+  }
+
+  async function helloLater() {
+    await Promise.resolve();
+    return new Response(HELLO);
+  }
+
+  function stream() {
+    let sent = 0;
+    const body = new ReadableStream({
+      // One chunk per pull, so the server's reader (and its backpressure) drives the stream.
+      pull(controller) {
+        controller.enqueue(STREAM_CHUNK);
+        if (++sent === STREAM_CHUNK_COUNT) controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-type": BYTES_TYPE } });
+  }
+
+  return function fetch(req) {
+    // The path once, without `new URL()`: req.url is always absolute ("http://host:port/path")
+    // and the bench never sends a query string.
+    const url = req.url;
+    switch (url.slice(url.indexOf("/", 8))) {
+      case "/hello":
+        return new Response(HELLO);
+      case "/json":
+        return Response.json(DATA);
+      case "/echo":
+        return echo(req);
+      case "/async":
+        return helloLater();
+      case "/1mib":
+        return new Response(ONE_MIB, { headers: { "content-type": BYTES_TYPE } });
+      case "/stream":
+        return stream();
+      default:
+        return new Response("Not Found", { status: 404 });
+    }
+  };
+}

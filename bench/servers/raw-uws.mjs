@@ -1,0 +1,53 @@
+// Raw uWebSockets.js serving the six scenarios: the ceiling every other peer is compared with.
+import { uWS, listen, writeChunks } from "./_uws.mjs";
+import { HELLO, DATA, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+
+const app = uWS.App();
+
+app.get("/hello", (res) => {
+  res.writeHeader("content-type", TEXT_TYPE).end(HELLO);
+});
+
+app.get("/json", (res) => {
+  // Serialised per request, like Response.json() does in the web-standard peers.
+  res.writeHeader("content-type", JSON_TYPE).end(JSON.stringify(DATA));
+});
+
+app.post("/echo", (res) => {
+  let aborted = false;
+  let chunks = null;
+  res.onAborted(() => (aborted = true));
+  res.onData((chunk, isLast) => {
+    // The ArrayBuffer is detached when this callback returns: copy unless it is the last piece.
+    if (!isLast) {
+      (chunks ??= []).push(Buffer.from(chunk.slice(0)));
+      return;
+    }
+    if (aborted) return;
+    const body = chunks === null ? chunk : Buffer.concat([...chunks, Buffer.from(chunk)]);
+    res.cork(() => res.writeHeader("content-type", JSON_TYPE).end(body));
+  });
+});
+
+app.get("/async", async (res) => {
+  let aborted = false;
+  res.onAborted(() => (aborted = true));
+  await Promise.resolve();
+  if (!aborted) res.cork(() => res.writeHeader("content-type", TEXT_TYPE).end(HELLO));
+});
+
+app.get("/1mib", (res) => {
+  res.writeHeader("content-type", BYTES_TYPE).end(ONE_MIB);
+});
+
+app.get("/stream", (res) => {
+  res.writeStatus("200 OK").writeHeader("content-type", BYTES_TYPE);
+  let sent = 0;
+  writeChunks(res, () => (sent++ < STREAM_CHUNK_COUNT ? STREAM_CHUNK : undefined));
+});
+
+app.any("/*", (res) => {
+  res.writeStatus("404 Not Found").end("Not Found");
+});
+
+listen(app);
