@@ -18,15 +18,34 @@ export function isValidHost(host: string): boolean {
   return host.length > 0 && host.length <= 255 && VALID_HOST.test(host);
 }
 
-export function buildUrl(host: string, path: string, query: string, fallbackOrigin: string): string {
+/** The last Host seen and its origin: a server mostly sees one Host, so skip the regexes. */
+let cachedHost = "";
+let cachedFallback = "";
+let cachedOrigin: string | null = null;
+
+/** "http://host" for a valid Host the parser would keep as is, else null (slow path). */
+function canonicalOrigin(host: string, fallbackOrigin: string): string | null {
+  if (host === cachedHost && fallbackOrigin === cachedFallback) return cachedOrigin;
   const origin = isValidHost(host) ? "http://" + host : fallbackOrigin;
-  const fast =
-    PLAIN_PATH.test(path) && !NEEDS_NORMALIZING.test(path) && (query === "" || PLAIN_QUERY.test(query));
-  if (fast) {
-    const url = query === "" ? origin + path : origin + path + "?" + query;
-    // A Host with upper case or a default port is rewritten by the parser; let it.
-    if (!/[A-Z]|:80$/.test(origin)) return url;
+  // Upper case or a default port would be rewritten by the parser: take the slow path then.
+  const result = /[A-Z]|:80$/.test(origin) ? null : origin;
+  cachedHost = host;
+  cachedFallback = fallbackOrigin;
+  cachedOrigin = result;
+  return result;
+}
+
+export function buildUrl(host: string, path: string, query: string, fallbackOrigin: string): string {
+  const fastOrigin = canonicalOrigin(host, fallbackOrigin);
+  if (
+    fastOrigin !== null &&
+    PLAIN_PATH.test(path) &&
+    !NEEDS_NORMALIZING.test(path) &&
+    (query === "" || PLAIN_QUERY.test(query))
+  ) {
+    return query === "" ? fastOrigin + path : fastOrigin + path + "?" + query;
   }
+  const origin = isValidHost(host) ? "http://" + host : fallbackOrigin;
   try {
     // Parse the target against the origin alone, so an absolute-looking path can't change host.
     const parsed = new URL(origin);

@@ -3,7 +3,7 @@
  * bookkeeping that must happen exactly once when it completes or the client goes away.
  */
 import type { HttpResponse } from "./uws.js";
-import { RequestBody } from "./body.js";
+import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
 
 /** What a context needs from its server. */
@@ -18,7 +18,7 @@ export interface ContextOwner {
 /** How long a refused (too large) chunked upload is still read and dropped before the 413. */
 const REFUSED_UPLOAD_DRAIN_MS = 500;
 
-export class RequestContext {
+export class RequestContext implements BodyFlowControl {
   /** An upload grew too large: it is being drained before the 413 is sent. */
   #refusing: boolean;
   readonly res: HttpResponse;
@@ -67,18 +67,18 @@ export class RequestContext {
 
   /** Starts receiving the body: must run synchronously inside the uWS callback (H4). */
   acceptBody(): RequestBody {
-    const res = this.res;
-    const body = new RequestBody({
-      pause: () => {
-        if (!this.aborted && !this.finished) res.pause();
-      },
-      resume: () => {
-        if (!this.aborted && !this.finished) res.resume();
-      },
-    });
+    const body = new RequestBody(this);
     this.body = body;
-    res.onData(this.onData);
+    this.res.onData(this.onData);
     return body;
+  }
+
+  /** BodyFlowControl: throttles the upload while nobody reads it. */
+  pause(): void {
+    if (!this.aborted && !this.finished) this.res.pause();
+  }
+  resume(): void {
+    if (!this.aborted && !this.finished) this.res.resume();
   }
 
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {

@@ -24,21 +24,6 @@ const NORMALIZED_METHODS: Record<string, string> = {
 /** undici refuses to construct these (forbidden methods). */
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
-/** What the bridge copied out of the uWS request before the handler ran. */
-export interface RequestInit_ {
-  method: string;
-  /** Path as received, without the query. */
-  path: string;
-  /** Raw query without "?", or "" when absent. */
-  query: string;
-  /** Flat [name, value, name, value…] as received; names are lower case (uWS lowercases). */
-  rawHeaders: string[];
-  host: string;
-  /** Origin used when the Host header is missing or invalid: the listening address. */
-  fallbackOrigin: string;
-  body: RequestBody | null;
-}
-
 /** Reads a request's internals (module-internal door to the private fields). */
 let internals: (req: object) => ServerRequestInternals | undefined;
 let materialize: (req: ServerRequest) => Request;
@@ -63,14 +48,24 @@ export class ServerRequest {
   #stream: ReadableStream<Uint8Array> | null;
   #context: unknown;
 
-  constructor(init: RequestInit_, context: unknown) {
-    this.#method = init.method;
-    this.#path = init.path;
-    this.#query = init.query;
-    this.#rawHeaders = init.rawHeaders;
-    this.#host = init.host;
-    this.#fallbackOrigin = init.fallbackOrigin;
-    this.#body = init.body;
+  /** Takes what the bridge copied out of the uWS request (positional: no init object per request). */
+  constructor(
+    method: string,
+    path: string,
+    query: string,
+    rawHeaders: string[],
+    host: string,
+    fallbackOrigin: string,
+    body: RequestBody | null,
+    context: unknown,
+  ) {
+    this.#method = method;
+    this.#path = path;
+    this.#query = query;
+    this.#rawHeaders = rawHeaders;
+    this.#host = host;
+    this.#fallbackOrigin = fallbackOrigin;
+    this.#body = body;
     this.#url = null;
     this.#headers = null;
     this.#controller = null;

@@ -25,6 +25,8 @@ const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 let readParts: (response: object) => FastResponseParts | undefined;
+/** readParts fills this one object (no allocation per response): read it before the next call. */
+const scratchParts: FastResponseParts = { status: 0, statusText: "", headersInit: undefined, headers: null, body: null, real: null };
 let materialize: (response: FastResponse) => Response;
 
 function isBodyUsedError(): TypeError {
@@ -131,14 +133,14 @@ class FastResponse {
     readParts = (response) => {
       if (!(#status in response)) return undefined;
       const r = response as FastResponse;
-      return {
-        status: r.#status,
-        statusText: r.#statusText,
-        headersInit: r.#headers === null ? r.#headersInit : null,
-        headers: r.#headers,
-        body: r.#body,
-        real: r.#real,
-      };
+      const parts = scratchParts;
+      parts.status = r.#status;
+      parts.statusText = r.#statusText;
+      parts.headersInit = r.#headers === null ? r.#headersInit : null;
+      parts.headers = r.#headers;
+      parts.body = r.#body;
+      parts.real = r.#real;
+      return parts;
     };
     materialize = (r) => r.#materialize();
   }
@@ -338,7 +340,10 @@ export function asNative(response: Response): Response {
   return materialize(response as unknown as FastResponse);
 }
 
-/** Returns the parts of a uwserve Response, or undefined for any other object. */
+/**
+ * Returns the parts of a uwserve Response, or undefined for any other object. The result is a
+ * shared object overwritten by the next call: read it synchronously.
+ */
 export function fastResponseParts(response: object): FastResponseParts | undefined {
   return readParts(response);
 }

@@ -5,6 +5,7 @@
  */
 import { NativeRequest } from "./_globals.js";
 import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "./_error_page.js";
+import { scanHead } from "./_head.js";
 import { RequestContext, type ContextOwner } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { tryLoadNative } from "./native.js";
@@ -332,27 +333,8 @@ export class Server implements ServerLike, ContextOwner {
     const method = req.getCaseSensitiveMethod();
     const path = req.getUrl();
     const query = req.getQuery() ?? "";
-    const rawHeaders: string[] = [];
-    let headerBytes = method.length + path.length + query.length + 12;
-    let host = "";
-    let hosts = 0;
-    let contentLength = "";
-    let conflictingLength = false;
-    let chunked = false;
-    let nonAscii = false;
-    req.forEach((name, value) => {
-      rawHeaders.push(name, value);
-      headerBytes += name.length + value.length + 4;
-      if (name === "host") {
-        host = value;
-        hosts++;
-      } else if (name === "content-length") {
-        if (contentLength !== "" && contentLength !== value) conflictingLength = true;
-        contentLength = value;
-      } else if (name === "transfer-encoding") chunked = true;
-      if (!nonAscii && NON_ASCII.test(value)) nonAscii = true;
-    });
-    if (nonAscii) latin1Values(req, rawHeaders);
+    const head = scanHead(req, method.length + path.length + query.length + 12);
+    const { rawHeaders, headerBytes, host, hosts, contentLength, conflictingLength, chunked } = head;
 
     if (headerBytes > maxHeaderSize) {
       refuse(res, "431 Request Header Fields Too Large", "Request Header Fields Too Large");
@@ -383,10 +365,7 @@ export class Server implements ServerLike, ContextOwner {
     const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET" && method !== "get";
     const body = hasBody ? ctx.acceptBody() : null;
 
-    const request = new ServerRequest(
-      { method, path, query, rawHeaders, host, fallbackOrigin: this.#fallbackOrigin, body },
-      ctx,
-    );
+    const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
     ctx.request = request;
     this.#pending++;
     const handlers = this.#handlers;
@@ -536,23 +515,6 @@ function refuse(res: HttpResponse, status: string, body: string): void {
   });
 }
 
-/** Any character a pure-ASCII header value doesn't have. */
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/**
- * uWebSockets.js's `forEach` decodes values as UTF-8 (bytes that aren't become U+FFFD), but
- * header values are ByteStrings (H9): re-read those values through `getHeader`, which decodes
- * latin1. It returns a name's first value only, so a repeated name keeps forEach's decoding.
- */
-function latin1Values(req: HttpRequest, rawHeaders: string[]): void {
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (!NON_ASCII.test(rawHeaders[i + 1]!)) continue;
-    const name = rawHeaders[i]!;
-    let count = 0;
-    for (let j = 0; j < rawHeaders.length; j += 2) if (rawHeaders[j] === name) count++;
-    if (count === 1) rawHeaders[i + 1] = req.getHeader(name);
-  }
-}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";

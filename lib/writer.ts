@@ -26,8 +26,8 @@ const STREAM_BATCH_BYTES = 512 * 1024;
 interface Head {
   status: number;
   statusText: string;
-  /** [name, value] pairs; names validated, values validated. */
-  headers: Array<[string, string]>;
+  /** Flat [name, value, name, value…]; names lower-cased and validated, values validated. */
+  headers: string[];
   contentType: boolean;
   /** Value of a user Content-Length header, or -1. */
   contentLength: number;
@@ -51,8 +51,19 @@ export function badResponseError(value: unknown): TypeError {
 /** Builds the head from a header source, dropping hop-by-hop headers uWS manages itself. */
 function collectHead(status: number, statusText: string, init: unknown): Head {
   const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
-  forEachHeaderInit(init, (name, value) => addHeader(head, name, value));
+  // A module-level visitor instead of a closure per response (the hot path allocates little).
+  collecting = head;
+  try {
+    forEachHeaderInit(init, collectHeader);
+  } finally {
+    collecting = null;
+  }
   return head;
+}
+
+let collecting: Head | null = null;
+function collectHeader(name: string, value: string): void {
+  addHeader(collecting!, name, value);
 }
 
 function addHeader(head: Head, name: string, value: string): void {
@@ -77,7 +88,7 @@ function addHeader(head: Head, name: string, value: string): void {
       if (/\bclose\b/i.test(value)) head.close = true;
       return;
   }
-  head.headers.push([lower, value]);
+  head.headers.push(lower, value);
 }
 
 function writeHead(ctx: RequestContext, head: Head, defaultType: string | null): void {
@@ -87,9 +98,8 @@ function writeHead(ctx: RequestContext, head: Head, defaultType: string | null):
     res.writeStatus(head.statusText ? statusLine(head.status, head.statusText) : (STATUS_LINES[head.status] ?? statusLine(head.status, "")));
   }
   const headers = head.headers;
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i]!;
-    res.writeHeader(pair[0], pair[1]);
+  for (let i = 0; i < headers.length; i += 2) {
+    res.writeHeader(headers[i]!, headers[i + 1]!);
   }
   if (!head.contentType && defaultType !== null) res.writeHeader("content-type", defaultType);
 }
@@ -143,6 +153,12 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
   ctx.finish();
 }
 
+/** endWithBytes, corked: directly inside the uWS callback, else through `cork()` (H3). */
+function endBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
+  if (ctx.corked) endWithBytes(ctx, head, body, defaultType);
+  else ctx.res.cork(() => endWithBytes(ctx, head, body, defaultType));
+}
+
 /**
  * Sends `data` as (part of) a body of `total` bytes with tryEnd. Returns true when uWS took it
  * all; otherwise the rest is offered again from onWritable (uWS's own pattern) and `drained`
@@ -194,7 +210,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
       const source = parts.source;
       // A Blob is sent with its known length rather than through undici's stream (chunked).
       if (source instanceof Blob) return writeBlob(ctx, head, source);
-      ctx.run(() => endWithBytes(ctx, head, source, null));
+      endBytes(ctx, head, source, null);
       return;
     }
     const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
@@ -252,17 +268,17 @@ function cancelUnsent(response: unknown): void {
 function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promise<void> {
   if (body === null || body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer) {
     const bytes = (body ?? null) as string | Uint8Array | ArrayBuffer | null;
-    ctx.run(() => endWithBytes(ctx, head, bytes, TEXT_PLAIN));
+    endBytes(ctx, head, bytes, TEXT_PLAIN);
     return;
   }
   if (ArrayBuffer.isView(body)) {
     const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    ctx.run(() => endWithBytes(ctx, head, view, null));
+    endBytes(ctx, head, view, null);
     return;
   }
   if (body instanceof URLSearchParams) {
     const text = body.toString();
-    ctx.run(() => endWithBytes(ctx, head, text, FORM_URLENCODED));
+    endBytes(ctx, head, text, FORM_URLENCODED);
     return;
   }
   if (body instanceof Blob) {
@@ -273,7 +289,7 @@ function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promi
     const encoded = new NativeResponse(body);
     const type = encoded.headers.get("content-type");
     if (!head.contentType && type) {
-      head.headers.push(["content-type", type]);
+      head.headers.push("content-type", type);
       head.contentType = true;
     }
     return writeStream(ctx, head, encoded.body!, null);
@@ -289,12 +305,12 @@ function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promi
 
 async function writeBlob(ctx: RequestContext, head: Head, blob: Blob): Promise<void> {
   if (!head.contentType && blob.type) {
-    head.headers.push(["content-type", blob.type]);
+    head.headers.push("content-type", blob.type);
     head.contentType = true;
   }
   const bytes = new Uint8Array(await blob.arrayBuffer());
   if (ctx.aborted) return;
-  ctx.run(() => endWithBytes(ctx, head, bytes, null));
+  endBytes(ctx, head, bytes, null);
 }
 
 function toChunk(value: unknown): Uint8Array {
@@ -462,7 +478,7 @@ async function writeStream(
       ctx.cancelStream = null;
       if (!headWritten) {
         // An empty body with Content-Length: 0.
-        ctx.run(() => endWithBytes(ctx, head, null, null));
+        endBytes(ctx, head, null, null);
         return;
       }
       ctx.finish();

@@ -1,0 +1,81 @@
+/**
+ * Copies a uWS request's headers in one `forEach` pass (the HttpRequest dies when the uWS
+ * callback returns, H1), noting on the way what the bridge checks before the handler runs.
+ * The scan state is one module-level object reused by every request (no closure or result
+ * object per request): read it before the next request can arrive, i.e. synchronously.
+ */
+import type { HttpRequest } from "./uws.js";
+
+export interface HeadScan {
+  /** Flat [name, value, …]; names lower case as uWS gives them, values as latin1 ByteStrings. */
+  rawHeaders: string[];
+  /** Approximate size of the request head, for maxHeaderSize. */
+  headerBytes: number;
+  /** The last Host value, and how many Host headers came. */
+  host: string;
+  hosts: number;
+  /** The Content-Length value, and whether two different ones came. */
+  contentLength: string;
+  conflictingLength: boolean;
+  chunked: boolean;
+  nonAscii: boolean;
+}
+
+const scan: HeadScan = {
+  rawHeaders: [],
+  headerBytes: 0,
+  host: "",
+  hosts: 0,
+  contentLength: "",
+  conflictingLength: false,
+  chunked: false,
+  nonAscii: false,
+};
+
+function visit(name: string, value: string): void {
+  scan.rawHeaders.push(name, value);
+  scan.headerBytes += name.length + value.length + 4;
+  if (name === "host") {
+    scan.host = value;
+    scan.hosts++;
+  } else if (name === "content-length") {
+    if (scan.contentLength !== "" && scan.contentLength !== value) scan.conflictingLength = true;
+    scan.contentLength = value;
+  } else if (name === "transfer-encoding") {
+    scan.chunked = true;
+  }
+  if (!scan.nonAscii && NON_ASCII.test(value)) scan.nonAscii = true;
+}
+
+/** Scans `req`'s headers; `lineBytes` is the request line's size. The result is shared: copy it. */
+export function scanHead(req: HttpRequest, lineBytes: number): Readonly<HeadScan> {
+  scan.rawHeaders = [];
+  scan.headerBytes = lineBytes;
+  scan.host = "";
+  scan.hosts = 0;
+  scan.contentLength = "";
+  scan.conflictingLength = false;
+  scan.chunked = false;
+  scan.nonAscii = false;
+  req.forEach(visit);
+  if (scan.nonAscii) latin1Values(req, scan.rawHeaders);
+  return scan;
+}
+
+/** Any character a pure-ASCII header value doesn't have. */
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * uWebSockets.js's `forEach` decodes values as UTF-8 (bytes that aren't become U+FFFD), but
+ * header values are ByteStrings (H9): re-read those values through `getHeader`, which decodes
+ * latin1. It returns a name's first value only, so a repeated name keeps forEach's decoding.
+ */
+function latin1Values(req: HttpRequest, rawHeaders: string[]): void {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (!NON_ASCII.test(rawHeaders[i + 1]!)) continue;
+    const name = rawHeaders[i]!;
+    let count = 0;
+    for (let j = 0; j < rawHeaders.length; j += 2) if (rawHeaders[j] === name) count++;
+    if (count === 1) rawHeaders[i + 1] = req.getHeader(name);
+  }
+}
