@@ -74,7 +74,18 @@ function collectHeader(name: string, value: string): void {
 function addHeader(head: Head, name: string, value: string): void {
   if (!isValidHeaderName(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
   if (!isValidHeaderValue(value)) throw new TypeError(`Invalid value for header ${JSON.stringify(name)}`);
-  const lower = name.toLowerCase();
+  addCheckedHeader(head, name.toLowerCase(), value);
+}
+
+/** Headers that undici already validated and lower-cased (a native Response's list). */
+function collectCheckedHead(status: number, statusText: string, pairs: Array<[string, string]>): Head {
+  const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
+  for (let i = 0; i < pairs.length; i++) addCheckedHeader(head, pairs[i]![0], pairs[i]![1]);
+  return head;
+}
+
+/** `lower` is a valid lower-case name and `value` a valid value. */
+function addCheckedHeader(head: Head, lower: string, value: string): void {
   switch (lower) {
     case "content-type":
       head.contentType = true;
@@ -211,7 +222,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     }
     const parts = readNativeResponse(nativeLike);
     if (parts !== undefined && parts.source !== undefined) {
-      const head = collectHead(parts.status, parts.statusText, parts.headers);
+      const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
       const source = parts.source;
       // A Blob is sent with its known length rather than through undici's stream (chunked).
       if (source instanceof Blob) return writeBlob(ctx, head, source);
