@@ -20,9 +20,6 @@ export function assertValidHeader(name: string, value: string): void {
   }
 }
 
-/** Anything `new Headers(init)` accepts. */
-export type HeadersInitLike = Headers | Record<string, string | readonly string[]> | Iterable<readonly [string, string]> | readonly (readonly string[])[];
-
 /**
  * Calls `visit(name, value)` for every header of an init value without building a `Headers`,
  * keeping repeated values (Set-Cookie) separate. Values are trimmed of HTTP whitespace as the

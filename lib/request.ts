@@ -5,7 +5,7 @@
  * `fetch(req)`, `clone()`) goes through a real undici Request built once on demand (H15, H16).
  */
 import { delegateMissingMembers } from "./_delegate.js";
-import { NativeRequest } from "./_globals.js";
+import { NativeRequest, NativeResponse } from "./_globals.js";
 import { LazyHeaders } from "./_lazy_headers.js";
 import { requestSymbols } from "./_undici.js";
 import { buildUrl } from "./_url.js";
@@ -150,7 +150,7 @@ export class ServerRequest {
     if (this.#real !== null) return this.#real.arrayBuffer().then((ab) => Buffer.from(ab));
     if (this.#body === null) return Promise.resolve(Buffer.alloc(0));
     if (this.#stream !== null) {
-      return new Response(this.#stream).arrayBuffer().then((ab) => Buffer.from(ab));
+      return new NativeResponse(this.#stream).arrayBuffer().then((ab) => Buffer.from(ab));
     }
     try {
       return this.#body.readAll();
@@ -182,7 +182,7 @@ export class ServerRequest {
     const contentType = this.#header("content-type") ?? "";
     const bytes = await this.#readAll();
     // undici's multipart/urlencoded parser, reached through a throwaway Response.
-    return new Response(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) as Uint8Array<ArrayBuffer>, {
+    return new NativeResponse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length) as Uint8Array<ArrayBuffer>, {
       headers: { "content-type": contentType },
     }).formData();
   }

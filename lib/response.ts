@@ -5,6 +5,7 @@
  * stores what it was given. The writer reads those parts directly; any member that needs a real
  * undici Response (body stream, formData, symbols undici looks up) materialises one, once.
  */
+import { delegateMissingMembers } from "./_delegate.js";
 import { NativeHeaders, NativeResponse } from "./_globals.js";
 import { assertValidHeader, forEachHeaderInit } from "./_headers.js";
 
@@ -322,23 +323,13 @@ const JSON_HEADERS = Object.freeze({ "content-type": "application/json" });
 
 // `instanceof Response` (the native one) must hold, and undici looks some things up by its own
 // symbols (state, headers) on objects that pass `instanceof`: answer those from the real one.
-Object.setPrototypeOf(FastResponse.prototype, NativeResponse.prototype);
+delegateMissingMembers(
+  FastResponse,
+  NativeResponse,
+  (self) => materialize(self as FastResponse),
+  Object.getOwnPropertySymbols(new NativeResponse(null)),
+);
 Object.setPrototypeOf(FastResponse, NativeResponse);
-for (const symbol of Object.getOwnPropertySymbols(new NativeResponse(null))) {
-  Object.defineProperty(FastResponse.prototype, symbol, {
-    get(this: FastResponse) {
-      return (materialize(this) as unknown as Record<symbol, unknown>)[symbol];
-    },
-    configurable: true,
-  });
-}
-
-/** The undici Response behind a uwserve one (materialised on demand); others pass through. */
-export function asNative(response: Response): Response {
-  // A brand check, not instanceof: every Response passes `instanceof FastResponse` (hasInstance).
-  if (readParts(response) === undefined) return response;
-  return materialize(response as unknown as FastResponse);
-}
 
 /**
  * Returns the parts of a uwserve Response, or undefined for any other object. The result is a
