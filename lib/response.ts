@@ -13,8 +13,11 @@ import { assertValidHeader, forEachHeaderInit } from "./_headers.js";
 export interface FastResponseParts {
   status: number;
   statusText: string;
-  /** The init headers as given (validated), or null after `headers` was read (then use `headers`). */
-  headersInit: unknown;
+  /**
+   * The init headers as a flat [name, value, …] list, names lower case, everything validated;
+   * null when none were given or once `headers` was read (then `headers` is authoritative).
+   */
+  headerList: readonly string[] | null;
   headers: Headers | null;
   body: unknown;
   real: Response | null;
@@ -27,7 +30,7 @@ const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 let readParts: (response: object) => FastResponseParts | undefined;
 /** readParts fills this one object (no allocation per response): read it before the next call. */
-const scratchParts: FastResponseParts = { status: 0, statusText: "", headersInit: undefined, headers: null, body: null, real: null };
+const scratchParts: FastResponseParts = { status: 0, statusText: "", headerList: null, headers: null, body: null, real: null };
 let materialize: (response: FastResponse) => Response;
 
 function isBodyUsedError(): TypeError {
@@ -67,8 +70,8 @@ function normalizeBody(body: unknown): unknown {
   return String(body);
 }
 
-function checkInit(init: ResponseInit | undefined, hasBody: boolean): [number, string, unknown] {
-  if (init === undefined || init === null) return [200, "", undefined];
+function checkInit(init: ResponseInit | undefined, hasBody: boolean): [number, string, string[] | null] {
+  if (init === undefined || init === null) return [200, "", null];
   if (typeof init !== "object") {
     throw new TypeError("Response constructor: init must be an object");
   }
@@ -88,16 +91,44 @@ function checkInit(init: ResponseInit | undefined, hasBody: boolean): [number, s
     throw new TypeError("Response constructor: Invalid response status code " + status);
   }
   const headersInit = init.headers;
-  if (headersInit !== undefined && headersInit !== null) {
-    if (typeof headersInit !== "object") {
-      throw new TypeError("Response constructor: init.headers must be an object, an array of pairs or a Headers");
-    }
-    if (!(headersInit instanceof NativeHeaders)) {
-      forEachHeaderInit(headersInit, assertValidHeader);
-    }
+  if (headersInit === undefined || headersInit === null) return [status, statusText, null];
+  if (typeof headersInit !== "object") {
+    throw new TypeError("Response constructor: init.headers must be an object, an array of pairs or a Headers");
   }
-  return [status, statusText, headersInit];
+  return [status, statusText, toHeaderList(headersInit)];
 }
+
+/**
+ * Copies a HeadersInit into a validated flat list once, at construction, as undici copies it
+ * into its own list: later changes to the caller's object don't leak in, and the writer reads
+ * the list without validating or walking the caller's object again.
+ */
+function toHeaderList(init: object): string[] {
+  const list: string[] = [];
+  listTarget = list;
+  try {
+    forEachHeaderInit(init, pushValidated);
+  } finally {
+    listTarget = null;
+  }
+  return list;
+}
+
+let listTarget: string[] | null = null;
+function pushValidated(name: string, value: string): void {
+  assertValidHeader(name, value);
+  listTarget!.push(name.toLowerCase(), value);
+}
+
+/** [name, value] pairs of a flat list, for undici's constructors. */
+function toPairs(list: readonly string[] | null): Array<[string, string]> | undefined {
+  if (list === null) return undefined;
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+  return pairs;
+}
+
+
 
 /** Converts a BodyInit we keep into something undici's constructor takes. */
 function toNativeBody(body: unknown): BodyInit | null {
@@ -112,7 +143,7 @@ function toNativeBody(body: unknown): BodyInit | null {
 class FastResponse {
   #status: number;
   #statusText: string;
-  #headersInit: unknown;
+  #headerList: readonly string[] | null;
   #headers: Headers | null;
   #body: unknown;
   #bodyUsed: boolean;
@@ -120,10 +151,10 @@ class FastResponse {
 
   constructor(body?: BodyInit | null | AsyncIterable<unknown>, init?: ResponseInit) {
     const normalized = normalizeBody(body);
-    const [status, statusText, headersInit] = checkInit(init, normalized !== null);
+    const [status, statusText, headerList] = checkInit(init, normalized !== null);
     this.#status = status;
     this.#statusText = statusText;
-    this.#headersInit = headersInit;
+    this.#headerList = headerList;
     this.#headers = null;
     this.#body = normalized;
     this.#bodyUsed = false;
@@ -137,7 +168,7 @@ class FastResponse {
       const parts = scratchParts;
       parts.status = r.#status;
       parts.statusText = r.#statusText;
-      parts.headersInit = r.#headers === null ? r.#headersInit : null;
+      parts.headerList = r.#headers === null ? r.#headerList : null;
       parts.headers = r.#headers;
       parts.body = r.#body;
       parts.real = r.#real;
@@ -152,7 +183,7 @@ class FastResponse {
     const real = new NativeResponse(toNativeBody(this.#body), {
       status: this.#status,
       statusText: this.#statusText,
-      headers: (this.#headers ?? this.#headersInit ?? undefined) as HeadersInit | undefined,
+      headers: this.#headers ?? toPairs(this.#headerList),
     });
     if (this.#bodyUsed) {
       // Keep "already used" true on the real one too: lock its stream.
@@ -195,7 +226,7 @@ class FastResponse {
   }
   get headers(): Headers {
     if (this.#headers === null) {
-      this.#headers = new NativeHeaders((this.#headersInit ?? undefined) as HeadersInit | undefined);
+      this.#headers = new NativeHeaders(toPairs(this.#headerList));
       if (typeof this.#body === "string" && !this.#headers.has("content-type")) {
         this.#headers.set("content-type", "text/plain;charset=utf-8");
       } else if (this.#body instanceof Blob && this.#body.type && !this.#headers.has("content-type")) {
@@ -251,7 +282,8 @@ class FastResponse {
       const copy = new FastResponse(null, undefined);
       copy.#status = this.#status;
       copy.#statusText = this.#statusText;
-      copy.#headersInit = this.#headers !== null ? new NativeHeaders(this.#headers) : this.#headersInit;
+      // Lists are never changed after construction, so the copy may share this one's.
+      copy.#headerList = this.#headers !== null ? toHeaderList(this.#headers) : this.#headerList;
       copy.#body = this.#body;
       return copy as unknown as Response;
     }
@@ -262,13 +294,11 @@ class FastResponse {
     const body = JSON.stringify(data);
     if (body === undefined) throw new TypeError("Response.json: the value is not JSON-serializable");
     const response = new FastResponse(body, init);
-    const headersInit = response.#headersInit;
-    if (headersInit === undefined || headersInit === null) {
-      response.#headersInit = JSON_HEADERS;
-    } else {
-      const headers = new NativeHeaders(headersInit as HeadersInit);
-      if (!headers.has("content-type")) headers.set("content-type", "application/json");
-      response.#headersInit = headers;
+    const list = response.#headerList;
+    if (list === null) {
+      response.#headerList = JSON_HEADERS;
+    } else if (!hasName(list, "content-type")) {
+      response.#headerList = [...list, "content-type", "application/json"];
     }
     return response as unknown as Response;
   }
@@ -283,7 +313,7 @@ class FastResponse {
       throw new TypeError("Response.redirect: invalid URL");
     }
     const response = new FastResponse(null, { status });
-    response.#headersInit = { location: URL.canParse(location) ? new URL(location).href : location };
+    response.#headerList = ["location", URL.canParse(location) ? new URL(location).href : location];
     return response as unknown as Response;
   }
 
@@ -318,8 +348,13 @@ class FastResponse {
   }
 }
 
-/** Frozen so the shared object can't be mutated by one response and leak into another. */
-const JSON_HEADERS = Object.freeze({ "content-type": "application/json" });
+/** Shared by every Response.json() without headers; frozen so no response can change another's. */
+const JSON_HEADERS: readonly string[] = Object.freeze(["content-type", "application/json"]);
+
+function hasName(list: readonly string[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+  return false;
+}
 
 // `instanceof Response` (the native one) must hold, and undici looks some things up by its own
 // symbols (state, headers) on objects that pass `instanceof`: answer those from the real one.

@@ -77,6 +77,13 @@ function addHeader(head: Head, name: string, value: string): void {
   addCheckedHeader(head, name.toLowerCase(), value);
 }
 
+/** A uwserve Response's flat list, validated and lower-cased when it was constructed. */
+function collectListHead(status: number, statusText: string, list: readonly string[] | null): Head {
+  const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
+  if (list !== null) for (let i = 0; i < list.length; i += 2) addCheckedHeader(head, list[i]!, list[i + 1]!);
+  return head;
+}
+
 /** Headers that undici already validated and lower-cased (a native Response's list). */
 function collectCheckedHead(status: number, statusText: string, pairs: Array<[string, string]>): Head {
   const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
@@ -210,7 +217,10 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
   }
   const fast = typeof response === "object" && response !== null ? fastResponseParts(response) : undefined;
   if (fast !== undefined && fast.real === null) {
-    const head = collectHead(fast.status, fast.statusText, fast.headers ?? fast.headersInit);
+    const head =
+      fast.headers !== null
+        ? collectHead(fast.status, fast.statusText, fast.headers)
+        : collectListHead(fast.status, fast.statusText, fast.headerList);
     return writeBody(ctx, head, fast.body);
   }
   const nativeLike = fast?.real ?? response;

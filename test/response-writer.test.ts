@@ -430,6 +430,19 @@ describe("what must never reach the wire", () => {
     }
   });
 
+  it("init headers are copied at construction: later changes to the caller's object are not sent", async () => {
+    const init: Record<string, string> = { "x-kept": "1" };
+    const response = new UwsResponse("body", { headers: init });
+    init["x-kept"] = "changed";
+    init["x-injected"] = "a\r\nSet-Cookie: evil=1";
+    const server = serveWith(() => response);
+    const res = await httpRequest(server.port);
+    expect(res.status).toBe(200);
+    expect(res.headers["x-kept"]).toBe("1");
+    expect(res.headers["x-injected"]).toBeUndefined();
+    expect(res.headers["set-cookie"]).toBeUndefined();
+  });
+
   it("a user Transfer-Encoding or Date header is not sent twice", async () => {
     const server = serveWith(() => new UwsResponse("x", { headers: { "transfer-encoding": "chunked", date: "Thu, 01 Jan 1970 00:00:00 GMT" } }));
     const raw = await rawRequest(server.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
