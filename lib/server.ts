@@ -37,7 +37,6 @@ export interface ResolvedOptions {
   reusePort: boolean;
   maxRequestBodySize: number;
   maxHeaderSize: number;
-  idleTimeout: number;
   development: boolean;
   id: string;
   onListen: ((addr: NetAddr) => void) | null;

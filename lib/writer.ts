@@ -207,11 +207,8 @@ function sendWithTryEnd(ctx: RequestContext, data: Uint8Array, total: number, dr
  * before anything was written, so the caller can still answer 500.
  */
 export function writeResponse(ctx: RequestContext, response: unknown): void | Promise<void> {
-  if (ctx.aborted) {
-    cancelUnsent(response);
-    return;
-  }
-  if (ctx.responded) {
+  if (ctx.aborted || ctx.responded) {
+    // The client is gone, or a response (a 413, a timeout) already went out.
     cancelUnsent(response);
     return;
   }

@@ -2,18 +2,9 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, portIsFree } from "./helpers/client.js";
-import { withTimeout } from "./helpers/server.js";
+import { trackServers, withTimeout } from "./helpers/server.js";
 
-/** Every server a test starts; stopped after each test whatever happened. */
-const servers: Server[] = [];
-function track(server: Server): Server {
-  servers.push(server);
-  return server;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
-  vi.restoreAllMocks();
-});
+const track = trackServers();
 
 async function get(server: Server, path = "/"): Promise<string> {
   const res = await withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`), 5000, `GET ${path}`);

@@ -3,18 +3,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, Response, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, httpRequest } from "./helpers/client.js";
-import { waitFor, withTimeout } from "./helpers/server.js";
+import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 
-const servers: Server[] = [];
-function track(server: Server): Server {
-  servers.push(server);
-  return server;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
-  vi.restoreAllMocks();
-});
-const at = (server: Server, path = "/", init?: RequestInit) => withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
+const track = trackServers();
+const at = fetchFrom;
 
 describe("Bun.serve() — routes (other work)", () => {
   it.skip("the first Bun.serve() example: `routes` (static, dynamic, per-method, wildcard, redirect) — routing is not part of the HTTP core", () => {});

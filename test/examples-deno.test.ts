@@ -1,19 +1,11 @@
 // The examples of reference/deno-serve.md that the HTTP core covers, run as written except for `port: 0` and the import line.
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { serve, Response, type Server } from "../dist/index.js";
 import { httpRequest } from "./helpers/client.js";
-import { waitFor, withTimeout } from "./helpers/server.js";
+import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 
-const servers: Server[] = [];
-function track(server: Server): Server {
-  servers.push(server);
-  return server;
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
-  vi.restoreAllMocks();
-});
-const at = (server: Server, path = "/", init?: RequestInit) => withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
+const track = trackServers();
+const at = fetchFrom;
 
 /** `Deno.serve(handler)` on port 0: serve({ port: 0 }, handler), which prints its address as Deno does. */
 function quietLog() {

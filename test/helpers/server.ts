@@ -1,5 +1,6 @@
 /** Shared test helpers: start a uwserve server on a free port and always stop it. */
 import net from "node:net";
+import { afterEach, vi } from "vitest";
 import { serve, type Server } from "../../dist/index.js";
 
 export type ServeArg = Parameters<typeof serve>[0];
@@ -185,4 +186,25 @@ export function parseResponses(data: string, noBody: ReadonlySet<number> = new S
     pos = cursor;
   }
   return { responses, rest: data.slice(pos) };
+}
+
+/**
+ * Registers an afterEach that force-stops every server handed to the returned `track` (and
+ * restores mocks), so no test leaves a server listening whatever happened in it.
+ */
+export function trackServers(): (server: Server) => Server {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => withTimeout(s.stop(true), 5000, "server stop")));
+    vi.restoreAllMocks();
+  });
+  return (server) => {
+    servers.push(server);
+    return server;
+  };
+}
+
+/** fetch() of `path` on a server at 127.0.0.1, with a deadline. */
+export function fetchFrom(server: Server, path = "/", init?: RequestInit): Promise<Response> {
+  return withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
 }
