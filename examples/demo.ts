@@ -11,7 +11,7 @@ const page = (title: string, body: string, status = 200): Response =>
 <style>
   body { font: 16px/1.5 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.6rem; } code, td:first-child { font-family: ui-monospace, monospace; font-size: .9em; }
-  table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #eee; padding: .25rem .5rem; vertical-align: top; word-break: break-all; }
+  table { border-collapse: collapse; width: 100%; } td { border-top: 1px solid #eee; padding: .25rem .5rem; vertical-align: top; word-break: break-all; } td:first-child { white-space: nowrap; word-break: normal; }
   form { display: grid; gap: .5rem; max-width: 24rem; } input, textarea, button { font: inherit; padding: .3rem .5rem; }
   a { color: #0a58ca; } nav a { margin-right: 1rem; }
 </style>
