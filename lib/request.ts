@@ -32,7 +32,12 @@ interface ServerRequestInternals {
   abort(reason: string): void;
 }
 
+/** `params` of requests that matched no parameter route: shared, so frozen. */
+export const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export class ServerRequest {
+  /** Route parameters (Bun's `BunRequest.params`), percent-decoded; empty outside param routes. */
+  params: Record<string, string>;
   #method: string;
   #path: string;
   #query: string;
@@ -59,6 +64,7 @@ export class ServerRequest {
     body: RequestBody | null,
     context: unknown,
   ) {
+    this.params = NO_PARAMS;
     this.#method = method;
     this.#path = path;
     this.#query = query;

@@ -4,7 +4,7 @@
  * misspellings), resolves defaults, and starts a Server.
  */
 import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./errors.js";
-import { Server, type ResolvedOptions } from "./server.js";
+import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
@@ -16,11 +16,11 @@ let warnedIdleTimeout = false;
 /** Options this version implements. */
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
-  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal",
+  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static",
 ]);
 /** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
 const NOT_YET = new Set([
-  "routes", "static", "websocket", "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
+  "websocket", "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
 ]);
 
 /**
@@ -28,7 +28,8 @@ const NOT_YET = new Set([
  * - Bun: `serve({ fetch, error, port, ... })`
  * - Deno: `serve(handler)`, `serve(options, handler)`, `serve({ handler, ...options })`
  */
-export function serve(options: ServeOptions | DenoServeOptions): Server;
+export function serve<R extends string>(options: ServeOptions<R>): Server;
+export function serve(options: DenoServeOptions): Server;
 export function serve(handler: DenoHandler): Server;
 export function serve(options: DenoServeOptions, handler: DenoHandler): Server;
 export function serve(first?: unknown, second?: unknown): Server {
@@ -66,7 +67,7 @@ function resolveCall(first: unknown, second: unknown): ResolvedOptions {
     if (typeof options.handler !== "function") throw invalidOption("handler", "a function", options.handler);
     return resolveOptions(options, "deno", options.handler as DenoHandler);
   }
-  if (options.fetch === undefined) {
+  if (options.fetch === undefined && options.routes === undefined && options.static === undefined) {
     for (const key of Object.keys(options)) checkKey(key);
     throw uwserveError(
       TypeError,
@@ -151,8 +152,11 @@ function optionalFunction<T>(options: Record<string, unknown>, name: string): T 
 function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno", handler: DenoHandler | null): ResolvedOptions {
   for (const key of Object.keys(options)) checkKey(key);
 
-  const fetch = style === "bun" ? options.fetch : null;
-  if (style === "bun" && typeof fetch !== "function") throw invalidOption("fetch", "a function (req, server) => Response", fetch);
+  const routes = compileRouteOptions(options.routes, options.static);
+  const fetch = style === "bun" ? (options.fetch ?? null) : null;
+  if (style === "bun" && fetch !== null && typeof fetch !== "function") {
+    throw invalidOption("fetch", "a function (req, server) => Response", fetch);
+  }
 
   const hostname = options.hostname ?? "0.0.0.0";
   if (typeof hostname !== "string" || hostname === "") throw invalidOption("hostname", "a non-empty string", options.hostname);
@@ -194,8 +198,9 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
 
   return {
     style,
-    fetch: style === "bun" ? (fetch as ResolvedOptions["fetch"]) : null,
+    fetch: fetch as ResolvedOptions["fetch"],
     handler,
+    routes,
     error: error ?? onError,
     port: resolvePort(options.port, style),
     hostname,

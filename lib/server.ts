@@ -9,7 +9,8 @@ import { scanHead } from "./_head.js";
 import { RequestContext, type ContextOwner } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { tryLoadNative } from "./native.js";
-import { requestContextOf, ServerRequest } from "./request.js";
+import { NO_PARAMS, requestContextOf, ServerRequest } from "./request.js";
+import { compileRoutes, decodeParam, matchRoute, needsNormalizing, normalizePath, type Route, type RouteTable, type RouteTarget } from "./router.js";
 import { UwsResponse } from "./response.js";
 import type {
   Addr,
@@ -32,6 +33,7 @@ export interface ResolvedOptions {
   fetch: FetchHandler | null;
   handler: DenoHandler | null;
   error: ErrorHandler | null;
+  routes: RouteTable | null;
   port: number;
   hostname: string;
   reusePort: boolean;
@@ -48,7 +50,10 @@ interface Handlers {
   fetch: FetchHandler | null;
   handler: DenoHandler | null;
   error: ErrorHandler | null;
+  routes: RouteTable | null;
 }
+
+
 
 const LISTEN_EXCLUSIVE_PORT = 1;
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]", ""]);
@@ -70,11 +75,17 @@ export class Server implements ServerLike, ContextOwner {
   #timed: Set<RequestContext>;
   #timer: ReturnType<typeof setInterval> | null;
   #refed: boolean;
+  /** Route shapes registered with the uWS router (it can add routes, never remove them). */
+  #shapes: Set<string>;
+  /** Shapes of the current table not yet registered (reload() from inside a handler). */
+  #unregistered: number;
   readonly maxRequestBodySize: number;
 
   constructor(options: ResolvedOptions) {
     this.#options = options;
-    this.#handlers = { fetch: options.fetch, handler: options.handler, error: options.error };
+    this.#handlers = { fetch: options.fetch, handler: options.handler, error: options.error, routes: options.routes };
+    this.#shapes = new Set();
+    this.#unregistered = 0;
     this.#pending = 0;
     this.#stopping = null;
     this.#stopped = false;
@@ -89,7 +100,10 @@ export class Server implements ServerLike, ContextOwner {
     this.#resolveStopped = resolveStopped;
 
     this.#app = uws.App();
-    this.#app.any("/*", (res, req) => this.#onRequest(res, req));
+    // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
+    this.#shapes.add("/*");
+    this.#app.any("/*", (res, req) => this.#onRequest(res, req, "/*"));
+    if (options.routes !== null) this.#registerShapes(options.routes);
     this.#listenSocket = null;
     this.#port = 0;
     this.#hostname = options.hostname;
@@ -208,34 +222,73 @@ export class Server implements ServerLike, ContextOwner {
     this.#resolveStopped();
   }
 
-  reload(options: ReloadOptions): void {
+  /**
+   * Swaps fetch, error and routes for new requests; in-flight requests keep the ones they
+   * started with. The uWS router can add routes but never remove them, so every route shape
+   * ever registered stays registered and dispatches through the current table: a shape the
+   * current table lacks yields to the router's next match (in the end the catch-all, which
+   * calls fetch or answers 404). That keeps matching in C++ and makes the swap one assignment.
+   */
+  reload<R extends string>(options: ReloadOptions<R>): void {
     if (typeof options !== "object" || options === null) {
-      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: reload() takes an options object ({ fetch, error })");
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: reload() takes an options object ({ fetch, error, routes })");
     }
     const next: Handlers = { ...this.#handlers };
-    if (options.fetch !== undefined) {
-      if (typeof options.fetch !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "fetch" must be a function');
-      next.fetch = options.fetch;
-      next.handler = null;
-    }
-    if (options.error !== undefined) {
-      if (typeof options.error !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "error" must be a function');
-      next.error = options.error;
-    }
     for (const key of Object.keys(options)) {
-      if (key !== "fetch" && key !== "error") {
-        throw uwserveError(
-          TypeError,
-          key === "routes" || key === "static" || key === "websocket" ? "UWSERVE_ERR_NOT_SUPPORTED" : "UWSERVE_ERR_INVALID_OPTION",
-          `uwserve: reload() cannot change "${key}" (it swaps fetch and error)`,
-        );
+      const value = (options as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      switch (key) {
+        case "fetch":
+          if (typeof value !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "fetch" must be a function');
+          next.fetch = value as FetchHandler;
+          next.handler = null;
+          break;
+        case "error":
+          if (typeof value !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "error" must be a function');
+          next.error = value as ErrorHandler;
+          break;
+        case "routes":
+        case "static":
+          break;
+        default:
+          throw uwserveError(
+            TypeError,
+            key === "websocket" ? "UWSERVE_ERR_NOT_SUPPORTED" : "UWSERVE_ERR_INVALID_OPTION",
+            `uwserve: reload() cannot change "${key}" (it swaps fetch, error and routes)`,
+          );
       }
+    }
+    const { routes, static: statics } = options as { routes?: unknown; static?: unknown };
+    if (routes !== undefined || statics !== undefined) {
+      next.routes = compileRouteOptions(routes, statics);
+      if (next.routes !== null) this.#registerShapes(next.routes);
     }
     // In-flight requests captured the previous object; new ones see this one.
     this.#handlers = next;
   }
 
-  /** Runs the handler without the network, as Bun's `server.fetch()`. */
+  /** Registers with the uWS router every shape of `table` it doesn't have yet. */
+  #registerShapes(table: RouteTable): void {
+    for (const [shape, route] of table.byShape) {
+      if (this.#shapes.has(shape)) continue;
+      try {
+        this.#app.any(route.pattern, (res, req) => this.#onRequest(res, req, shape));
+        this.#shapes.add(shape);
+      } catch {
+        // uWebSockets.js refuses to add routes from inside a request handler: add it right
+        // after; meanwhile the catch-all matches such requests in JS.
+        this.#unregistered++;
+        setImmediate(() => {
+          this.#unregistered--;
+          if (this.#shapes.has(shape)) return;
+          this.#app.any(route.pattern, (res, req) => this.#onRequest(res, req, shape));
+          this.#shapes.add(shape);
+        });
+      }
+    }
+  }
+
+  /** Runs the handler without the network, as Bun's `server.fetch()`; routes apply too. */
   async fetch(input: Request | string | URL, init?: RequestInit): Promise<Response> {
     const request =
       input instanceof NativeRequest && init === undefined
@@ -244,12 +297,29 @@ export class Server implements ServerLike, ContextOwner {
     const handlers = this.#handlers;
     let response: unknown;
     try {
-      response = await this.#callHandler(handlers, request, null);
+      response = await this.#fetchWithoutNetwork(handlers, request);
       if (!isSendable(response)) throw badResponseError(response);
       return response as Response;
     } catch (err) {
       return this.#errorResponse(handlers, err);
     }
+  }
+
+  #fetchWithoutNetwork(handlers: Handlers, request: Request): unknown {
+    const matched = handlers.routes !== null ? matchRoute(handlers.routes, new URL(request.url).pathname) : null;
+    if (matched !== null) {
+      const target = targetFor(matched.route, request.method);
+      if (target !== null) {
+        if (target.kind === "static") return target.response.clone();
+        (request as Request & { params?: Record<string, string> }).params = paramsOf(matched.route, matched.params);
+        return target.handler.call(this, request, this);
+      }
+      if (!hasFallback(handlers)) {
+        return new UwsResponse("Method Not Allowed", { status: 405, headers: { allow: matched.route.allow } });
+      }
+    }
+    if (!hasFallback(handlers)) return new UwsResponse("Not Found", { status: 404 });
+    return this.#callHandler(handlers, request, null);
   }
 
   requestIP(request: Request): SocketAddress | null {
@@ -326,11 +396,41 @@ export class Server implements ServerLike, ContextOwner {
 
   // ---- the request bridge ---------------------------------------------------------------
 
-  #onRequest(res: HttpResponse, req: HttpRequest): void {
+  /** A uWS route handler: `shape` is the route shape the C++ router matched ("/*" for the catch-all). */
+  #onRequest(res: HttpResponse, req: HttpRequest, shape: string): void {
+    const handlers = this.#handlers;
+    const path = req.getUrl();
+    // Which route? The uWS router already chose `shape`; only odd paths are matched in JS.
+    let route: Route | null = null;
+    let rawParams: string[] | null = null;
+    const routes = handlers.routes;
+    if (routes !== null) {
+      if (needsNormalizing(path)) {
+        // The router saw "/w/../x"; the route must be chosen on the path new URL() shows ("/x").
+        const matched = matchRoute(routes, normalizePath(path));
+        if (matched !== null) ({ route, params: rawParams } = matched);
+      } else {
+        route = routes.byShape.get(shape) ?? null;
+        if (route === null) {
+          if (shape !== "/*") {
+            // A shape an earlier table registered: let the router try its next match.
+            req.setYield(true);
+            return;
+          }
+          if (this.#unregistered > 0) {
+            const matched = matchRoute(routes, path);
+            if (matched !== null) ({ route, params: rawParams } = matched);
+          }
+        } else if (route.paramNames.length > 0) {
+          rawParams = [];
+          for (let i = 0; i < route.paramNames.length; i++) rawParams.push(req.getParameter(i));
+        }
+      }
+    }
+
     const { maxHeaderSize, maxRequestBodySize } = this.#options;
     // Copy everything now: `req` is invalid after this callback returns (H1).
     const method = req.getCaseSensitiveMethod();
-    const path = req.getUrl();
     const query = req.getQuery() ?? "";
     const head = scanHead(req, method.length + path.length + query.length + 12);
     const { rawHeaders, headerBytes, host, hosts, contentLength, conflictingLength, chunked } = head;
@@ -357,21 +457,40 @@ export class Server implements ServerLike, ContextOwner {
         return;
       }
     }
+    const isHead = method === "HEAD";
 
-    const isHead = method === "HEAD" || method === "head";
+    let target: RouteTarget | null = null;
+    if (route !== null) {
+      target = targetFor(route, method);
+      if (target === null && !hasFallback(handlers)) {
+        res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow).end("Method Not Allowed", this.#stopping !== null);
+        return;
+      }
+      if (target !== null && target.kind === "static" && target.route.ready === null) {
+        // Static: no Request, no context, no handler; the bytes were prepared at serve().
+        target.route.write(res, isHead, this.#stopping !== null);
+        return;
+      }
+    } else if (!hasFallback(handlers)) {
+      res.writeStatus("404 Not Found").end("Not Found", this.#stopping !== null);
+      return;
+    }
+
     const ctx = new RequestContext(res, this, isHead);
     res.onAborted(ctx.onAborted);
-    const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET" && method !== "get";
+    const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET";
     const body = hasBody ? ctx.acceptBody() : null;
 
     const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
+    if (route !== null && rawParams !== null) request.params = paramsOf(route, rawParams);
     ctx.request = request;
     this.#pending++;
-    const handlers = this.#handlers;
 
     let result: unknown;
     try {
-      result = this.#callHandler(handlers, request as unknown as Request, ctx);
+      if (target === null) result = this.#callHandler(handlers, request as unknown as Request, ctx);
+      else if (target.kind === "handler") result = target.handler.call(this, request as unknown as Request, this);
+      else result = target.route.ready!.then(() => target.response);
     } catch (err) {
       this.#fail(ctx, handlers, err);
       ctx.corked = false;
@@ -514,6 +633,35 @@ function refuse(res: HttpResponse, status: string, body: string): void {
   });
 }
 
+
+/** The target for `method`: the route's own, GET's for HEAD (sent without a body), or null. */
+function targetFor(route: Route, method: string): RouteTarget | null {
+  if (route.all !== null) return route.all;
+  const methods = route.methods!;
+  return methods.get(method) ?? (method === "HEAD" ? (methods.get("GET") ?? null) : null);
+}
+
+function hasFallback(handlers: Handlers): boolean {
+  return handlers.fetch !== null || handlers.handler !== null;
+}
+
+/** `req.params`: names from the pattern, values percent-decoded. */
+function paramsOf(route: Route, raw: string[]): Record<string, string> {
+  if (route.paramNames.length === 0) return NO_PARAMS;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < route.paramNames.length; i++) params[route.paramNames[i]!] = decodeParam(raw[i] ?? "");
+  return params;
+}
+
+/** `routes` and its older name `static` (a table of Responses); `routes` wins on a shared key. */
+export function compileRouteOptions(routes: unknown, statics: unknown): RouteTable | null {
+  if (routes === undefined && statics === undefined) return null;
+  if (statics === undefined) return compileRoutes(routes);
+  if (routes === undefined) return compileRoutes(statics, "static");
+  if (typeof statics !== "object" || statics === null) return compileRoutes(statics, "static");
+  if (typeof routes !== "object" || routes === null) return compileRoutes(routes);
+  return compileRoutes({ ...(statics as object), ...(routes as object) });
+}
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";

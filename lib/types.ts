@@ -54,9 +54,38 @@ export interface CommonServeOptions {
   id?: string;
 }
 
-/** `serve({ fetch, ... })`, as `Bun.serve`. */
-export interface ServeOptions extends CommonServeOptions {
-  fetch: FetchHandler;
+/** The parameter names of a route pattern: `"/orgs/:orgId/repos/:repoId"` → `"orgId" | "repoId"`. */
+export type ExtractRouteParams<Path extends string> = Path extends `${string}:${infer Param}/${infer Rest}`
+  ? Param | ExtractRouteParams<`/${Rest}`>
+  : Path extends `${string}:${infer Param}`
+    ? Param
+    : never;
+
+/** A route handler's request: `params` typed from the pattern, like Bun's `BunRequest<T>`. */
+export interface RouteRequest<Path extends string = string> extends Request {
+  readonly params: { [K in ExtractRouteParams<Path>]: string };
+}
+/** Bun's name for {@link RouteRequest}. */
+export type BunRequest<Path extends string = string> = RouteRequest<Path>;
+
+export type RouteHandler<Path extends string = string> = (request: RouteRequest<Path>, server: ServerLike) => MaybePromise<Response>;
+export type RouteMethodName = "GET" | "HEAD" | "OPTIONS" | "DELETE" | "PATCH" | "POST" | "PUT";
+/** A route: a static Response, a handler, handlers per method, or `false` (off). */
+export type RouteValue<Path extends string = string> =
+  | Response
+  | RouteHandler<Path>
+  | { [M in RouteMethodName]?: Response | RouteHandler<Path> | false }
+  | false;
+/** A `routes` table; each handler's `req.params` is typed from its own key. */
+export type Routes<R extends string = string> = { [Path in R]: RouteValue<Path> };
+
+/** `serve({ fetch, routes, ... })`, as `Bun.serve`. */
+export interface ServeOptions<R extends string = string> extends CommonServeOptions {
+  /** Called for requests no route matched (404 without it). Needed unless `routes` is given. */
+  fetch?: FetchHandler;
+  routes?: Routes<R>;
+  /** The older name for a `routes` table of Responses. */
+  static?: Record<string, Response>;
   error?: ErrorHandler;
 }
 
@@ -69,9 +98,11 @@ export interface DenoServeOptions extends CommonServeOptions {
 }
 
 /** What `reload()` may swap. */
-export interface ReloadOptions {
+export interface ReloadOptions<R extends string = string> {
   fetch?: FetchHandler;
   error?: ErrorHandler;
+  routes?: Routes<R>;
+  static?: Record<string, Response>;
 }
 
 /** The members a handler can rely on (the `Server` class implements them). */
@@ -87,7 +118,7 @@ export interface ServerLike {
   readonly finished: Promise<void>;
   stop(closeActiveConnections?: boolean): Promise<void>;
   shutdown(): Promise<void>;
-  reload(options: ReloadOptions): void;
+  reload<R extends string>(options: ReloadOptions<R>): void;
   fetch(request: Request | string | URL, init?: RequestInit): Promise<Response>;
   requestIP(request: Request): SocketAddress | null;
   timeout(request: Request, seconds: number): void;

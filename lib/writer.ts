@@ -136,7 +136,7 @@ const LARGE_BODY_BYTES = 64 * 1024;
  * connection's next request as async pipelining (H8) and closes it. Write Content-Length
  * ourselves and end without a reported length, which completes the response.
  */
-function endHead(res: HttpResponse, length: number, close: boolean): void {
+export function endHead(res: HttpResponse, length: number, close: boolean): void {
   if (length === 0) {
     res.endWithoutBody(0, close);
     return;
@@ -531,3 +531,71 @@ async function writeStream(
     throw Object.assign(err instanceof Error ? err : new Error(String(err)), { afterHeaders: true });
   }
 }
+
+/** A Response reduced to what a static route writes on every request. */
+export interface StaticParts {
+  /** The status line, or null for a plain "200 OK" (uWS writes that itself). */
+  statusLine: string | null;
+  status: number;
+  /** Flat [name, value, …] including the default Content-Type; no Content-Length (uWS writes it). */
+  headers: string[];
+  /** The body, or a promise for bodies that can only be read asynchronously (Blob, FormData). */
+  body: Uint8Array | Promise<Uint8Array>;
+}
+
+/**
+ * Serialises a Response once for a static route (Bun's "static responses"). Throws for bodies
+ * that can't be sent twice, such as a ReadableStream or an async iterable.
+ */
+export function staticParts(response: Response): StaticParts {
+  const fast = fastResponseParts(response);
+  let head: Head;
+  let body: unknown;
+  if (fast !== undefined && fast.real === null) {
+    head = fast.headers !== null ? collectHead(fast.status, fast.statusText, fast.headers) : collectListHead(fast.status, fast.statusText, fast.headerList);
+    body = fast.body;
+  } else {
+    const native = fast?.real ?? response;
+    const parts = readNativeResponse(native);
+    if (parts === undefined || parts.source === undefined) {
+      throw new TypeError("a static route's Response must have a body that can be read once: not a stream");
+    }
+    head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
+    body = parts.source;
+  }
+  let bytes: Uint8Array | Promise<Uint8Array>;
+  let defaultType: string | null = null;
+  if (body === null) {
+    bytes = new Uint8Array(0);
+  } else if (typeof body === "string") {
+    bytes = Buffer.from(body, "utf8");
+    defaultType = TEXT_PLAIN;
+  } else if (body instanceof ArrayBuffer) {
+    bytes = new Uint8Array(body.slice(0));
+  } else if (ArrayBuffer.isView(body)) {
+    bytes = new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+  } else if (body instanceof URLSearchParams) {
+    bytes = Buffer.from(body.toString(), "utf8");
+    defaultType = FORM_URLENCODED;
+  } else if (body instanceof Blob || body instanceof FormData) {
+    // Read once, asynchronously; the route answers as soon as the bytes are there.
+    const encoded = new NativeResponse(body);
+    const type = body instanceof Blob ? body.type : encoded.headers.get("content-type");
+    if (type) defaultType = type;
+    bytes = encoded.arrayBuffer().then((ab) => new Uint8Array(ab));
+  } else {
+    throw new TypeError("a static route's Response must have a body that can be read once: not a stream or an async iterable");
+  }
+  const headers = head.headers.slice();
+  if (!head.contentType && defaultType !== null) headers.push("content-type", defaultType);
+  if (head.close) headers.push("connection", "close");
+  const statusLine =
+    head.status === 200 && head.statusText === ""
+      ? null
+      : head.statusText
+        ? statusLine_(head.status, head.statusText)
+        : (STATUS_LINES[head.status] ?? statusLine_(head.status, ""));
+  return { statusLine, status: head.status, headers, body: bytes };
+}
+
+const statusLine_ = statusLine;

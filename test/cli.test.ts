@@ -156,8 +156,7 @@ describe("uwserve ENTRY", () => {
     expect(await (await get(url)).text()).toBe("from CommonJS");
   });
 
-  // Routing (the `routes` table) is its own piece of work; serve() refuses it until then.
-  it.skip("serves an export with routes and no fetch", { timeout: TEST_TIMEOUT_MS }, async () => {
+  it("serves an export with routes and no fetch", { timeout: TEST_TIMEOUT_MS }, async () => {
     fixture("routes.mjs", `export default { routes: { "/r": new Response("from a route") } };\n`);
     const cli = startCli(["-p", "0", join(fixtures, "routes.mjs")]);
     const url = await withDeadline(cli.url, "the listening line");

@@ -8,20 +8,9 @@ import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.
 const track = trackServers();
 const at = fetchFrom;
 
-describe("Bun.serve() — routes (other work)", () => {
-  it.skip("the first Bun.serve() example: `routes` (static, dynamic, per-method, wildcard, redirect) — routing is not part of the HTTP core", () => {});
-  it.skip("Async/await in routes — needs `routes` (and bun's sql)", () => {});
-  it.skip("Promise in routes — needs `routes` (and bun's sql)", () => {});
-  it.skip("Type-safe route parameters — needs `routes`", () => {});
-  it.skip("Static responses — needs `routes`", () => {});
-  it.skip("static + server.reload({ static }) — needs `static` routes", () => {});
-  it.skip("Route precedence — needs `routes`", () => {});
-  it.skip("Per-HTTP method routes — needs `routes`", () => {});
-  it.skip("routes with fetch(new URL('/api/version', server.url)) — needs `routes`", () => {});
-  it.skip("Hot route reloading — needs `routes`", () => {});
-  it.skip("Error handling for routes — needs `routes` (the same error() policy is tested with fetch below)", () => {});
+describe("Bun.serve() — HTML imports", () => {
   it.skip("HTML imports — Bun's bundler, not part of uwserve", () => {});
-  it.skip("Practical example: REST API — needs `routes` and bun:sqlite", () => {});
+  // The routing examples of this page run in test/routes-basic.test.ts.
 });
 
 describe("fetch request handler", () => {
@@ -285,7 +274,6 @@ describe("server lifecycle methods", () => {
     expect(await (await at(server)).text()).toBe("alive");
   });
 
-  it.skip("server.reload({ routes, fetch }) as written — needs `routes`", () => {});
 
   it("server.reload() — the fetch part of the example", async () => {
     const server = track(

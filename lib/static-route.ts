@@ -1,0 +1,46 @@
+/**
+ * Static routes (Bun's "static responses"): a Response serialised once at serve()/reload()
+ * time and written straight from the uWS callback on every request, without a Request, a
+ * context or a handler call: only the native writes uWS needs.
+ */
+import type { HttpResponse } from "./uws.js";
+import { endHead, staticParts, type StaticParts } from "./writer.js";
+
+const NO_BODY_STATUS = new Set([204, 304]);
+
+export class StaticRoute {
+  readonly #statusLine: string | null;
+  readonly #status: number;
+  readonly #headers: string[];
+  #body: Uint8Array | null;
+  /** Set while a Blob/FormData body is still being read. */
+  readonly ready: Promise<void> | null;
+
+  constructor(response: Response) {
+    const parts: StaticParts = staticParts(response);
+    this.#statusLine = parts.statusLine;
+    this.#status = parts.status;
+    this.#headers = parts.headers;
+    if (parts.body instanceof Promise) {
+      this.#body = null;
+      this.ready = parts.body.then((bytes) => {
+        this.#body = bytes;
+      });
+    } else {
+      this.#body = parts.body;
+      this.ready = null;
+    }
+  }
+
+  /** Writes the response; must run corked. `close` asks uWS to close the connection after. */
+  write(res: HttpResponse, isHead: boolean, close: boolean): void {
+    if (this.#statusLine !== null) res.writeStatus(this.#statusLine);
+    const headers = this.#headers;
+    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    const body = this.#body ?? new Uint8Array(0);
+    if (NO_BODY_STATUS.has(this.#status)) res.endWithoutBody();
+    else if (isHead) endHead(res, body.byteLength, close);
+    else if (close) res.end(body, true);
+    else res.end(body);
+  }
+}
