@@ -24,7 +24,7 @@ import type {
   SocketAddress,
 } from "./types.js";
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from "./uws.js";
-import { badResponseError, writeResponse } from "./writer.js";
+import { badResponseError, endHead, writeResponse } from "./writer.js";
 import { networkInterfaces } from "node:os";
 
 /** Everything `serve()` resolved and validated. */
@@ -463,7 +463,8 @@ export class Server implements ServerLike, ContextOwner {
     if (route !== null) {
       target = targetFor(route, method);
       if (target === null && !hasFallback(handlers)) {
-        res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow).end("Method Not Allowed", this.#stopping !== null);
+        res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow);
+        endPlain(res, "Method Not Allowed", isHead, this.#stopping !== null);
         return;
       }
       if (target !== null && target.kind === "static" && target.route.ready === null) {
@@ -472,7 +473,8 @@ export class Server implements ServerLike, ContextOwner {
         return;
       }
     } else if (!hasFallback(handlers)) {
-      res.writeStatus("404 Not Found").end("Not Found", this.#stopping !== null);
+      res.writeStatus("404 Not Found");
+      endPlain(res, "Not Found", isHead, this.#stopping !== null);
       return;
     }
 
@@ -633,6 +635,12 @@ function refuse(res: HttpResponse, status: string, body: string): void {
   });
 }
 
+
+/** Ends one of uwserve's own short answers (404, 405); a HEAD gets the head only (H5). */
+function endPlain(res: HttpResponse, body: string, isHead: boolean, close: boolean): void {
+  if (isHead) endHead(res, body.length, close);
+  else res.end(body, close);
+}
 
 /** The target for `method`: the route's own, GET's for HEAD (sent without a body), or null. */
 function targetFor(route: Route, method: string): RouteTarget | null {
