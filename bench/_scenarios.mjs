@@ -1,4 +1,4 @@
-// The six scenarios: request to send, connections to load them with, and the response every server must give.
+// The scenarios: request to send, connections to load them with, and the response every server must give.
 import { request } from "node:http";
 import {
   HELLO, JSON_TEXT, ECHO_BODY, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT,
@@ -16,6 +16,8 @@ const TEXT = /^text\/plain/i;
 const JSON_CT = /^application\/json/i;
 const BYTES_CT = /^application\/octet-stream/i;
 
+// `routes: true`: served from a `routes` table (bench/_routes.mjs), so only the peers that have one
+// (raw uWS, uwserve, Bun) run it; the runner shows "–" for the others.
 export const SCENARIOS = [
   { name: "hello", path: "/hello", connections: SMALL, type: TEXT, expect: Buffer.from(HELLO) },
   { name: "json", path: "/json", connections: SMALL, type: JSON_CT, expect: Buffer.from(JSON_TEXT) },
@@ -26,6 +28,11 @@ export const SCENARIOS = [
     name: "stream", path: "/stream", connections: LARGE, type: BYTES_CT, chunked: true,
     expect: Buffer.concat(Array.from({ length: STREAM_CHUNK_COUNT }, () => STREAM_CHUNK)),
   },
+  { name: "static", path: "/static", routes: true, connections: SMALL, type: TEXT, expect: Buffer.from(HELLO) },
+  { name: "param", path: "/users/42", routes: true, connections: SMALL, type: TEXT, expect: Buffer.from("User 42") },
+  // GET /r49/42 hits the last of 50 declared routes; the decoys answer other text, so a router
+  // that picked the wrong one fails the check.
+  { name: "routes50", path: "/r49/42", routes: true, connections: SMALL, type: TEXT, expect: Buffer.from("User 42") },
 ];
 
 /** Takes a port and a scenario, sends its request once, and throws a descriptive Error unless

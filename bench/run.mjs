@@ -32,7 +32,8 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
   --help
 
 Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno
-Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}`;
+Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}
+           (${SCENARIOS.filter((s) => s.routes).map((s) => s.name).join(", ")}: only raw-uws, uwserve and bun, which have a routes table)`;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -98,7 +99,10 @@ function findBinary(name) {
   return null;
 }
 
-/** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
+/**
+ * Returns every known server with how to start it, or `skip` saying why it cannot run here.
+ * `routes: true`: it serves the routing scenarios from a routes table (see supports()).
+ */
 function serverTable() {
   const file = (name) => join(BENCH, "servers", name);
   const node = (name) => ({ cmd: process.execPath, args: [file(name)] });
@@ -107,13 +111,13 @@ function serverTable() {
   const bun = findBinary("bun");
   const deno = findBinary("deno");
   return [
-    { name: "raw-uws", ...node("raw-uws.mjs") },
+    { name: "raw-uws", ...node("raw-uws.mjs"), routes: true },
     { name: "raw-uws-global-response", ...node("raw-uws-global-response.mjs") },
-    { name: "uwserve", ...node("uwserve.mjs"), skip: dist ? null : noDist },
+    { name: "uwserve", ...node("uwserve.mjs"), routes: true, skip: dist ? null : noDist },
     { name: "uwserve-global", ...node("uwserve-global.mjs"), skip: dist ? null : noDist },
     { name: "node-http", ...node("node-http.mjs") },
     { name: "hono-node", ...node("hono-node.mjs") },
-    { name: "bun", cmd: bun, args: [file("bun.mjs")], skip: bun ? null : "bun not installed" },
+    { name: "bun", cmd: bun, args: [file("bun.mjs")], routes: true, skip: bun ? null : "bun not installed" },
     {
       name: "deno", cmd: deno, args: ["run", "--allow-net", "--allow-env", "--allow-read", file("deno.mjs")],
       skip: deno ? null : "deno not installed",
@@ -121,9 +125,19 @@ function serverTable() {
   ];
 }
 
-/** Takes a server entry and a core, starts it with PORT=0, resolves { child, port, stderr() } once it prints "ready <port>". */
-function startServer(def, core) {
-  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PORT: "0" } }, core);
+/** Takes a server entry and a scenario, returns whether that server implements it (Deno.serve, hono, node:http have no routes table). */
+function supports(def, scenario) {
+  return !scenario.routes || def.routes === true;
+}
+
+/**
+ * Takes a server entry, a core and the scenario the cell measures, starts the server with PORT=0
+ * and BENCH_SCENARIO=<name> (the routing peers register only that scenario's routes table),
+ * resolves { child, port, stderr() } once it prints "ready <port>".
+ */
+function startServer(def, core, scenario) {
+  const env = { ...process.env, PORT: "0", BENCH_SCENARIO: scenario.name };
+  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env }, core);
   let stderr = "";
   child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
   return new Promise((resolve, reject) => {
@@ -236,7 +250,7 @@ async function runCell({ round, def, scenario, opts, client, cores, failures }) 
   };
   let server = null;
   try {
-    server = await startServer(def, cores.server);
+    server = await startServer(def, cores.server, scenario);
     await verify(server.port, scenario);
     const connections = opts.connections ?? scenario.connections;
     const base = {
@@ -279,7 +293,7 @@ function progressLine(cell, rounds) {
   const marks = [f.failed && "✗", f.clientBound && "†", f.unsaturated && "‡", f.noisy && "~", cell.attempts > 1 && `(${cell.attempts} tries)`]
     .filter(Boolean).join(" ");
   const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
-  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(6)} ${cell.server.padEnd(24)} ` +
+  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(8)} ${cell.server.padEnd(24)} ` +
     `${cell.rps == null ? "–".padStart(9) : Math.round(cell.rps).toLocaleString("en-US").padStart(9)} req/s  ` +
     `p99 ${cell.p99Ms == null ? "–" : cell.p99Ms.toFixed(2)} ms  server ${n(cell.cpu?.server)} client ${n(cell.cpu?.client)}  ${marks}`;
 }
@@ -305,6 +319,17 @@ async function main() {
   const servers = wanted.filter((s) => !s.skip);
   const scenarios = SCENARIOS.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
   if (servers.length === 0) fail("no server to run");
+  // scenario name → the selected servers that do not implement it (shown as "–", never started).
+  const unsupported = Object.fromEntries(scenarios.map((sc) => [sc.name, servers.filter((d) => !supports(d, sc)).map((d) => d.name)]));
+  const cellsPerRound = scenarios.reduce((n, sc) => n + servers.length - unsupported[sc.name].length, 0);
+  if (cellsPerRound === 0) fail(`none of ${servers.map((d) => d.name).join(", ")} implements ${scenarios.map((sc) => sc.name).join(", ")}`);
+  const notImplemented = scenarios.filter((sc) => unsupported[sc.name].length);
+  if (notImplemented.length) {
+    const who = [...new Set(notImplemented.flatMap((sc) => unsupported[sc.name]))];
+    const line = `${who.join(", ")}: no routes table, so ${notImplemented.map((sc) => sc.name).join(", ")} not run for them (–).`;
+    console.error(`bench: ${line}`);
+    notes.push(line);
+  }
 
   const nCores = os.availableParallelism?.() ?? os.cpus().length;
   const cores = canPin && nCores >= 2 ? { server: 0, client: 1 } : { server: null, client: null };
@@ -333,8 +358,8 @@ async function main() {
     servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
   };
   const perCell = settings.warmup + settings.duration + 0.7;
-  console.error(`bench: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
-    `about ${Math.ceil((servers.length * scenarios.length * opts.rounds * perCell) / 60)} min with ${client.label}`);
+  console.error(`bench: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds ` +
+    `(${cellsPerRound * opts.rounds} cells), about ${Math.ceil((cellsPerRound * opts.rounds * perCell) / 60)} min with ${client.label}`);
 
   const cells = [];
   const failures = [];
@@ -342,6 +367,7 @@ async function main() {
   for (let round = 1; round <= opts.rounds; round++) {
     for (const scenario of scenarios) {
       for (const def of shuffle(servers)) {
+        if (!supports(def, scenario)) continue;
         // A server that answered a scenario wrongly will not answer it right in the next round.
         if (broken.has(`${def.name}/${scenario.name}`)) continue;
         const cell = await runCell({ round, def, scenario, opts, client, cores, failures });
@@ -354,14 +380,16 @@ async function main() {
 
   const summary = summarize(cells);
   const targets = checkTargets(summary);
-  const report = renderMarkdown({ meta, settings, notes, scenarios, servers: servers.map((s) => s.name), summary, targets, failures, quick: opts.quick });
+  const report = renderMarkdown({
+    meta, settings, notes, scenarios, servers: servers.map((s) => s.name), unsupported, summary, targets, failures, quick: opts.quick,
+  });
   console.log(`\n${report}`);
 
   if (opts.save) {
     mkdirSync(RESULTS, { recursive: true });
     const stamp = meta.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-") + (opts.quick ? "-quick" : "");
     writeFileSync(join(RESULTS, `${stamp}.md`), `${report}\n`);
-    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, targets, failures, cells }, null, 2)}\n`);
+    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, unsupported, targets, failures, cells }, null, 2)}\n`);
     // A --quick smoke run is not a measurement: it never replaces latest.md.
     if (!opts.quick) writeFileSync(join(RESULTS, "latest.md"), `${report}\n`);
     console.error(`bench: wrote bench/results/${stamp}.md and .json${opts.quick ? "" : ", and bench/results/latest.md"}`);

@@ -1,4 +1,5 @@
-// The Bun-style fetch handler shared by every web-standard peer (uwserve, hono, Bun, Deno); only the Response class differs.
+// The Bun-style fetch handler shared by every web-standard peer (uwserve, hono, Bun, Deno), and the
+// routes table of the peers that have one (uwserve, Bun); only the Response class differs.
 import { HELLO, DATA, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 
 /**
@@ -50,4 +51,19 @@ export function createFetch(Response) {
         return new Response("Not Found", { status: 404 });
     }
   };
+}
+
+/**
+ * Takes the Response class and a route list from bench/_routes.mjs, returns the Bun-style
+ * `routes` object for it: a static route is one Response built here, once; exact and param
+ * routes are handlers, a param route answering from `req.params.id`.
+ */
+export function createRoutes(Response, table) {
+  const routes = {};
+  for (const { path, kind, text } of table) {
+    if (kind === "static") routes[path] = new Response(text);
+    else if (kind === "param") routes[path] = (req) => new Response(text + req.params.id);
+    else routes[path] = () => new Response(text);
+  }
+  return routes;
 }

@@ -1,6 +1,7 @@
-// Raw uWebSockets.js serving the six scenarios: the ceiling every other peer is compared with.
+// Raw uWebSockets.js serving every scenario: the ceiling every other peer is compared with.
 import { uWS, listen, writeChunks } from "./_uws.mjs";
-import { HELLO, DATA, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+import { HELLO, DATA, TEXT_TYPE, STRING_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+import { routesFor } from "../_routes.mjs";
 
 const app = uWS.App();
 
@@ -45,6 +46,20 @@ app.get("/stream", (res) => {
   let sent = 0;
   writeChunks(res, () => (sent++ < STREAM_CHUNK_COUNT ? STREAM_CHUNK : undefined));
 });
+
+// The routing scenario's table (BENCH_SCENARIO), the same patterns in the same order as uwserve
+// and Bun register, with the content-type uwserve's Response sends for a string body.
+for (const { path, kind, text } of routesFor(process.env.BENCH_SCENARIO)) {
+  if (kind === "param") {
+    app.get(path, (res, req) => {
+      res.writeHeader("content-type", STRING_TYPE).end(text + req.getParameter(0));
+    });
+  } else {
+    app.get(path, (res) => {
+      res.writeHeader("content-type", STRING_TYPE).end(text);
+    });
+  }
+}
 
 app.any("/*", (res) => {
   res.writeStatus("404 Not Found").end("Not Found");
