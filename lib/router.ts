@@ -174,12 +174,18 @@ function insert(root: MatchNode, shape: string, route: Route): void {
   node.route = route;
 }
 
-/** A JS match with the uWS router's precedence (static, then parameter, then wildcard per segment). */
-export function matchRoute(table: RouteTable, pathname: string): { route: Route; params: string[] } | null {
+/**
+ * A JS match with the uWS router's precedence (static, then parameter, then wildcard per
+ * segment); `params` come back named and decoded, as `req.params` wants them.
+ */
+export function matchRoute(table: RouteTable, pathname: string): { route: Route; params: Record<string, string> } | null {
   const segments = pathname.split("/").slice(1);
-  const params: string[] = [];
-  const route = matchFrom(table.tree, segments, 0, params);
-  return route === null ? null : { route, params };
+  const raw: string[] = [];
+  const route = matchFrom(table.tree, segments, 0, raw);
+  if (route === null) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < route.paramNames.length; i++) params[route.paramNames[i]!] = decodeParam(raw[i] ?? "");
+  return { route, params };
 }
 
 function matchFrom(node: MatchNode, segments: string[], index: number, params: string[]): Route | null {

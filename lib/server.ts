@@ -311,7 +311,7 @@ export class Server implements ServerLike, ContextOwner {
       const target = targetFor(matched.route, request.method);
       if (target !== null) {
         if (target.kind === "static") return target.response.clone();
-        (request as Request & { params?: Record<string, string> }).params = paramsOf(matched.route, matched.params);
+        (request as Request & { params?: Record<string, string> }).params = matched.params;
         return target.handler.call(this, request, this);
       }
       if (!hasFallback(handlers)) {
@@ -402,13 +402,13 @@ export class Server implements ServerLike, ContextOwner {
     const path = req.getUrl();
     // Which route? The uWS router already chose `shape`; only odd paths are matched in JS.
     let route: Route | null = null;
-    let rawParams: string[] | null = null;
+    let params = NO_PARAMS;
     const routes = handlers.routes;
     if (routes !== null) {
       if (needsNormalizing(path)) {
         // The router saw "/w/../x"; the route must be chosen on the path new URL() shows ("/x").
         const matched = matchRoute(routes, normalizePath(path));
-        if (matched !== null) ({ route, params: rawParams } = matched);
+        if (matched !== null) ({ route, params } = matched);
       } else {
         route = routes.byShape.get(shape) ?? null;
         if (route === null) {
@@ -419,11 +419,13 @@ export class Server implements ServerLike, ContextOwner {
           }
           if (this.#unregistered > 0) {
             const matched = matchRoute(routes, path);
-            if (matched !== null) ({ route, params: rawParams } = matched);
+            if (matched !== null) ({ route, params } = matched);
           }
         } else if (route.paramNames.length > 0) {
-          rawParams = [];
-          for (let i = 0; i < route.paramNames.length; i++) rawParams.push(req.getParameter(i));
+          // uWS hands parameters out by position, raw: decode them now (req dies after this).
+          const names = route.paramNames;
+          params = {};
+          for (let i = 0; i < names.length; i++) params[names[i]!] = decodeParam(req.getParameter(i));
         }
       }
     }
@@ -484,7 +486,7 @@ export class Server implements ServerLike, ContextOwner {
     const body = hasBody ? ctx.acceptBody() : null;
 
     const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
-    if (route !== null && rawParams !== null) request.params = paramsOf(route, rawParams);
+    request.params = params;
     ctx.request = request;
     this.#pending++;
 
@@ -651,14 +653,6 @@ function targetFor(route: Route, method: string): RouteTarget | null {
 
 function hasFallback(handlers: Handlers): boolean {
   return handlers.fetch !== null || handlers.handler !== null;
-}
-
-/** `req.params`: names from the pattern, values percent-decoded. */
-function paramsOf(route: Route, raw: string[]): Record<string, string> {
-  if (route.paramNames.length === 0) return NO_PARAMS;
-  const params: Record<string, string> = {};
-  for (let i = 0; i < route.paramNames.length; i++) params[route.paramNames[i]!] = decodeParam(raw[i] ?? "");
-  return params;
 }
 
 /** `routes` and its older name `static` (a table of Responses); `routes` wins on a shared key. */
