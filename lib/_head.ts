@@ -21,6 +21,8 @@ export interface HeadScan {
   nonAscii: boolean;
 }
 
+const NO_HEADERS: string[] = [];
+
 const scan: HeadScan = {
   rawHeaders: [],
   headerBytes: 0,
@@ -32,8 +34,11 @@ const scan: HeadScan = {
   nonAscii: false,
 };
 
+/** Whether this scan keeps the headers (false: only check them, allocating nothing). */
+let collect = true;
+
 function visit(name: string, value: string): void {
-  scan.rawHeaders.push(name, value);
+  if (collect) scan.rawHeaders.push(name, value);
   scan.headerBytes += name.length + value.length + 4;
   if (name === "host") {
     scan.host = value;
@@ -47,9 +52,13 @@ function visit(name: string, value: string): void {
   if (!scan.nonAscii && NON_ASCII.test(value)) scan.nonAscii = true;
 }
 
-/** Scans `req`'s headers; `lineBytes` is the request line's size. The result is shared: copy it. */
-export function scanHead(req: HttpRequest, lineBytes: number): Readonly<HeadScan> {
-  scan.rawHeaders = [];
+/**
+ * Scans `req`'s headers; `lineBytes` is the request line's size. With `keep` false the headers
+ * are only checked (static routes). The result is shared: copy what you need.
+ */
+export function scanHead(req: HttpRequest, lineBytes: number, keep = true): Readonly<HeadScan> {
+  collect = keep;
+  scan.rawHeaders = keep ? [] : NO_HEADERS;
   scan.headerBytes = lineBytes;
   scan.host = "";
   scan.hosts = 0;
@@ -58,7 +67,7 @@ export function scanHead(req: HttpRequest, lineBytes: number): Readonly<HeadScan
   scan.chunked = false;
   scan.nonAscii = false;
   req.forEach(visit);
-  if (scan.nonAscii) latin1Values(req, scan.rawHeaders);
+  if (scan.nonAscii && keep) latin1Values(req, scan.rawHeaders);
   return scan;
 }
 

@@ -10,6 +10,7 @@ import { RequestContext, type ContextOwner } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { tryLoadNative } from "./native.js";
 import { NO_PARAMS, requestContextOf, ServerRequest } from "./request.js";
+import type { StaticRoute } from "./static-route.js";
 import { compileRoutes, decodeParam, matchRoute, needsNormalizing, normalizePath, type Route, type RouteTable, type RouteTarget } from "./router.js";
 import { UwsResponse } from "./response.js";
 import type {
@@ -399,10 +400,13 @@ export class Server implements ServerLike, ContextOwner {
   /** A uWS route handler: `shape` is the route shape the C++ router matched ("/*" for the catch-all). */
   #onRequest(res: HttpResponse, req: HttpRequest, shape: string): void {
     const handlers = this.#handlers;
+    // Copy everything now: `req` is invalid after this callback returns (H1).
     const path = req.getUrl();
+    const method = req.getCaseSensitiveMethod();
     // Which route? The uWS router already chose `shape`; only odd paths are matched in JS.
     let route: Route | null = null;
     let params = NO_PARAMS;
+    let decodeParams = false;
     const routes = handlers.routes;
     if (routes !== null) {
       if (needsNormalizing(path)) {
@@ -421,20 +425,18 @@ export class Server implements ServerLike, ContextOwner {
             const matched = matchRoute(routes, path);
             if (matched !== null) ({ route, params } = matched);
           }
-        } else if (route.paramNames.length > 0) {
-          // uWS hands parameters out by position, raw: decode them now (req dies after this).
-          const names = route.paramNames;
-          params = {};
-          for (let i = 0; i < names.length; i++) params[names[i]!] = decodeParam(req.getParameter(i));
+        } else {
+          decodeParams = route.paramNames.length > 0;
         }
       }
     }
+    const target = route !== null ? targetFor(route, method) : null;
+    // A ready static route needs no Request: its headers are only checked, not kept.
+    const isStatic = target !== null && target.kind === "static" && target.route.ready === null;
 
     const { maxHeaderSize, maxRequestBodySize } = this.#options;
-    // Copy everything now: `req` is invalid after this callback returns (H1).
-    const method = req.getCaseSensitiveMethod();
     const query = req.getQuery() ?? "";
-    const head = scanHead(req, method.length + path.length + query.length + 12);
+    const head = scanHead(req, method.length + path.length + query.length + 12, !isStatic);
     const { rawHeaders, headerBytes, host, hosts, contentLength, conflictingLength, chunked } = head;
 
     if (headerBytes > maxHeaderSize) {
@@ -461,23 +463,26 @@ export class Server implements ServerLike, ContextOwner {
     }
     const isHead = method === "HEAD";
 
-    let target: RouteTarget | null = null;
-    if (route !== null) {
-      target = targetFor(route, method);
-      if (target === null && !hasFallback(handlers)) {
-        res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow);
-        endPlain(res, "Method Not Allowed", isHead, this.#stopping !== null);
-        return;
-      }
-      if (target !== null && target.kind === "static" && target.route.ready === null) {
-        // Static: no Request, no context, no handler; the bytes were prepared at serve().
-        target.route.write(res, isHead, this.#stopping !== null);
-        return;
-      }
-    } else if (!hasFallback(handlers)) {
+    if (isStatic) {
+      // Static: no Request, no context, no handler call; the bytes were prepared at serve().
+      (target as { route: StaticRoute }).route.write(res, isHead, this.#stopping !== null);
+      return;
+    }
+    if (route !== null && target === null && !hasFallback(handlers)) {
+      res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow);
+      endPlain(res, "Method Not Allowed", isHead, this.#stopping !== null);
+      return;
+    }
+    if (route === null && !hasFallback(handlers)) {
       res.writeStatus("404 Not Found");
       endPlain(res, "Not Found", isHead, this.#stopping !== null);
       return;
+    }
+    if (decodeParams && target !== null) {
+      // uWS hands parameters out by position, raw: decode them now (req dies after this).
+      const names = route!.paramNames;
+      params = {};
+      for (let i = 0; i < names.length; i++) params[names[i]!] = decodeParam(req.getParameter(i));
     }
 
     const ctx = new RequestContext(res, this, isHead);

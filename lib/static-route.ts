@@ -13,8 +13,8 @@ export class StaticRoute {
   readonly #status: number;
   readonly #headers: string[];
   #body: Uint8Array | null;
-  /** Set while a Blob/FormData body is still being read. */
-  readonly ready: Promise<void> | null;
+  /** Set while a Blob/FormData body is still being read; null once the bytes are here. */
+  ready: Promise<void> | null;
 
   constructor(response: Response) {
     const parts: StaticParts = staticParts(response);
@@ -25,6 +25,7 @@ export class StaticRoute {
       this.#body = null;
       this.ready = parts.body.then((bytes) => {
         this.#body = bytes;
+        this.ready = null;
       });
     } else {
       this.#body = parts.body;
