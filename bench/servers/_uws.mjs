@@ -52,3 +52,22 @@ export function writeChunks(res, next) {
   };
   return pump();
 }
+
+/**
+ * Takes a response and `onBody(bytes)`, reads the request body and calls `onBody` inside the last
+ * onData callback (unless the client left). A one-piece body is handed over without a copy, so
+ * `bytes` is valid only during that call (uWS detaches it when the callback returns).
+ */
+export function readBody(res, onBody) {
+  let aborted = false;
+  let chunks = null;
+  res.onAborted(() => (aborted = true));
+  res.onData((chunk, isLast) => {
+    if (!isLast) {
+      (chunks ??= []).push(Buffer.from(chunk.slice(0)));
+      return;
+    }
+    if (aborted) return;
+    onBody(chunks === null ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]));
+  });
+}

@@ -5,7 +5,7 @@
 // undici's constructor (WebIDL conversion, Headers, body extraction; hazard H15) from whatever
 // a server does to get the body out of it. The stream route does read the body through the
 // Response, since there is no other way to get a stream's bytes.
-import { uWS, listen, writeChunks } from "./_uws.mjs";
+import { uWS, listen, writeChunks, readBody } from "./_uws.mjs";
 import { HELLO, DATA, JSON_TEXT, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 
 const app = uWS.App();
@@ -28,16 +28,7 @@ app.get("/json", (res) => {
 });
 
 app.post("/echo", (res) => {
-  let aborted = false;
-  let chunks = null;
-  res.onAborted(() => (aborted = true));
-  res.onData((chunk, isLast) => {
-    if (!isLast) {
-      (chunks ??= []).push(Buffer.from(chunk.slice(0)));
-      return;
-    }
-    if (aborted) return;
-    const bytes = chunks === null ? Buffer.from(chunk) : Buffer.concat([...chunks, Buffer.from(chunk)]);
+  readBody(res, (bytes) => {
     // Mirrors `new Response(await req.text(), { headers })`.
     const text = bytes.toString();
     const response = new Response(text, { headers: { "content-type": JSON_TYPE } });

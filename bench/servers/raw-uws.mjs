@@ -1,5 +1,5 @@
 // Raw uWebSockets.js serving every scenario: the ceiling every other peer is compared with.
-import { uWS, listen, writeChunks } from "./_uws.mjs";
+import { uWS, listen, writeChunks, readBody } from "./_uws.mjs";
 import { HELLO, DATA, TEXT_TYPE, STRING_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 import { routesFor } from "../_routes.mjs";
 
@@ -15,19 +15,7 @@ app.get("/json", (res) => {
 });
 
 app.post("/echo", (res) => {
-  let aborted = false;
-  let chunks = null;
-  res.onAborted(() => (aborted = true));
-  res.onData((chunk, isLast) => {
-    // The ArrayBuffer is detached when this callback returns: copy unless it is the last piece.
-    if (!isLast) {
-      (chunks ??= []).push(Buffer.from(chunk.slice(0)));
-      return;
-    }
-    if (aborted) return;
-    const body = chunks === null ? chunk : Buffer.concat([...chunks, Buffer.from(chunk)]);
-    res.cork(() => res.writeHeader("content-type", JSON_TYPE).end(body));
-  });
+  readBody(res, (body) => res.cork(() => res.writeHeader("content-type", JSON_TYPE).end(body)));
 });
 
 app.get("/async", async (res) => {
