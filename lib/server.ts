@@ -273,20 +273,22 @@ export class Server implements ServerLike, ContextOwner {
     for (const [shape, route] of table.byShape) {
       if (this.#shapes.has(shape)) continue;
       try {
-        this.#app.any(route.pattern, (res, req) => this.#onRequest(res, req, shape));
-        this.#shapes.add(shape);
+        this.#registerShape(shape, route.pattern);
       } catch {
         // uWebSockets.js refuses to add routes from inside a request handler: add it right
         // after; meanwhile the catch-all matches such requests in JS.
         this.#unregistered++;
         setImmediate(() => {
           this.#unregistered--;
-          if (this.#shapes.has(shape)) return;
-          this.#app.any(route.pattern, (res, req) => this.#onRequest(res, req, shape));
-          this.#shapes.add(shape);
+          if (!this.#shapes.has(shape)) this.#registerShape(shape, route.pattern);
         });
       }
     }
+  }
+
+  #registerShape(shape: string, pattern: string): void {
+    this.#app.any(pattern, (res, req) => this.#onRequest(res, req, shape));
+    this.#shapes.add(shape);
   }
 
   /** Runs the handler without the network, as Bun's `server.fetch()`; routes apply too. */
@@ -584,12 +586,7 @@ export class Server implements ServerLike, ContextOwner {
   /** A 500 uwserve writes itself: a readable page in development, a plain body otherwise. */
   #sendInternalError(ctx: RequestContext, err: unknown, plain = false): void {
     if (ctx.aborted || ctx.responded) return;
-    const page = this.#options.development && !plain ? developmentErrorPage(err) : null;
-    const response = new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
-      status: 500,
-      headers: { "content-type": page ? page.type : "text/plain;charset=utf-8" },
-    });
-    writeResponse(ctx, response);
+    writeResponse(ctx, internalErrorResponse(err, this.#options.development && !plain));
   }
 
   /** For server.fetch(): the same error policy, as a Response. */
@@ -604,11 +601,7 @@ export class Server implements ServerLike, ContextOwner {
     } else {
       console.error(err);
     }
-    const page = this.#options.development ? developmentErrorPage(err) : null;
-    return new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
-      status: 500,
-      headers: { "content-type": page ? page.type : "text/plain;charset=utf-8" },
-    });
+    return internalErrorResponse(err, this.#options.development);
   }
 
   /** ContextOwner: called exactly once per request. */
@@ -668,6 +661,15 @@ export function compileRouteOptions(routes: unknown, statics: unknown): RouteTab
   if (typeof statics !== "object" || statics === null) return compileRoutes(statics, "static");
   if (typeof routes !== "object" || routes === null) return compileRoutes(routes);
   return compileRoutes({ ...(statics as object), ...(routes as object) });
+}
+
+/** uwserve's own 500: the error page when `readable` (development), else a body without internals. */
+function internalErrorResponse(err: unknown, readable: boolean): Response {
+  const page = readable ? developmentErrorPage(err) : null;
+  return new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
+    status: 500,
+    headers: { "content-type": page ? page.type : "text/plain;charset=utf-8" },
+  });
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

@@ -4,9 +4,7 @@
  * context or a handler call: only the native writes uWS needs.
  */
 import type { HttpResponse } from "./uws.js";
-import { endHead, staticParts, type StaticParts } from "./writer.js";
-
-const NO_BODY_STATUS = new Set([204, 304]);
+import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 
 export class StaticRoute {
   readonly #statusLine: string | null;

@@ -7,10 +7,10 @@
 import { NativeResponse } from "./_globals.js";
 import { isValidHeaderName, isValidHeaderValue, forEachHeaderInit } from "./_headers.js";
 import { readNativeResponse } from "./_undici.js";
-import { STATUS_LINES, statusLine } from "./_status.js";
+import { statusLine } from "./_status.js";
 import type { RequestContext } from "./context.js";
 import { uwserveError } from "./errors.js";
-import { fastResponseParts, isAsyncIterableBody } from "./response.js";
+import { fastResponseParts, isAsyncIterableBody, type FastResponseParts } from "./response.js";
 import type { HttpResponse } from "./uws.js";
 
 const TEXT_PLAIN = "text/plain;charset=utf-8";
@@ -18,7 +18,7 @@ const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
 /** RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text. */
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Statuses whose responses never carry a body or Content-Length (H5, uWebSockets #1370). */
-const NO_BODY_STATUS = new Set([204, 304]);
+export const NO_BODY_STATUS: ReadonlySet<number> = new Set([204, 304]);
 /**
  * Small streamed chunks that are ready together are joined into writes of up to this size
  * (fewer syscalls); a chunk this large or larger is written as it is. Measured with the
@@ -38,6 +38,11 @@ interface Head {
   contentLength: number;
   /** The user asked for `Connection: close`. */
   close: boolean;
+}
+
+/** Whether the connection must close after this response: a protocol error, a stopping server, or the user asked. */
+function mustClose(ctx: RequestContext, head: Head): boolean {
+  return ctx.closeConnection || ctx.owner.stopping || head.close;
 }
 
 /** Thrown for handler results that can't be sent; the caller turns it into a 500. */
@@ -84,6 +89,13 @@ function collectListHead(status: number, statusText: string, list: readonly stri
   return head;
 }
 
+/** The head of a uwserve Response: its Headers once read (authoritative), else its checked list. */
+function fastHead(fast: FastResponseParts): Head {
+  return fast.headers !== null
+    ? collectHead(fast.status, fast.statusText, fast.headers)
+    : collectListHead(fast.status, fast.statusText, fast.headerList);
+}
+
 /** Headers that undici already validated and lower-cased (a native Response's list). */
 function collectCheckedHead(status: number, statusText: string, pairs: Array<[string, string]>): Head {
   const head: Head = { status, statusText, headers: [], contentType: false, contentLength: -1, close: false };
@@ -118,7 +130,7 @@ function writeHead(ctx: RequestContext, head: Head, defaultType: string | null):
   const res = ctx.res;
   // uWS writes "200 OK" itself when no status was written: one native call fewer per request.
   if (head.status !== 200 || head.statusText !== "") {
-    res.writeStatus(head.statusText ? statusLine(head.status, head.statusText) : (STATUS_LINES[head.status] ?? statusLine(head.status, "")));
+    res.writeStatus(statusLine(head.status, head.statusText));
   }
   const headers = head.headers;
   for (let i = 0; i < headers.length; i += 2) {
@@ -155,7 +167,7 @@ export function endHead(res: HttpResponse, length: number, close: boolean): void
  */
 function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
   const res = ctx.res;
-  const close = ctx.closeConnection || ctx.owner.stopping || head.close;
+  const close = mustClose(ctx, head);
   ctx.releaseBody();
   writeHead(ctx, head, body === null ? null : defaultType);
   ctx.responded = true;
@@ -214,11 +226,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
   }
   const fast = typeof response === "object" && response !== null ? fastResponseParts(response) : undefined;
   if (fast !== undefined && fast.real === null) {
-    const head =
-      fast.headers !== null
-        ? collectHead(fast.status, fast.statusText, fast.headers)
-        : collectListHead(fast.status, fast.statusText, fast.headerList);
-    return writeBody(ctx, head, fast.body);
+    return writeBody(ctx, fastHead(fast), fast.body);
   }
   const nativeLike = fast?.real ?? response;
   if (nativeLike instanceof NativeResponse) {
@@ -374,7 +382,7 @@ async function writeStream(
       writeHead(ctx, head, null);
       ctx.responded = true;
       if (head.contentLength >= 0 && !NO_BODY_STATUS.has(head.status)) {
-        endHead(res, head.contentLength, ctx.closeConnection || ctx.owner.stopping || head.close);
+        endHead(res, head.contentLength, mustClose(ctx, head));
       }
       else res.endWithoutBody();
     });
@@ -433,7 +441,7 @@ async function writeStream(
         // Once body bytes are out, this uWS build can't close for us: end(…, true) after write()
         // puts "Connection: close" inside the chunked body, and tryEnd takes no close flag. So
         // announce the close in the head; the client closes (a stopping server closes anyway).
-        if (ctx.closeConnection || ctx.owner.stopping || head.close) res.writeHeader("connection", "close");
+        if (mustClose(ctx, head)) res.writeHeader("connection", "close");
       }
       if (total >= 0) {
         sendKnownLength(data);
@@ -516,7 +524,7 @@ async function writeStream(
         return;
       }
       writeHeadOnce();
-      if (ctx.closeConnection || ctx.owner.stopping || head.close) res.end(undefined, true);
+      if (mustClose(ctx, head)) res.end(undefined, true);
       else res.end();
     });
     ctx.cancelStream = null;
@@ -552,7 +560,7 @@ export function staticParts(response: Response): StaticParts {
   let head: Head;
   let body: unknown;
   if (fast !== undefined && fast.real === null) {
-    head = fast.headers !== null ? collectHead(fast.status, fast.statusText, fast.headers) : collectListHead(fast.status, fast.statusText, fast.headerList);
+    head = fastHead(fast);
     body = fast.body;
   } else {
     const native = fast?.real ?? response;
@@ -589,13 +597,6 @@ export function staticParts(response: Response): StaticParts {
   const headers = head.headers.slice();
   if (!head.contentType && defaultType !== null) headers.push("content-type", defaultType);
   if (head.close) headers.push("connection", "close");
-  const statusLine =
-    head.status === 200 && head.statusText === ""
-      ? null
-      : head.statusText
-        ? statusLine_(head.status, head.statusText)
-        : (STATUS_LINES[head.status] ?? statusLine_(head.status, ""));
-  return { statusLine, status: head.status, headers, body: bytes };
+  const line = head.status === 200 && head.statusText === "" ? null : statusLine(head.status, head.statusText);
+  return { statusLine: line, status: head.status, headers, body: bytes };
 }
-
-const statusLine_ = statusLine;
