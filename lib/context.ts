@@ -5,6 +5,8 @@
 import type { HttpResponse } from "./uws.js";
 import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
+import type { Handshake } from "./upgrade.js";
+import type { PendingUpgrade } from "./deno-websocket.js";
 
 /** What a context needs from its server. */
 export interface ContextOwner {
@@ -42,6 +44,12 @@ export class RequestContext implements BodyFlowControl {
   cancelStream: ((reason: string) => void) | null;
   /** Deno's `info.completed`, created only when a handler asks for it. */
   completion: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null;
+  /** The WebSocket handshake, when the request came through a uWS WebSocket route. */
+  handshake: Handshake | null;
+  /** The connection became a WebSocket: `res` is gone, the handler's return value is ignored. */
+  upgraded: boolean;
+  /** Deno's upgradeWebSocket() was called: returning this response upgrades. */
+  pendingUpgrade: PendingUpgrade | null;
   /** Arrow fields so uWS gets the same function object without a bind per call. */
   readonly onAborted: () => void;
   readonly onData: (chunk: ArrayBuffer, isLast: boolean) => void;
@@ -61,6 +69,9 @@ export class RequestContext implements BodyFlowControl {
     this.deadline = 0;
     this.cancelStream = null;
     this.completion = null;
+    this.handshake = null;
+    this.upgraded = false;
+    this.pendingUpgrade = null;
     this.onAborted = () => this.#handleAbort("client disconnected");
     this.onData = (chunk, isLast) => this.#handleData(chunk, isLast);
   }

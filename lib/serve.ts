@@ -6,6 +6,7 @@
 import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./errors.js";
 import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
+import { resolveWebSocketOptions } from "./websocket-options.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
@@ -16,11 +17,11 @@ let warnedIdleTimeout = false;
 /** Options this version implements. */
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
-  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static",
+  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket",
 ]);
 /** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
 const NOT_YET = new Set([
-  "websocket", "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
+  "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
 ]);
 
 /**
@@ -211,5 +212,6 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     id,
     onListen: optionalFunction(options, "onListen"),
     signal: signal as AbortSignal | null,
+    websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

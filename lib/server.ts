@@ -24,7 +24,11 @@ import type {
   ServerLike,
   SocketAddress,
 } from "./types.js";
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from "./uws.js";
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
+import { performUpgrade, offeredProtocols, readHandshake } from "./upgrade.js";
+import { ServerWebSocket, WebSocketHub } from "./websocket.js";
+import { defaultWebSocketOptions, type ResolvedWebSocketOptions } from "./websocket-options.js";
+import type { WebSocketData } from "./types.js";
 import { badResponseError, endHead, writeResponse } from "./writer.js";
 import { networkInterfaces } from "node:os";
 
@@ -44,6 +48,8 @@ export interface ResolvedOptions {
   id: string;
   onListen: ((addr: NetAddr) => void) | null;
   signal: AbortSignal | null;
+  /** The `websocket` option; null without one (Deno's upgradeWebSocket still works). */
+  websocket: ResolvedWebSocketOptions | null;
 }
 
 /** The handlers a request is dispatched with; swapped whole by reload(), kept by in-flight requests. */
@@ -80,6 +86,7 @@ export class Server implements ServerLike, ContextOwner {
   #shapes: Set<string>;
   /** Shapes of the current table not yet registered (reload() from inside a handler). */
   #unregistered: number;
+  readonly #hub: WebSocketHub;
   readonly maxRequestBodySize: number;
 
   constructor(options: ResolvedOptions) {
@@ -101,9 +108,9 @@ export class Server implements ServerLike, ContextOwner {
     this.#resolveStopped = resolveStopped;
 
     this.#app = uws.App();
+    this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions());
     // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
-    this.#shapes.add("/*");
-    this.#app.any("/*", (res, req) => this.#onRequest(res, req, "/*"));
+    this.#registerShape("/*", "/*");
     if (options.routes !== null) this.#registerShapes(options.routes);
     this.#listenSocket = null;
     this.#port = 0;
@@ -173,9 +180,9 @@ export class Server implements ServerLike, ContextOwner {
   get pendingRequests(): number {
     return this.#pending;
   }
-  /** Bun's counter of open WebSockets: always 0 until this core serves WebSockets. */
+  /** Open WebSockets. */
   get pendingWebSockets(): number {
-    return 0;
+    return this.#hub.pending;
   }
   get addr(): Addr {
     return { transport: "tcp", hostname: this.#hostname, port: this.#port };
@@ -202,9 +209,24 @@ export class Server implements ServerLike, ContextOwner {
     }
     if (this.#stopping === null) {
       this.#stopping = this.#finished;
-      if (this.#pending === 0) this.#closeEverything();
+      // WebSockets get 1001 Going Away; the app closes once they and the requests are done.
+      this.#hub.onIdle = () => this.#closeWhenIdle();
+      this.#hub.goingAway();
+      this.#closeWhenIdle();
     }
     return this.#stopping;
+  }
+
+  /**
+   * Graceful stop: closes the app once no request and no WebSocket is left. Not at once: this
+   * may run inside the cork that wrote a last response or close frame, and closing the app here
+   * would close its socket before uWS flushes it on uncork.
+   */
+  #closeWhenIdle(): void {
+    if (this.#pending !== 0 || this.#hub.pending !== 0) return;
+    setImmediate(() => {
+      if (this.#pending === 0 && this.#hub.pending === 0) this.#closeEverything();
+    });
   }
 
   /** Deno's name for a graceful stop. */
@@ -216,7 +238,9 @@ export class Server implements ServerLike, ContextOwner {
   #closeEverything(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    // app.close() fires onAborted for every open request, which settles their contexts.
+    this.#hub.shutdown();
+    // app.close() fires onAborted for every open request, which settles their contexts, and
+    // the close handler of every WebSocket.
     this.#app.close();
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
@@ -287,6 +311,9 @@ export class Server implements ServerLike, ContextOwner {
   }
 
   #registerShape(shape: string, pattern: string): void {
+    // A WebSocket route on the same pattern: the core sends GETs with a Sec-WebSocket-Key
+    // there first (with the socket context an upgrade needs) and yields the others to `any`.
+    this.#app.ws(pattern, this.#hub.behavior((res, req, context) => this.#onRequest(res, req, shape, context)));
     this.#app.any(pattern, (res, req) => this.#onRequest(res, req, shape));
     this.#shapes.add(shape);
   }
@@ -323,6 +350,57 @@ export class Server implements ServerLike, ContextOwner {
     }
     if (!hasFallback(handlers)) return new UwsResponse("Not Found", { status: 404 });
     return this.#callHandler(handlers, request, null);
+  }
+
+  /**
+   * Upgrades `request` to a WebSocket (Bun's `server.upgrade`): `data` becomes `ws.data`,
+   * `headers` go on the 101. False when the request isn't a valid WebSocket upgrade (or was
+   * already answered); the handler then answers it as usual.
+   */
+  upgrade<T = undefined>(request: Request, options?: { data?: T; headers?: HeadersInit }): boolean {
+    if (this.#options.websocket === null) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_NO_WEBSOCKET_HANDLER",
+        "uwserve: server.upgrade() needs a `websocket` option in serve() ({ open, message, close, ... })",
+      );
+    }
+    const ctx = requestContextOf(request) as RequestContext | undefined;
+    if (ctx === undefined) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_NOT_A_SERVER_REQUEST",
+        "uwserve: server.upgrade() takes the request this server is handling (the one fetch or a route handler received)",
+      );
+    }
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: server.upgrade(req, options): options must be { data?, headers? }");
+    }
+    const handshake = ctx.handshake;
+    if (handshake === null || !handshake.valid || ctx.aborted || ctx.responded || ctx.finished || this.#stopping !== null) return false;
+    const socket = new ServerWebSocket<unknown>(this.#hub, options?.data, null);
+    // Bun answers with the first subprotocol the client offered.
+    performUpgrade(ctx, this.#hub, socket, options?.headers, offeredProtocols(handshake)[0] ?? "");
+    return true;
+  }
+
+  /** Sends `data` to every subscriber of `topic`: bytes, -1 (queued under backpressure) or 0 (nobody / dropped). */
+  publish(topic: string, data: WebSocketData, compress = false): number {
+    return this.#hub.publish(topic, data, compress);
+  }
+
+  subscriberCount(topic: string): number {
+    return this.#hub.subscriberCount(topic);
+  }
+
+  /** uwserve: messages dropped because a subscriber was over `backpressureLimit`, for `topic` or in all. */
+  droppedMessages(topic?: string): number {
+    return this.#hub.publisher.dropped(topic);
+  }
+
+  /** For Deno's upgradeWebSocket(). */
+  webSocketHub(): WebSocketHub {
+    return this.#hub;
   }
 
   requestIP(request: Request): SocketAddress | null {
@@ -400,9 +478,10 @@ export class Server implements ServerLike, ContextOwner {
   // ---- the request bridge ---------------------------------------------------------------
 
   /** A uWS route handler: `shape` is the route shape the C++ router matched ("/*" for the catch-all). */
-  #onRequest(res: HttpResponse, req: HttpRequest, shape: string): void {
+  #onRequest(res: HttpResponse, req: HttpRequest, shape: string, wsContext?: us_socket_context_t): void {
     const handlers = this.#handlers;
     // Copy everything now: `req` is invalid after this callback returns (H1).
+    const handshake = wsContext === undefined ? null : readHandshake(req, wsContext);
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
     // Which route? The uWS router already chose `shape`; only odd paths are matched in JS.
@@ -488,6 +567,7 @@ export class Server implements ServerLike, ContextOwner {
     }
 
     const ctx = new RequestContext(res, this, isHead);
+    ctx.handshake = handshake;
     res.onAborted(ctx.onAborted);
     const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET";
     const body = hasBody ? ctx.acceptBody() : null;
@@ -525,6 +605,14 @@ export class Server implements ServerLike, ContextOwner {
   }
 
   #respond(ctx: RequestContext, handlers: Handlers, response: unknown): void {
+    // After server.upgrade() the connection is a WebSocket; what the handler returns is ignored.
+    if (ctx.upgraded) return;
+    const pending = ctx.pendingUpgrade;
+    if (pending !== null && response === pending.response) {
+      if (ctx.aborted) return;
+      performUpgrade(ctx, this.#hub, pending.socket.socket, undefined, pending.socket.protocol);
+      return;
+    }
     try {
       const pending = writeResponse(ctx, response);
       if (pending !== undefined) pending.catch((err) => this.#fail(ctx, handlers, err));
@@ -538,6 +626,10 @@ export class Server implements ServerLike, ContextOwner {
     if ((err as { afterHeaders?: boolean } | null)?.afterHeaders === true) {
       // The body failed after the head went out: the writer cut the connection; report it.
       console.error("uwserve: a response body failed after its headers were sent:", err);
+      return;
+    }
+    if (ctx.upgraded) {
+      console.error("uwserve: a handler failed after upgrading to a WebSocket:", err);
       return;
     }
     // The client is gone (its AbortError is expected), or the response is already out.
@@ -608,13 +700,7 @@ export class Server implements ServerLike, ContextOwner {
   requestFinished(ctx: RequestContext): void {
     this.#pending--;
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
-    if (this.#stopping !== null && this.#pending === 0) {
-      // Not now: this runs inside the cork that wrote the last response, and closing the app
-      // here would close its socket before uWS flushes that response on uncork.
-      setImmediate(() => {
-        if (this.#pending === 0) this.#closeEverything();
-      });
-    }
+    if (this.#stopping !== null) this.#closeWhenIdle();
   }
 }
 

@@ -87,6 +87,8 @@ export interface ServeOptions<R extends string = string> extends CommonServeOpti
   /** The older name for a `routes` table of Responses. */
   static?: Record<string, Response>;
   error?: ErrorHandler;
+  /** WebSocket handlers and options; `server.upgrade(req)` hands a request to them. */
+  websocket?: WebSocketHandler<any>;
 }
 
 /** `serve(options, handler)` / `serve({ handler, ... })`, as `Deno.serve`. */
@@ -124,4 +126,71 @@ export interface ServerLike {
   timeout(request: Request, seconds: number): void;
   ref(): void;
   unref(): void;
+  upgrade<T = undefined>(request: Request, options?: { data?: T; headers?: HeadersInit }): boolean;
+  publish(topic: string, data: WebSocketData, compress?: boolean): ServerWebSocketSendStatus;
+  subscriberCount(topic: string): number;
+}
+
+/** What `send`/`publish` report: bytes sent, `-1` queued under backpressure, `0` dropped or nobody to send to. */
+export type ServerWebSocketSendStatus = number;
+/** Anything a WebSocket message can be made of. */
+export type WebSocketData = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+/** Bun's `perMessageDeflate` compressor names. */
+export type WebSocketCompressor = "disable" | "shared" | "dedicated" | "3KB" | "4KB" | "8KB" | "16KB" | "32KB" | "64KB" | "128KB" | "256KB";
+
+/** A server-side WebSocket, as Bun's `ServerWebSocket<T>`. */
+export interface ServerWebSocket<T = undefined> {
+  data: T;
+  /** 1 open, 2 closing, 3 closed. */
+  readonly readyState: 0 | 1 | 2 | 3;
+  readonly remoteAddress: string;
+  binaryType: "nodebuffer" | "arraybuffer" | "uint8array";
+  readonly subscriptions: string[];
+  send(data: WebSocketData, compress?: boolean): ServerWebSocketSendStatus;
+  sendText(data: string, compress?: boolean): ServerWebSocketSendStatus;
+  sendBinary(data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer, compress?: boolean): ServerWebSocketSendStatus;
+  publish(topic: string, data: WebSocketData, compress?: boolean): ServerWebSocketSendStatus;
+  publishText(topic: string, data: string, compress?: boolean): ServerWebSocketSendStatus;
+  publishBinary(topic: string, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer, compress?: boolean): ServerWebSocketSendStatus;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  isSubscribed(topic: string): boolean;
+  cork<R>(callback: (ws: ServerWebSocket<T>) => R): R;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  ping(data?: WebSocketData): ServerWebSocketSendStatus;
+  pong(data?: WebSocketData): ServerWebSocketSendStatus;
+  getBufferedAmount(): number;
+}
+
+type WsHandlerResult = void | Promise<void>;
+/** The `websocket` option of `serve()`, as Bun's `WebSocketHandler<T>`, plus uwserve's extras. */
+export interface WebSocketHandler<T = any> {
+  open?(ws: ServerWebSocket<T>): WsHandlerResult;
+  /** Text arrives as a string, binary as a Buffer (a copy, valid after the call). */
+  message?(ws: ServerWebSocket<T>, message: string | Buffer): WsHandlerResult;
+  close?(ws: ServerWebSocket<T>, code: number, reason: string): WsHandlerResult;
+  drain?(ws: ServerWebSocket<T>): WsHandlerResult;
+  ping?(ws: ServerWebSocket<T>, data: Buffer): WsHandlerResult;
+  pong?(ws: ServerWebSocket<T>, data: Buffer): WsHandlerResult;
+  /** uwserve: an exception or rejection from any handler above (default: console.error). */
+  error?(ws: ServerWebSocket<T>, error: unknown): WsHandlerResult;
+  /** uwserve: a message not delivered to `ws` because it was over `backpressureLimit` (`topic` null for `send`). */
+  dropped?(ws: ServerWebSocket<T>, data: WebSocketData, topic: string | null): WsHandlerResult;
+  /** Largest message accepted, in bytes (default 16 MiB); a larger one closes with 1009. */
+  maxPayloadLength?: number;
+  /** Bytes queued for one socket before messages to it are dropped (default 16 MiB). */
+  backpressureLimit?: number;
+  closeOnBackpressureLimit?: boolean;
+  /** Seconds without traffic before the socket is closed (default 120; 0 or 8–960). */
+  idleTimeout?: number;
+  /** Ping idle sockets so proxies keep them open (default true). */
+  sendPings?: boolean;
+  perMessageDeflate?: boolean | { compress?: WebSocketCompressor | boolean; decompress?: WebSocketCompressor | boolean };
+  /** Whether `ws.publish()` also reaches the sender (default false). */
+  publishToSelf?: boolean;
+  /** uwserve: `message` handlers running at once per socket (default Infinity, as Bun; 1 = one at a time, in order). */
+  messageConcurrency?: number;
+  /** uwserve: messages per socket whose async `message` hasn't settled (default 1024); beyond it the socket closes with 1008. */
+  maxPendingMessages?: number;
 }

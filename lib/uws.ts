@@ -10,6 +10,9 @@ export type {
   HttpResponse,
   TemplatedApp,
   us_listen_socket,
+  us_socket_context_t,
+  WebSocket,
+  WebSocketBehavior,
 } from "uWebSockets.js";
 
 const require = createRequire(import.meta.url);

@@ -1,0 +1,213 @@
+/**
+ * Publishing to topics. Subscriptions live in the uWS topic tree (C++); this module decides how
+ * each publish enters it, and keeps the books the core doesn't: what each publish did, and which
+ * messages slow subscribers lost.
+ *
+ * Two things the core does that uwserve works around:
+ * - It drains a subscriber's queued messages as soon as 32 are waiting. Inside a uWS callback
+ *   (a `message` handler, say) the calling socket holds the loop's only cork buffer, so those
+ *   drains can't cork and every frame becomes its own send() syscall: fan-out throughput falls
+ *   off a cliff once more than ~32 publishes pile up in one loop turn. So a publish made inside
+ *   a callback after the 32nd of the turn is queued here and handed to the core from
+ *   setImmediate, where nothing is corked and each subscriber's batch goes out in one write.
+ * - It drops a message for a subscriber over `backpressureLimit` silently (this uWebSockets.js
+ *   build exposes no `dropped` callback). uwserve tracks which sockets have data queued
+ *   (`send()` results, `drain` events, and a sweep every 100 ms over subscribed sockets) and, at
+ *   publish time, checks those subscribers: one over the limit is counted as a drop for the
+ *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
+ */
+import type { TemplatedApp } from "./uws.js";
+import type { WebSocketData } from "./types.js";
+
+/** What the publisher needs of a socket (implemented by ServerWebSocket). */
+export interface Subscriber {
+  /** The uWS socket, null once closed. */
+  readonly native: NativeSocket | null;
+  /** The socket is over the limit and its topics' messages are lost: report it. */
+  reportDrop(data: WebSocketData, topic: string | null): void;
+}
+export interface NativeSocket {
+  isSubscribed(topic: string): boolean;
+  getBufferedAmount(): number;
+  publish(topic: string, message: string | Uint8Array | ArrayBuffer, isBinary?: boolean, compress?: boolean): boolean;
+  getTopics(): string[];
+}
+
+/** Per-subscriber messages the core queues before it drains them in the middle of a publish. */
+const CORE_DRAIN_BATCH = 32;
+const SWEEP_MS = 100;
+
+interface Deferred {
+  topic: string;
+  message: string | Uint8Array;
+  isBinary: boolean;
+  compress: boolean;
+  sender: Subscriber | null;
+}
+
+export class TopicPublisher {
+  readonly #app: TemplatedApp;
+  readonly #limit: number;
+  readonly #publishToSelf: boolean;
+  /** Sockets with at least one subscription: the sweep looks at these. */
+  readonly subscribed: Set<Subscriber>;
+  /** Sockets known to have data queued in the core. */
+  readonly congested: Set<Subscriber>;
+  readonly #dropsByTopic: Map<string, number>;
+  #drops: number;
+  /** Depth of uWS callbacks on the stack (where a socket holds the cork buffer). */
+  callbackDepth: number;
+  #turnPublishes: number;
+  #queue: Deferred[];
+  #flushScheduled: boolean;
+  #sweep: ReturnType<typeof setInterval> | null;
+  #closed: boolean;
+
+  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean) {
+    this.#app = app;
+    this.#limit = limit;
+    this.#publishToSelf = publishToSelf;
+    this.subscribed = new Set();
+    this.congested = new Set();
+    this.#dropsByTopic = new Map();
+    this.#drops = 0;
+    this.callbackDepth = 0;
+    this.#turnPublishes = 0;
+    this.#queue = [];
+    this.#flushScheduled = false;
+    this.#sweep = null;
+    this.#closed = false;
+  }
+
+  get publishToSelf(): boolean {
+    return this.#publishToSelf;
+  }
+
+  /**
+   * Publishes `data` to `topic`: bytes when every subscriber takes it, -1 when one of them has
+   * data queued (it is sent when that drains), 0 when nobody is subscribed or all were dropped.
+   * `sender`'s own socket is skipped unless publishToSelf.
+   */
+  publish(topic: string, data: WebSocketData, isBinary: boolean, compress: boolean, sender: Subscriber | null): number {
+    if (this.#closed) return 0;
+    const message = toMessage(data);
+    const bytes = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+    const excluded = sender !== null && !this.#publishToSelf ? sender : null;
+    let recipients = this.#app.numSubscribers(topic);
+    if (excluded !== null && excluded.native !== null && excluded.native.isSubscribed(topic)) recipients--;
+    if (recipients <= 0) return 0;
+    let status = bytes;
+    if (this.congested.size > 0) {
+      for (const socket of this.congested) {
+        const native = socket.native;
+        if (socket === excluded || native === null || !native.isSubscribed(topic)) continue;
+        if (native.getBufferedAmount() > this.#limit) {
+          // The core will skip this subscriber: count it now, for this topic.
+          this.countDrop(topic);
+          socket.reportDrop(data, topic);
+          recipients--;
+        } else {
+          status = -1;
+        }
+      }
+      if (recipients <= 0) status = 0;
+    }
+    if (this.callbackDepth > 0 && (this.#queue.length > 0 || ++this.#turnPublishes > CORE_DRAIN_BATCH)) {
+      // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
+      this.#queue.push({ topic, message: copyIfBytes(message), isBinary, compress, sender: excluded });
+      this.#scheduleFlush();
+    } else {
+      this.#send(topic, message, isBinary, compress, excluded);
+      if (this.#turnPublishes === 1) this.#scheduleFlush();
+    }
+    return status;
+  }
+
+  #send(topic: string, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean, excluded: Subscriber | null): void {
+    // The core's ws.publish skips its sender but sends nothing at all when the sender has no
+    // subscriptions; the app's publish reaches everyone. So: the sender's only when it matters.
+    const native = excluded?.native ?? null;
+    if (native !== null && this.subscribed.has(excluded!)) native.publish(topic, message, isBinary, compress);
+    else this.#app.publish(topic, message, isBinary, compress);
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#turnPublishes = 0;
+    const queue = this.#queue;
+    if (queue.length === 0 || this.#closed) return;
+    this.#queue = [];
+    for (const item of queue) this.#send(item.topic, item.message, item.isBinary, item.compress, item.sender);
+  }
+
+  countDrop(topic: string | null): void {
+    this.#drops++;
+    if (topic !== null) this.#dropsByTopic.set(topic, (this.#dropsByTopic.get(topic) ?? 0) + 1);
+  }
+
+  /** Messages dropped for backpressure: for one topic, or in all (direct sends included). */
+  dropped(topic?: string): number {
+    return topic === undefined ? this.#drops : (this.#dropsByTopic.get(topic) ?? 0);
+  }
+
+  subscribedSocket(socket: Subscriber): void {
+    this.subscribed.add(socket);
+    if (this.#sweep === null && !this.#closed) {
+      this.#sweep = setInterval(() => this.#sweepCongestion(), SWEEP_MS);
+      this.#sweep.unref();
+    }
+  }
+
+  /** The socket closed, or has no subscriptions left. */
+  forget(socket: Subscriber): void {
+    this.subscribed.delete(socket);
+    this.congested.delete(socket);
+    if (this.subscribed.size === 0 && this.#sweep !== null) {
+      clearInterval(this.#sweep);
+      this.#sweep = null;
+    }
+  }
+
+  /** Finds subscribers whose queue grew from publishes alone (a client that stopped reading). */
+  #sweepCongestion(): void {
+    for (const socket of this.subscribed) {
+      const native = socket.native;
+      if (native === null) continue;
+      if (native.getBufferedAmount() > 0) this.congested.add(socket);
+      else this.congested.delete(socket);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue = [];
+    if (this.#sweep !== null) clearInterval(this.#sweep);
+    this.#sweep = null;
+  }
+}
+
+/** uWebSockets.js reads strings, ArrayBuffers and typed arrays; other views and shared memory are viewed as bytes. */
+export function toMessage(data: WebSocketData): string | Uint8Array | ArrayBuffer {
+  if (typeof data === "string" || data instanceof ArrayBuffer || data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw new TypeError(`uwserve: a WebSocket message must be a string, ArrayBuffer or typed array, not ${describe(data)}`);
+}
+
+/** A queued message must not change if the caller reuses its buffer. */
+function copyIfBytes(message: string | Uint8Array | ArrayBuffer): string | Uint8Array {
+  if (typeof message === "string") return message;
+  return message instanceof ArrayBuffer ? new Uint8Array(message.slice(0)) : message.slice();
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return (value as object).constructor?.name ?? "an object";
+  return typeof value;
+}

@@ -1,0 +1,500 @@
+/**
+ * WebSockets on the uWS core: `ServerWebSocket` (Bun's API over a uWS socket) and the hub that
+ * wires one server's `websocket` handlers into the core's WebSocket behaviour. Framing,
+ * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
+ */
+import { TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
+import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
+import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
+import type { ResolvedWebSocketOptions } from "./websocket-options.js";
+
+/** uWS send results. */
+const SEND_BACKPRESSURE = 0;
+const SEND_SUCCESS = 1;
+const SEND_DROPPED = 2;
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+/** The core's close reasons (WebSocketProtocol.h), mapped to the codes a peer would have seen. */
+const CORE_CLOSE_CODES: ReadonlyArray<[prefix: string, code: number]> = [
+  ["Received too big message", 1009],
+  ["Received invalid UTF-8", 1007],
+];
+
+/**
+ * Receives a socket's events instead of the server's `websocket` handlers: Deno's
+ * `upgradeWebSocket()` socket installs one.
+ */
+export interface SocketListener {
+  onOpen(): void;
+  onMessage(message: ArrayBuffer, isBinary: boolean): void;
+  onClose(code: number, reason: string): void;
+  onDrain(): void;
+  onPong(): void;
+}
+
+/** The object handed to uWS as user data: uWebSockets.js copies its own properties onto its socket. */
+interface UserData {
+  s: ServerWebSocket<unknown>;
+}
+type NativeWebSocket = UwsWebSocket<UserData> & UserData & NativeSocket;
+
+let warnedPong = false;
+
+export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, Subscriber {
+  data: T;
+  binaryType: "nodebuffer" | "arraybuffer" | "uint8array";
+  #native: NativeWebSocket | null;
+  #state: 0 | 1 | 2 | 3;
+  #remoteAddress: string;
+  readonly #hub: WebSocketHub;
+  /** Deno's socket, when this connection was made by upgradeWebSocket(). */
+  listener: SocketListener | null;
+  /** `message` handlers started but not settled, and messages waiting for one (messageConcurrency). */
+  pendingMessages: number;
+  running: number;
+  queued: Array<string | Buffer> | null;
+
+  constructor(hub: WebSocketHub, data: T, listener: SocketListener | null) {
+    this.data = data;
+    this.binaryType = "nodebuffer";
+    this.#native = null;
+    this.#state = CONNECTING;
+    this.#remoteAddress = "";
+    this.#hub = hub;
+    this.listener = listener;
+    this.pendingMessages = 0;
+    this.running = 0;
+    this.queued = null;
+  }
+
+  /** Subscriber: the uWS socket while it is open. */
+  get native(): NativeWebSocket | null {
+    return this.#native;
+  }
+
+  attach(native: NativeWebSocket): void {
+    this.#native = native;
+    this.#state = OPEN;
+    this.#remoteAddress = decodeAddress(native.getRemoteAddressAsText());
+  }
+
+  detach(): void {
+    this.#native = null;
+    this.#state = CLOSED;
+  }
+
+  get readyState(): 0 | 1 | 2 | 3 {
+    return this.#state;
+  }
+  get remoteAddress(): string {
+    return this.#remoteAddress;
+  }
+  get subscriptions(): string[] {
+    return this.#native === null ? [] : this.#native.getTopics();
+  }
+
+  send(data: WebSocketData, compress = false): number {
+    return this.#send(data, typeof data !== "string", compress);
+  }
+  sendText(data: string, compress = false): number {
+    if (typeof data !== "string") throw new TypeError("uwserve: sendText() takes a string");
+    return this.#send(data, false, compress);
+  }
+  sendBinary(data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer, compress = false): number {
+    if (typeof data === "string") throw new TypeError("uwserve: sendBinary() takes bytes (ArrayBuffer or a typed array), not a string");
+    return this.#send(data, true, compress);
+  }
+
+  #send(data: WebSocketData, isBinary: boolean, compress: boolean): number {
+    const native = this.#native;
+    if (native === null || this.#state !== OPEN) return 0;
+    const message = toMessage(data);
+    const status = native.send(message, isBinary, compress);
+    if (status === SEND_SUCCESS) return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+    if (status === SEND_BACKPRESSURE) {
+      this.#hub.publisher.congested.add(this);
+      return -1;
+    }
+    if (status === SEND_DROPPED) {
+      this.#hub.publisher.countDrop(null);
+      this.reportDrop(data, null);
+    }
+    return 0;
+  }
+
+  publish(topic: string, data: WebSocketData, compress = false): number {
+    return this.#publish(topic, data, typeof data !== "string", compress);
+  }
+  publishText(topic: string, data: string, compress = false): number {
+    return this.#publish(topic, data, false, compress);
+  }
+  publishBinary(topic: string, data: ArrayBufferView | ArrayBuffer | SharedArrayBuffer, compress = false): number {
+    return this.#publish(topic, data, true, compress);
+  }
+  #publish(topic: string, data: WebSocketData, isBinary: boolean, compress: boolean): number {
+    checkTopic(topic);
+    // Bun: a closed socket still publishes, through the server.
+    return this.#hub.publisher.publish(topic, data, isBinary, compress, this.#native === null ? null : this);
+  }
+
+  subscribe(topic: string): void {
+    checkTopic(topic);
+    const native = this.#native;
+    if (native === null) return;
+    native.subscribe(topic);
+    this.#hub.publisher.subscribedSocket(this);
+  }
+  unsubscribe(topic: string): void {
+    checkTopic(topic);
+    const native = this.#native;
+    if (native === null) return;
+    native.unsubscribe(topic);
+    if (native.getTopics().length === 0) this.#hub.publisher.forget(this);
+  }
+  isSubscribed(topic: string): boolean {
+    checkTopic(topic);
+    return this.#native !== null && this.#native.isSubscribed(topic);
+  }
+
+  /** Runs `callback` with this socket corked, so its sends leave in one write; returns its result. */
+  cork<R>(callback: (ws: this) => R): R {
+    const native = this.#native;
+    if (native === null) return callback(this);
+    let result!: R;
+    native.cork(() => {
+      result = callback(this);
+    });
+    return result;
+  }
+
+  /** Sends a close frame (default 1000) and closes; the `close` handler runs at once. */
+  close(code?: number, reason?: string): void {
+    const native = this.#native;
+    if (native === null || this.#state !== OPEN) return;
+    const closeCode = code === undefined ? 1000 : checkCloseCode(code);
+    const closeReason = reason === undefined ? "" : String(reason);
+    if (Buffer.byteLength(closeReason) > 123) throw new RangeError("uwserve: a close reason is at most 123 bytes of UTF-8");
+    this.#state = CLOSING;
+    native.end(closeCode, closeReason);
+  }
+
+  /** Cuts the connection without a close frame; the `close` handler sees 1006. */
+  terminate(): void {
+    const native = this.#native;
+    if (native === null) return;
+    this.#state = CLOSING;
+    native.close();
+  }
+
+  ping(data?: WebSocketData): number {
+    const native = this.#native;
+    if (native === null || this.#state !== OPEN) return 0;
+    const message = data === undefined ? "" : toMessage(data);
+    const status = native.ping(message);
+    if (status === SEND_BACKPRESSURE) return -1;
+    if (status === SEND_DROPPED) return 0;
+    return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+  }
+
+  /**
+   * Unsolicited pongs can't be sent: uWebSockets.js sends only text, binary and ping frames
+   * (pings are answered with pongs by the core itself). Reports 0, as a dropped message.
+   */
+  pong(_data?: WebSocketData): number {
+    if (!warnedPong) {
+      warnedPong = true;
+      process.emitWarning("uwserve: ws.pong() sends nothing: the uWS core has no API for unsolicited pongs (it answers pings itself)", {
+        code: "UWSERVE_WS_PONG_UNSUPPORTED",
+      });
+    }
+    return 0;
+  }
+
+  getBufferedAmount(): number {
+    return this.#native === null ? 0 : this.#native.getBufferedAmount();
+  }
+
+  /** Subscriber: a message for this socket was dropped (over backpressureLimit). */
+  reportDrop(data: WebSocketData, topic: string | null): void {
+    this.#hub.onDropped(this, data, topic);
+  }
+}
+
+/**
+ * One server's WebSockets: the uWS behaviour, the open sockets, the publisher, and the calls
+ * into the user's handlers (each guarded: an exception is reported, never fatal).
+ */
+export class WebSocketHub {
+  readonly options: ResolvedWebSocketOptions;
+  readonly publisher: TopicPublisher;
+  /** Sockets between open and close. */
+  readonly open: Set<ServerWebSocket<unknown>>;
+  /** Called when the last socket closed during a graceful stop. */
+  onIdle: (() => void) | null;
+  readonly #app: TemplatedApp;
+
+  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions) {
+    this.#app = app;
+    this.options = options;
+    this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf);
+    this.open = new Set();
+    this.onIdle = null;
+  }
+
+  /** The uWS behaviour for one route shape; `upgrade` is the server's request bridge. */
+  behavior(upgrade: WebSocketBehavior<UserData>["upgrade"]): WebSocketBehavior<UserData> {
+    const { options } = this;
+    return {
+      maxPayloadLength: options.maxPayloadLength,
+      maxBackpressure: options.backpressureLimit,
+      // uWebSockets.js reads it as an integer.
+      closeOnBackpressureLimit: (options.closeOnBackpressureLimit ? 1 : 0) as unknown as number,
+      idleTimeout: options.idleTimeout,
+      sendPingsAutomatically: options.sendPings,
+      compression: options.compression,
+      upgrade,
+      open: (ws) => this.#onOpen(ws as NativeWebSocket),
+      message: (ws, message, isBinary) => this.#onMessage(ws as NativeWebSocket, message, isBinary),
+      drain: (ws) => this.#onDrain(ws as NativeWebSocket),
+      close: (ws, code, reason) => this.#onClose(ws as NativeWebSocket, code, reason),
+      ping: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "ping"),
+      pong: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "pong"),
+    };
+  }
+
+  /** User data for `res.upgrade()`: the socket object the handlers will see. */
+  userData(socket: ServerWebSocket<unknown>): UserData {
+    return { s: socket };
+  }
+
+  get pending(): number {
+    return this.open.size;
+  }
+
+  publish(topic: string, data: WebSocketData, compress: boolean): number {
+    checkTopic(topic);
+    return this.publisher.publish(topic, data, typeof data !== "string", compress, null);
+  }
+
+  subscriberCount(topic: string): number {
+    checkTopic(topic);
+    return this.#app.numSubscribers(topic);
+  }
+
+  /** Graceful stop: a close frame with 1001 Going Away to every open socket. */
+  goingAway(): void {
+    for (const socket of [...this.open]) socket.close(1001, "Server is shutting down");
+  }
+
+  /** Forced stop: the app closes every socket; forget them all. */
+  shutdown(): void {
+    this.publisher.close();
+  }
+
+  #onOpen(native: NativeWebSocket): void {
+    const socket = native.s;
+    socket.attach(native);
+    this.open.add(socket);
+    const listener = socket.listener;
+    this.#enter();
+    try {
+      if (listener !== null) listener.onOpen();
+      else if (this.options.open !== null) this.#settle(socket, this.options.open(socket as never));
+    } catch (err) {
+      this.reportError(socket, err);
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
+    const socket = native.s;
+    const listener = socket.listener;
+    this.#enter();
+    try {
+      if (listener !== null) {
+        listener.onMessage(message, isBinary);
+        return;
+      }
+      const handler = this.options.message;
+      if (handler === null) return;
+      // The ArrayBuffer is detached when this callback returns: copy now (H4).
+      const value = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString("utf8");
+      if (socket.running >= this.options.messageConcurrency) {
+        this.#queueMessage(socket, value);
+        return;
+      }
+      this.#runMessage(socket, value);
+    } catch (err) {
+      this.reportError(socket, err);
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #runMessage(socket: ServerWebSocket<unknown>, value: string | Buffer): void {
+    const result = this.options.message!(socket as never, toBinaryType(socket, value) as never);
+    if (!isPromiseLike(result)) return;
+    socket.running++;
+    socket.pendingMessages++;
+    const done = (): void => {
+      socket.running--;
+      socket.pendingMessages--;
+      const next = socket.queued?.shift();
+      if (next !== undefined && socket.readyState === OPEN) {
+        socket.pendingMessages--;
+        // Outside any uWS callback now: cork so this handler's sends leave together.
+        socket.cork(() => {
+          try {
+            this.#runMessage(socket, next);
+          } catch (err) {
+            this.reportError(socket, err);
+          }
+        });
+      }
+    };
+    result.then(done, (err) => {
+      this.reportError(socket, err);
+      done();
+    });
+  }
+
+  #queueMessage(socket: ServerWebSocket<unknown>, value: string | Buffer): void {
+    if (socket.pendingMessages >= this.options.maxPendingMessages) {
+      // A client sending faster than its handler finishes: bounded, never unbounded memory.
+      socket.close(1008, "Too many pending messages");
+      return;
+    }
+    (socket.queued ??= []).push(value);
+    socket.pendingMessages++;
+  }
+
+  #onDrain(native: NativeWebSocket): void {
+    const socket = native.s;
+    if (native.getBufferedAmount() === 0) this.publisher.congested.delete(socket);
+    this.#enter();
+    try {
+      if (socket.listener !== null) socket.listener.onDrain();
+      else if (this.options.drain !== null) this.#settle(socket, this.options.drain(socket as never));
+    } catch (err) {
+      this.reportError(socket, err);
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #onPingPong(native: NativeWebSocket, data: ArrayBuffer, kind: "ping" | "pong"): void {
+    const handler = this.options[kind];
+    const socket = native.s;
+    if (socket.listener !== null) {
+      if (kind === "pong") socket.listener.onPong();
+      return;
+    }
+    if (handler === null) return;
+    this.#enter();
+    try {
+      this.#settle(socket, handler(socket as never, Buffer.from(data.slice(0))));
+    } catch (err) {
+      this.reportError(socket, err);
+    } finally {
+      this.#leave();
+    }
+  }
+
+  #onClose(native: NativeWebSocket, rawCode: number, rawReason: ArrayBuffer): void {
+    const socket = native.s;
+    let code = rawCode;
+    let reason = Buffer.from(rawReason).toString("utf8");
+    if (code === 1006) {
+      // The core cuts the connection without a close frame on these; report what it means.
+      for (const [prefix, mapped] of CORE_CLOSE_CODES) if (reason.startsWith(prefix)) code = mapped;
+      if (code === 1009) reason = `Message too big (maxPayloadLength is ${this.options.maxPayloadLength} bytes)`;
+    }
+    socket.detach();
+    socket.queued = null;
+    this.open.delete(socket);
+    this.publisher.forget(socket);
+    try {
+      if (socket.listener !== null) socket.listener.onClose(code, reason);
+      else if (this.options.close !== null) this.#settle(socket, this.options.close(socket as never, code, reason));
+    } catch (err) {
+      this.reportError(socket, err);
+    }
+    if (this.open.size === 0 && this.onIdle !== null) this.onIdle();
+  }
+
+  onDropped(socket: ServerWebSocket<unknown>, data: WebSocketData, topic: string | null): void {
+    if (this.options.closeOnBackpressureLimit) socket.terminate();
+    const hook = this.options.dropped;
+    if (hook === null) return;
+    try {
+      this.#settle(socket, hook(socket as never, data, topic));
+    } catch (err) {
+      this.reportError(socket, err);
+    }
+  }
+
+  /** An exception or rejection from a handler: the `error` hook, else the console. */
+  reportError(socket: ServerWebSocket<unknown>, err: unknown): void {
+    const hook = this.options.error;
+    if (hook !== null) {
+      try {
+        const result = hook(socket as never, err);
+        if (isPromiseLike(result)) result.then(undefined, (e) => console.error("uwserve: websocket.error failed:", e));
+        return;
+      } catch (secondary) {
+        console.error("uwserve: websocket.error failed:", secondary);
+      }
+    }
+    console.error("uwserve: a websocket handler failed:", err);
+  }
+
+  #settle(socket: ServerWebSocket<unknown>, result: unknown): void {
+    if (isPromiseLike(result)) result.then(undefined, (err) => this.reportError(socket, err));
+  }
+
+  #enter(): void {
+    this.publisher.callbackDepth++;
+  }
+  #leave(): void {
+    this.publisher.callbackDepth--;
+  }
+}
+
+function toBinaryType(socket: ServerWebSocket<unknown>, value: string | Buffer): string | Buffer | ArrayBuffer | Uint8Array {
+  if (typeof value === "string" || socket.binaryType === "nodebuffer") return value;
+  if (socket.binaryType === "arraybuffer") return value.buffer as ArrayBuffer;
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function checkTopic(topic: unknown): void {
+  if (typeof topic !== "string") throw new TypeError(`uwserve: a topic must be a string, not ${topic === null ? "null" : typeof topic}`);
+}
+
+/** RFC 6455 §7.4: 1000–1003, 1007–1014 and 3000–4999 may be sent; the rest are reserved. */
+function checkCloseCode(code: unknown): number {
+  if (
+    typeof code !== "number" ||
+    !Number.isInteger(code) ||
+    !(code === 1000 || code === 1001 || code === 1002 || code === 1003 || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))
+  ) {
+    throw new RangeError(`uwserve: ${String(code)} is not a close code a server may send (1000–1003, 1007–1014, 3000–4999)`);
+  }
+  return code;
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+/** uWS's text address; IPv4-mapped IPv6 addresses are reported as IPv4. */
+export function decodeAddress(raw: ArrayBuffer): string {
+  const address = Buffer.from(raw).toString("latin1");
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+export { CLOSED, CLOSING, CONNECTING, OPEN };
