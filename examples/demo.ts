@@ -1,5 +1,9 @@
 // Quick-start demo: `npm start`, then open http://localhost:3000 (uwserve --port N picks another port).
 import { Response, type Server } from "uwserve";
+import { createChat } from "./chat/chat.js";
+
+// A WebSocket chat at /chat: its page and socket routes, and the websocket handlers below.
+const chat = createChat();
 
 const escape = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -25,7 +29,7 @@ function home(req: Request, server: Server): Response {
   const rows = [...req.headers].map(([name, value]) => `<tr><td>${escape(name)}</td><td>${escape(value)}</td></tr>`);
   return page(
     "Hello from uwserve",
-    `<nav><a href="/api/time">/api/time</a><a href="/stream">/stream</a><a href="/error">/error</a></nav>
+    `<nav><a href="/chat">/chat</a><a href="/api/time">/api/time</a><a href="/stream">/stream</a><a href="/error">/error</a></nav>
 <p><code>${escape(req.method)} ${escape(req.url)}</code> from <code>${escape(ip ? `${ip.address} (${ip.family})` : "unknown")}</code></p>
 <table>${rows.join("")}</table>
 <h2>Echo a form</h2>
@@ -71,6 +75,8 @@ export default {
   port: 3000,
   // Readable error pages with stacks, so /error shows what happened. Keep it off in production.
   development: true,
+  routes: chat.routes,
+  websocket: chat.websocket,
   fetch(req: Request, server: Server): Response | Promise<Response> {
     const { pathname } = new URL(req.url);
     if (pathname === "/") return home(req, server);

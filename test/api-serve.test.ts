@@ -311,10 +311,16 @@ describe("option validation", () => {
   });
 
   it("options of later work are refused with UWSERVE_ERR_NOT_SUPPORTED", () => {
-    for (const option of ["websocket", "tls", "unix"]) {
+    for (const option of ["tls", "unix"]) {
       const err = thrown(() => serve({ port: 0, fetch, [option]: {} } as never));
       expect(err.code, option).toBe("UWSERVE_ERR_NOT_SUPPORTED");
     }
+  });
+
+  it("a websocket option of the wrong shape is refused, naming it", () => {
+    expect(thrown(() => serve({ port: 0, fetch, websocket: 1 } as never)).message).toContain('"websocket"');
+    expect(thrown(() => serve({ port: 0, fetch, websocket: { mesage() {} } } as never)).message).toContain('"mesage"');
+    expect(thrown(() => serve({ port: 0, fetch, websocket: { idleTimeout: 3 } } as never)).message).toContain("websocket.idleTimeout");
   });
 
   it("validation happens before listening: a bad option leaves the port free", async () => {
