@@ -1,9 +1,10 @@
-// The examples of reference/bun-serve.md that the HTTP core covers, run as written except for `port: 0` and the import line.
+// The examples of reference/bun-serve.md, run as written except for `port: 0` and the import line.
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, Response, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
+import WebSocket from "ws";
 
 const track = trackServers();
 const at = fetchFrom;
@@ -344,12 +345,119 @@ describe("server metrics", () => {
     expect(await (await at(server)).text()).toBe("Active requests: 1\nActive WebSockets: 0");
   });
 
-  it.skip("server.subscriberCount(topic) — WebSockets are not part of the HTTP core", () => {});
+  it("server.subscriberCount(topic) — as written (its fetch never upgrades, so nobody is in chat), then with an upgrade", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          const chatUsers = server.subscriberCount("chat");
+          return new Response(`${chatUsers} users in chat`);
+        },
+        websocket: {
+          message(ws) {
+            ws.subscribe("chat");
+          },
+        },
+      }),
+    );
+    expect(await (await at(server)).text()).toBe("0 users in chat");
+
+    // The same handlers with the upgrade the example leaves out.
+    const withUpgrade = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          if (server.upgrade(req)) return;
+          const chatUsers = server.subscriberCount("chat");
+          return new Response(`${chatUsers} users in chat`);
+        },
+        websocket: {
+          message(ws) {
+            ws.subscribe("chat");
+          },
+        },
+      }),
+    );
+    const clients = await Promise.all([openSocket(withUpgrade), openSocket(withUpgrade)]);
+    for (const client of clients) client.send("join");
+    await waitFor(() => withUpgrade.subscriberCount("chat") === 2);
+    expect(await (await fetch(`http://127.0.0.1:${withUpgrade.port}/`)).text()).toBe("2 users in chat");
+    for (const client of clients) client.close();
+  });
 });
 
-describe("WebSocket configuration (other work)", () => {
-  it.skip("server.publish(topic, data, compress) — WebSockets", () => {});
-  it.skip("WebSocket handler options — WebSockets", () => {});
+describe("WebSocket configuration", () => {
+  it("server.publish(topic, data, compress) — every message publishes to chat (the elided fetch upgrades; clients subscribe on open)", async () => {
+    const server: Server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          if (server.upgrade(req)) return;
+          return new Response("Upgrade failed", { status: 400 });
+        },
+        websocket: {
+          open(ws) {
+            ws.subscribe("chat");
+          },
+          message(ws) {
+            // Publish to all "chat" subscribers
+            server.publish("chat", "Hello everyone!");
+          },
+        },
+      }),
+    );
+    const [a, b] = await Promise.all([openSocket(server), openSocket(server)]);
+    await waitFor(() => server.subscriberCount("chat") === 2);
+    const received = Promise.all([nextMessage(a), nextMessage(b)]);
+    a.send("hi");
+    expect(await withTimeout(received, 2000, "both subscribers get the publish")).toEqual(["Hello everyone!", "Hello everyone!"]);
+    a.close();
+    b.close();
+  });
+
+  it("WebSocket handler options — the example's options are accepted and a compressed echo works", async () => {
+    const seen: string[] = [];
+    const server = track(
+      serve({
+        port: 0,
+        fetch(req, server) {
+          if (server.upgrade(req)) return;
+          return new Response("no", { status: 400 });
+        },
+        websocket: {
+          maxPayloadLength: 64 * 1024,
+          backpressureLimit: 1024 * 1024,
+          closeOnBackpressureLimit: true,
+          drain(ws) {
+            seen.push("drain");
+          },
+          perMessageDeflate: {
+            compress: true,
+            decompress: true,
+          },
+          sendPings: true,
+          ping(ws, data) {
+            seen.push("ping " + data.toString());
+          },
+          pong(ws, data) {
+            seen.push("pong");
+          },
+          publishToSelf: false,
+          message(ws, message) {
+            ws.send(message, true);
+          },
+        },
+      }),
+    );
+    const client = await openSocket(server);
+    expect(client.extensions).toContain("permessage-deflate");
+    client.ping("are you there");
+    const reply = nextMessage(client);
+    client.send("x".repeat(1000));
+    expect(await withTimeout(reply, 2000, "echo")).toBe("x".repeat(1000));
+    await waitFor(() => seen.includes("ping are you there"));
+    client.close();
+  });
 });
 
 describe("benchmarks", () => {
@@ -368,3 +476,14 @@ describe("benchmarks", () => {
 
   it.skip("the Node version of the benchmark — node:http itself, not uwserve", () => {});
 });
+
+/** A `ws` client connected to `server`, open. */
+async function openSocket(server: Server): Promise<WebSocket> {
+  const client = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+  await withTimeout(new Promise((resolve, reject) => client.once("open", resolve).once("error", reject)), 2000, "WebSocket open");
+  return client;
+}
+
+function nextMessage(client: WebSocket): Promise<string> {
+  return new Promise((resolve) => client.once("message", (data) => resolve(String(data))));
+}

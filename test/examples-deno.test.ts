@@ -1,6 +1,7 @@
-// The examples of reference/deno-serve.md that the HTTP core covers, run as written except for `port: 0` and the import line.
+// The examples of reference/deno-serve.md, run as written except for `port: 0` and the import line.
 import { describe, expect, it, vi } from "vitest";
-import { serve, Response, type Server } from "../dist/index.js";
+import { serve, upgradeWebSocket, Response, type Server } from "../dist/index.js";
+import WebSocket from "ws";
 import { httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 
@@ -152,7 +153,42 @@ describe("other sections (other work)", () => {
   it.skip("HTTPS support: serve({ port: 443, cert, key }, handler) — TLS is not part of the HTTP core", () => {});
   it.skip("HTTP/2 — uWebSockets speaks HTTP/1.1 only", () => {});
   it.skip("Automatic body compression — `compression` is not part of the HTTP core", () => {});
-  it.skip("Serving WebSockets with Deno.upgradeWebSocket — WebSockets are not part of the HTTP core", () => {});
+});
+
+describe("Serving WebSockets", () => {
+  it("Deno.upgradeWebSocket: 501 without an upgrade header, pong for ping over the socket", async () => {
+    const log = quietLog();
+    const opened = vi.fn();
+    const server = track(
+      serve({ port: 0 }, (req) => {
+        if (req.headers.get("upgrade") != "websocket") {
+          return new Response(null, { status: 501 });
+        }
+
+        const { socket, response } = upgradeWebSocket(req);
+        socket.addEventListener("open", () => {
+          opened("a client connected!");
+        });
+
+        socket.addEventListener("message", (event) => {
+          if (event.data === "ping") {
+            socket.send("pong");
+          }
+        });
+
+        return response;
+      }),
+    );
+    log.mockRestore();
+    expect((await at(server)).status).toBe(501);
+    const client = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+    await withTimeout(new Promise((resolve, reject) => client.once("open", resolve).once("error", reject)), 2000, "open");
+    const reply = new Promise<string>((resolve) => client.once("message", (data) => resolve(String(data))));
+    client.send("ping");
+    expect(await withTimeout(reply, 2000, "pong")).toBe("pong");
+    expect(opened).toHaveBeenCalledWith("a client connected!");
+    client.close();
+  });
 });
 
 describe("default fetch export", () => {
