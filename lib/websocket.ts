@@ -323,9 +323,15 @@ export class WebSocketHub {
       const handler = this.options.message;
       if (handler === null) return;
       // The ArrayBuffer is detached when this callback returns: copy now (H4).
+      if (socket.pendingMessages >= this.options.maxPendingMessages) {
+        // A client sending faster than its handlers settle: bounded, never unbounded memory.
+        socket.close(1008, "Too many pending messages");
+        return;
+      }
       const value = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString("utf8");
       if (socket.running >= this.options.messageConcurrency) {
-        this.#queueMessage(socket, value);
+        (socket.queued ??= []).push(value);
+        socket.pendingMessages++;
         return;
       }
       this.#runMessage(socket, value);
@@ -361,16 +367,6 @@ export class WebSocketHub {
       this.reportError(socket, err);
       done();
     });
-  }
-
-  #queueMessage(socket: ServerWebSocket<unknown>, value: string | Buffer): void {
-    if (socket.pendingMessages >= this.options.maxPendingMessages) {
-      // A client sending faster than its handler finishes: bounded, never unbounded memory.
-      socket.close(1008, "Too many pending messages");
-      return;
-    }
-    (socket.queued ??= []).push(value);
-    socket.pendingMessages++;
   }
 
   #onDrain(native: NativeWebSocket): void {
