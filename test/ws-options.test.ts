@@ -142,6 +142,26 @@ describe("perMessageDeflate", () => {
     }
   });
 
+  it("a compressed message that inflates past maxPayloadLength closes with 1009 (no deflate bomb)", async () => {
+    const closed = deferred<number>();
+    const sizes: number[] = [];
+    const server = track(
+      serveWs({
+        perMessageDeflate: true,
+        maxPayloadLength: 4096,
+        message: (_ws: any, m: string) => sizes.push(m.length),
+        close: (_ws: any, code: number) => closed.resolve(code),
+      }),
+    );
+    const client = await connectWs(server, "/", { perMessageDeflate: { threshold: 0 } });
+    expect(client.extensions).toContain("permessage-deflate");
+    await client.send("a".repeat(1000), { compress: true });
+    await sleep(50);
+    client.ws.send("a".repeat(1_000_000), { compress: true });
+    expect(await withTimeout(closed.promise, 5000, "close()")).toBe(1009);
+    expect(sizes).toEqual([1000]);
+  });
+
   it("send(data, true) really compresses (RSV1 set, far fewer bytes on the wire); send(data) without the flag does not", async () => {
     const server = track(
       serveWs({

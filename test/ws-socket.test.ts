@@ -354,6 +354,24 @@ describe("getBufferedAmount and binaryType", () => {
 });
 
 describe("a closed socket", () => {
+  it("inside close(): send returns 0 and subscriptions are empty", async () => {
+    const seen = deferred<unknown[]>();
+    const server = track(
+      serveWs({
+        open(ws: any) {
+          ws.subscribe("t");
+        },
+        message() {},
+        close(ws: any) {
+          seen.resolve([ws.send("x"), ws.sendText("y"), ws.subscriptions.length, ws.isSubscribed("t")]);
+        },
+      }),
+    );
+    const client = await connectWs(server);
+    client.close(1000);
+    expect(await withTimeout(seen.promise, 5000, "close()")).toEqual([0, 0, 0, false]);
+  });
+
   it("send/sendText/sendBinary/publish return 0; nothing throws", async () => {
     let socket: any;
     const opened = deferred<void>();

@@ -452,6 +452,51 @@ describe("refusals", () => {
     expect(outcomes).toEqual([false]);
   });
 
+  it("a client that leaves while fetch awaits: the late upgrade() does not throw or crash, and nothing stays open", async () => {
+    const outcomes: string[] = [];
+    let opens = 0;
+    let closes = 0;
+    const reached = deferred<void>();
+    const settled = deferred<void>();
+    const server: any = track(
+      start({
+        async fetch(req: Request, server: any) {
+          reached.resolve();
+          await sleep(150);
+          try {
+            outcomes.push(String(server.upgrade(req)));
+          } catch (e) {
+            outcomes.push(`threw ${(e as Error).message}`);
+          }
+          settled.resolve();
+          return new Response("gone", { status: 400 });
+        },
+        websocket: {
+          open() {
+            opens++;
+          },
+          close() {
+            closes++;
+          },
+          message() {},
+        },
+      }),
+    );
+    const socket = (await import("node:net")).connect(server.port, "127.0.0.1");
+    socket.on("error", () => {});
+    socket.write(upgradeHead(server.port, "/"));
+    await withTimeout(reached.promise, 5000, "fetch to run");
+    socket.destroy();
+    await withTimeout(settled.promise, 5000, "the late upgrade()");
+    await sleep(50);
+    expect(outcomes.length).toBe(1);
+    expect(outcomes[0]).not.toMatch(/^threw/);
+    expect(opens - closes).toBe(0);
+    expect(server.pendingWebSockets).toBe(0);
+    const good = await connectWs(server, "/");
+    good.terminate();
+  });
+
   it("many upgrades at once all open, each with its own data", async () => {
     const server = track(
       serveWs(
