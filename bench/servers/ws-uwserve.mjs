@@ -1,0 +1,6 @@
+// uwserve's Bun-style WebSockets (serve + server.upgrade + websocket handlers), from dist/ (npm run build).
+import { serve, Response } from "../../dist/index.js";
+import { wsOptions } from "./_ws.mjs";
+
+const server = serve(wsOptions(Response));
+console.log(`ready ${server.port}`);

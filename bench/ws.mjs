@@ -1,0 +1,817 @@
+// WebSocket benchmark runner: echo, fan-out and idle memory, each server in its own pinned process, loaded by the C
+// client bench/ws/wsload.c (compiled on first use); writes bench/results/ws-<date>.md and .json.
+//
+//   node bench/ws.mjs [--rounds N] [--duration S] [--only a,b] [--scenarios a,b] [--windows 32,128] [--strace] …
+//
+// See the "WebSockets" section of bench/README.md for what the columns and flags mean.
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { delimiter, dirname, join } from "node:path";
+import os from "node:os";
+import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand } from "./_proc.mjs";
+import { median } from "./_report.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BENCH = fileURLToPath(new URL(".", import.meta.url));
+const RESULTS = join(BENCH, "results");
+const WSLOAD_SRC = join(BENCH, "ws", "wsload.c");
+// An ignored build folder (.gitignore): the binary is built for this machine by the first run.
+const WSLOAD = join(BENCH, "ws", "build", "wsload");
+
+const SERVER_NAMES = ["raw-uws", "uwserve", "ws", "bun", "c-ceiling"];
+
+const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [options])
+
+  --rounds N              interleaved rounds, medians reported (default 3)
+  --duration S            measured seconds per cell (default 3)
+  --warmup S              unmeasured load before each measurement (default 1)
+  --only a,b              servers (default: all available): ${SERVER_NAMES.join(", ")}
+  --scenarios a,b         echo, fanout-<W> (one per --windows entry), idle (default: all)
+  --windows W,W           fan-out windows: messages in flight until every subscriber has them (default 32,128)
+  --size N                message size in bytes, at least 12 (default 32)
+  --echo-connections N    echo clients, 1 message in flight each (default 64)
+  --subscribers N         fan-out subscriber connections (default 500)
+  --idle-connections N    idle connections for the memory scenario (default 5000)
+  --retries N             re-measure a noisy cell up to N times (default 1)
+  --strace                after the rounds, count the server's send syscalls per delivery with strace -c -f
+                          (one extra, unmeasured run per server and load scenario)
+  --quick                 1 round, 2 s, 0.5 s warm-up: a smoke run, not numbers
+  --no-save               print the report only, write nothing to bench/results/
+  --help
+
+c-ceiling is wsload's own minimal C server (one send per socket per loop turn): not a peer but the calibration
+showing how far the client itself can go on this machine.`;
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function parseArgs(argv) {
+  const o = {
+    rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, windows: [32, 128], size: 32, echoConnections: 64,
+    subscribers: 500, idleConnections: 5000, retries: 1, strace: false, quick: false, save: true,
+  };
+  const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
+  const explicit = new Set();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const [flag, inline] = arg.includes("=") ? arg.split(/=(.*)/s) : [arg, undefined];
+    explicit.add(flag);
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) fail(`${flag} needs a value`);
+      return v;
+    };
+    const number = (min, text = value()) => {
+      const n = Number(text);
+      if (!Number.isFinite(n) || n < min) fail(`${flag} expects a number ≥ ${min}`);
+      return n;
+    };
+    switch (flag) {
+      case "--rounds": o.rounds = Math.round(number(1)); break;
+      case "--duration": o.duration = number(0.5); break;
+      case "--warmup": o.warmup = number(0); break;
+      case "--only": o.only = list(value()); break;
+      case "--scenarios": o.scenarios = list(value()); break;
+      case "--windows": o.windows = list(value()).map((w) => Math.round(number(1, w))); break;
+      case "--size": o.size = Math.round(number(12)); break;
+      case "--echo-connections": o.echoConnections = Math.round(number(1)); break;
+      case "--subscribers": o.subscribers = Math.round(number(1)); break;
+      case "--idle-connections": o.idleConnections = Math.round(number(1)); break;
+      case "--retries": o.retries = Math.round(number(0)); break;
+      case "--strace": o.strace = true; break;
+      case "--quick": o.quick = true; break;
+      case "--no-save": o.save = false; break;
+      case "--help": case "-h": console.log(HELP); process.exit(0); break;
+      default: fail(`unknown option ${arg}\n\n${HELP}`);
+    }
+  }
+  if (o.windows.some((w) => w >= 4096)) fail("--windows: at most 4095 messages in flight");
+  if (o.quick) {
+    if (!explicit.has("--rounds")) o.rounds = 1;
+    if (!explicit.has("--duration")) o.duration = 2;
+    if (!explicit.has("--warmup")) o.warmup = 0.5;
+    if (!explicit.has("--retries")) o.retries = 0;
+  }
+  return o;
+}
+
+function fail(message) {
+  console.error(`bench:ws: ${message}`);
+  process.exit(2);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+/** Compiles wsload.c into the ignored build folder when the binary is missing or older than the source; returns the compiler's name. */
+function buildClient() {
+  const cc = process.env.CC ?? "cc";
+  let compiler = cc;
+  try {
+    compiler = execFileSync(cc, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0].trim();
+  } catch {
+    fail(`no C compiler: \`${cc} --version\` failed (install gcc, or set CC)`);
+  }
+  if (!existsSync(WSLOAD) || statSync(WSLOAD).mtimeMs < statSync(WSLOAD_SRC).mtimeMs) {
+    mkdirSync(dirname(WSLOAD), { recursive: true });
+    console.error(`bench:ws: compiling ${WSLOAD_SRC.slice(ROOT.length)} with ${cc} -O2`);
+    try {
+      execFileSync(cc, ["-O2", "-Wall", "-o", WSLOAD, WSLOAD_SRC], { stdio: "inherit" });
+    } catch {
+      fail(`${cc} could not compile ${WSLOAD_SRC}`);
+    }
+  }
+  return compiler;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** Takes a binary name, returns its path from node_modules/.bin or PATH, or null. */
+function findBinary(name) {
+  const local = join(ROOT, "node_modules", ".bin", name);
+  if (existsSync(local)) return local;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
+}
+
+/** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
+function serverTable() {
+  const file = (name) => join(BENCH, "servers", name);
+  const node = (name) => ({ cmd: process.execPath, args: [file(name)] });
+  const dist = existsSync(join(ROOT, "dist", "index.js"));
+  const bun = findBinary("bun");
+  return [
+    { name: "raw-uws", ...node("ws-raw-uws.mjs") },
+    { name: "uwserve", ...node("ws-uwserve.mjs"), skip: dist ? null : "dist/index.js not found (run `npm run build`)" },
+    { name: "ws", ...node("ws-ws.mjs") },
+    { name: "bun", cmd: bun, args: [file("ws-bun.mjs")], skip: bun ? null : "bun not installed (npm install --no-save bun)" },
+    { name: "c-ceiling", cmd: WSLOAD, args: ["serve", "-p", "0"], calibration: true },
+  ];
+}
+
+/** Takes a server entry and a core, starts it with PORT=0, resolves { child, port, stderr() } once it prints "ready <port>". */
+function startServer(def, core) {
+  const env = { ...process.env, PORT: "0" };
+  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env }, core);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    let stdout = "";
+    const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
+    const done = (error, port) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve({ child, port, stderr: () => stderr });
+    };
+    child.stdout.on("data", (d) => {
+      if (stdout === null) return;
+      stdout = (stdout + d).slice(-1000);
+      const m = /^ready (\d+)\s*$/m.exec(stdout);
+      if (!m) return;
+      stdout = null;
+      const port = Number(m[1]);
+      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
+    });
+    child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
+    child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));
+  }).catch(async (error) => {
+    await stop(child);
+    error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
+    error.startFailed = true;
+    throw error;
+  });
+}
+
+/** Takes a pid, returns its resident set size (VmRSS) in KiB, or null. */
+function rssKiB(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/** Returns the scenarios for these options: echo, one fanout-<W> per window, idle. */
+function scenarioList(opts) {
+  return [
+    {
+      name: "echo", kind: "echo", unit: "msg", connections: opts.echoConnections,
+      title: `${opts.echoConnections} clients, ${opts.size}-byte text messages, 1 in flight per client`,
+      args: ["echo", "-c", opts.echoConnections, "-s", opts.size],
+    },
+    ...opts.windows.map((w) => ({
+      name: `fanout-${w}`, kind: "fanout", unit: "delivery", window: w, connections: opts.subscribers + 1,
+      title: `${opts.subscribers} subscribers on one topic, 1 publisher, ${opts.size}-byte text messages, window ${w}`,
+      args: ["fanout", "-c", opts.subscribers, "-s", opts.size, "-W", w],
+    })),
+    {
+      name: "idle", kind: "idle", unit: "connection", connections: opts.idleConnections,
+      title: `${opts.idleConnections.toLocaleString("en-US")} idle connections: server RSS growth per connection`,
+      args: ["idle", "-c", opts.idleConnections],
+    },
+  ].map((s) => ({ ...s, args: s.args.map(String) }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+/** Flag symbols, in the order they are printed, with their legend line. */
+const FLAGS = {
+  failed: ["✗", "failed: the client saw a wrong, missing, extra or out-of-order message, a lost delivery or a closed connection, or the server did not start / died (see Failures)"],
+  clientBound: ["†", "client-bound: the client used ≥ 90 % of its core while the server stayed < 90 %: the rate understates the server"],
+  clientBusy: ["•", "client busy: the client used ≥ 90 % of its core, and the server did too: both at their limit; the c-ceiling row shows how much further the client can go"],
+  unsaturated: ["‡", "unsaturated: neither process reached 80 % of its core (waits between the two sides, or work the kernel did outside the server process)"],
+  noisy: ["~", "noisy: something else used ≥ 10 % of the server's or client's core during the measurement"],
+};
+
+function flagsOf(cpu, failed) {
+  const { server, client, serverForeign, clientForeign } = cpu ?? {};
+  const known = client != null && server != null;
+  return {
+    failed,
+    clientBound: known && client >= 90 && server < 90,
+    clientBusy: known && client >= 90 && server >= 90,
+    unsaturated: known && client < 80 && server < 80,
+    noisy: (serverForeign ?? 0) >= 10 || (clientForeign ?? 0) >= 10,
+  };
+}
+
+const noFlags = () => Object.fromEntries(Object.keys(FLAGS).map((k) => [k, false]));
+
+// ---------------------------------------------------------------------------------------------
+// One cell
+
+/**
+ * Takes the server, the scenario and hooks, runs wsload once against it, returns the parsed WSLOAD_JSON result and the
+ * CPU of both processes between the client's "phase measure" and "phase done" lines. `onLine(line, child)` sees
+ * every stdout line (idle uses it). The promise resolves when the client exits.
+ */
+function runClient({ server, scenario, opts, cores, extraArgs = [], hooks = {} }) {
+  const args = [...scenario.args, "-p", String(server.port), ...extraArgs];
+  const child = spawnPinned(WSLOAD, args, { stdio: ["ignore", "pipe", "pipe"] }, cores.client);
+  let stdout = "";
+  let stderr = "";
+  let pending = "";
+  let window = null;
+  let cpu = null;
+  const roles = () => ({ server: { pid: server.child.pid, core: cores.server }, client: { pid: child.pid, core: cores.client } });
+  child.stdout.on("data", (d) => {
+    stdout += d;
+    pending += d;
+    let nl;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line === "phase measure") {
+        window = cpuWindow(roles());
+        hooks.onMeasure?.(child);
+      } else if (line === "phase done") {
+        cpu = window?.close() ?? null;
+        hooks.onDone?.(child);
+      }
+      hooks.onLine?.(line, child);
+    }
+  });
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const limit = (opts.warmup + opts.duration) * 1000 + 90_000;
+  const killTimer = setTimeout(() => child.kill("SIGKILL"), hooks.limitMs ?? limit);
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      clearTimeout(killTimer);
+      const line = stdout.split("\n").find((l) => l.startsWith("WSLOAD_JSON "));
+      if (!line) {
+        reject(new Error(`wsload ${args.join(" ")} gave no result (exit ${code ?? signal}):\n${stderr.trim()}`));
+        return;
+      }
+      const result = JSON.parse(line.slice("WSLOAD_JSON ".length));
+      resolve({ result, code, signal, stderr: stderr.trim(), cpu: cpu && {
+        server: cpu.server.cpu, client: cpu.client.cpu, serverForeign: cpu.server.foreign, clientForeign: cpu.client.foreign,
+      } });
+    });
+  });
+}
+
+/** Takes a wsload result, returns a description of what went wrong, or null. */
+function problems(result, scenario, code) {
+  const errors = Object.entries(result.errors).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+  if (result.lost > 0) errors.push(`lost ${result.lost} deliveries`);
+  if (result.open < scenario.connections) errors.push(`only ${result.open} of ${scenario.connections} connections open`);
+  if (code !== 0 && code !== null) errors.push(`wsload exited ${code}`);
+  return errors.length ? `wsload: ${errors.join(", ")}` : null;
+}
+
+async function loadCell({ server, scenario, opts, cores }) {
+  const { result, code, cpu, stderr } = await runClient({
+    server, scenario, opts, cores, extraArgs: ["-w", String(opts.warmup), "-d", String(opts.duration)],
+  });
+  const problem = problems(result, scenario, code);
+  if (problem) throw new Error(problem + (stderr ? `\n${stderr}` : ""));
+  if (!(result.seconds > 0)) throw new Error("wsload measured no time");
+  return {
+    rate: result.deliveries / result.seconds,
+    messageRate: result.messages / result.seconds,
+    cpu,
+    clientSelfCpu: result.cpuPct,
+    clientSyscalls: result.syscalls,
+  };
+}
+
+async function idleCell({ server, scenario, opts, cores }) {
+  // Let the fresh server settle (JIT, lazy initialisation), then measure, open every connection, settle, measure.
+  await sleep(1000);
+  const before = rssKiB(server.child.pid);
+  let openAt = null;
+  let after = null;
+  const { result, code, stderr } = await runClient({
+    server, scenario, opts, cores, extraArgs: ["-d", "120"],
+    hooks: {
+      limitMs: 150_000,
+      onLine(line, child) {
+        if (!line.startsWith("open ")) return;
+        openAt = performance.now();
+        // 2 s for late allocations and a GC to happen, then the reading; the client holds every connection until SIGTERM.
+        setTimeout(() => {
+          after = rssKiB(server.child.pid);
+          child.kill("SIGTERM");
+        }, 2000);
+      },
+    },
+  });
+  const problem = problems(result, scenario, code === 0 || code === null ? 0 : code);
+  if (problem) throw new Error(problem + (stderr ? `\n${stderr}` : ""));
+  if (openAt === null || before === null || after === null) throw new Error("could not read the server's VmRSS");
+  return {
+    rate: ((after - before) * 1024) / scenario.connections, // bytes per connection
+    rssBeforeMiB: before / 1024,
+    rssAfterMiB: after / 1024,
+    cpu: null,
+  };
+}
+
+async function runCell({ round, def, scenario, opts, cores, failures }) {
+  const cell = { round, server: def.name, scenario: scenario.name, rate: null, cpu: null, attempts: 0, flags: noFlags() };
+  let server = null;
+  try {
+    server = await startServer(def, cores.server);
+    for (;;) {
+      cell.attempts++;
+      Object.assign(cell, scenario.kind === "idle"
+        ? await idleCell({ server, scenario, opts, cores })
+        : await loadCell({ server, scenario, opts, cores }));
+      cell.flags = flagsOf(cell.cpu, false);
+      if (server.child.exitCode !== null || server.child.signalCode !== null) {
+        throw new Error(`server died during the measurement (${server.child.exitCode ?? server.child.signalCode})`);
+      }
+      if (cell.flags.noisy && cell.attempts <= opts.retries && scenario.kind !== "idle") continue;
+      break;
+    }
+    cell.rssMiB = peakRssMiB(server.child.pid);
+  } catch (error) {
+    cell.rate = null;
+    cell.flags.failed = true;
+    cell.startFailed = error.startFailed === true;
+    const stderr = server?.stderr().trim();
+    const message = error.message + (stderr && !error.message.includes("server stderr") ? `\n--- server stderr ---\n${stderr}` : "");
+    failures.push({ round, server: def.name, scenario: scenario.name, message: message.split("\n").slice(0, 3).join(" / ") });
+    const bar = "✗".repeat(60);
+    console.error(`\n${bar}\nFAILED: ${def.name} / ${scenario.name} (round ${round})\n${message}\n${bar}\n`);
+  } finally {
+    if (server) await stop(server.child);
+  }
+  return cell;
+}
+
+function progressLine(cell, scenario, rounds) {
+  const f = cell.flags;
+  const marks = Object.entries(FLAGS).filter(([k]) => f[k]).map(([, [s]]) => s).join(" ");
+  const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
+  const value = cell.rate == null ? "–" : Math.round(cell.rate).toLocaleString("en-US");
+  const unit = scenario.kind === "idle" ? "B/conn" : `${scenario.unit === "msg" ? "msg" : "deliveries"}/s`;
+  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(11)} ${cell.server.padEnd(10)} ${value.padStart(11)} ${unit}` +
+    (scenario.kind === "idle" ? `  RSS ${cell.rssBeforeMiB?.toFixed(1) ?? "–"} → ${cell.rssAfterMiB?.toFixed(1) ?? "–"} MiB` :
+      `  server ${n(cell.cpu?.server)} client ${n(cell.cpu?.client)}`) + `  ${marks}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// strace: send syscalls per delivery
+
+/** Takes strace -c output, returns { calls: {syscall: count} }. */
+function parseStrace(text) {
+  const calls = {};
+  for (const line of text.split("\n")) {
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
+    if (m && m[2] !== "total") calls[m[2]] = Number(m[1]);
+  }
+  return calls;
+}
+
+const SEND_CALLS = ["sendto", "sendmsg", "sendmmsg", "write", "writev"];
+
+async function straceCell({ def, scenario, opts, cores }) {
+  const server = await startServer(def, cores.server);
+  const file = join(os.tmpdir(), `uwserve-ws-strace-${process.pid}-${def.name}-${scenario.name}.txt`);
+  let tracer = null;
+  try {
+    const { result, code } = await runClient({
+      server, scenario, opts, cores, extraArgs: ["-w", String(Math.max(0.5, opts.warmup)), "-d", "3"],
+      hooks: {
+        onMeasure() {
+          tracer = spawn("strace", ["-c", "-f", "-q", "-o", file, "-p", String(server.child.pid)], { stdio: "ignore" });
+        },
+        onDone() {
+          tracer?.kill("SIGINT");
+        },
+      },
+    });
+    if (tracer && tracer.exitCode === null) await new Promise((r) => tracer.once("exit", r));
+    const problem = problems(result, scenario, code);
+    if (problem) throw new Error(problem);
+    const calls = parseStrace(readFileSync(file, "utf8"));
+    const sends = SEND_CALLS.reduce((n, k) => n + (calls[k] ?? 0), 0);
+    return {
+      server: def.name, scenario: scenario.name, sends, calls, deliveries: result.deliveries, messages: result.messages,
+      perDelivery: result.deliveries ? sends / result.deliveries : null, perMessage: result.messages ? sends / result.messages : null,
+      rate: result.deliveries / result.seconds,
+    };
+  } finally {
+    tracer?.kill("SIGKILL");
+    await stop(server.child);
+    rmSync(file, { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary, targets, report
+
+function summarize(cells) {
+  const groups = new Map();
+  for (const cell of cells) {
+    const key = `${cell.scenario}\0${cell.server}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(cell);
+  }
+  const summary = {};
+  for (const group of groups.values()) {
+    const { scenario, server } = group[0];
+    const measured = group.filter((c) => c.rate != null);
+    const rate = median(measured.map((c) => c.rate));
+    const min = Math.min(...measured.map((c) => c.rate));
+    const max = Math.max(...measured.map((c) => c.rate));
+    const flags = {};
+    for (const name of Object.keys(FLAGS)) flags[name] = group.filter((c) => c.flags[name]).length;
+    (summary[scenario] ??= {})[server] = {
+      rounds: group.length,
+      rate,
+      spreadPct: rate && measured.length > 1 ? (100 * (max - min)) / 2 / Math.abs(rate) : null,
+      messageRate: median(measured.map((c) => c.messageRate)),
+      serverCpu: median(measured.map((c) => c.cpu?.server)),
+      clientCpu: median(measured.map((c) => c.cpu?.client)),
+      // Server CPU time per message or delivery: compares servers even where the client was the limit.
+      cpuNsPerUnit: median(measured.map((c) => (c.cpu?.server == null ? null : (c.cpu.server / 100) * 1e9 / c.rate))),
+      rssBeforeMiB: median(measured.map((c) => c.rssBeforeMiB)),
+      rssAfterMiB: median(measured.map((c) => c.rssAfterMiB)),
+      peakRssMiB: Math.max(0, ...measured.map((c) => c.rssMiB ?? 0)) || null,
+      flags,
+    };
+  }
+  return summary;
+}
+
+/**
+ * The targets uwserve is held to. Fan-out is compared with Bun when Bun was measured, else with raw uWS (0.90× at W=32;
+ * ≥ 5× at W=128, where raw uWS's publish from a message handler falls off a cliff). Idle memory: lower is better.
+ */
+function targetList(scenarios, summary) {
+  const t = [];
+  for (const sc of scenarios) {
+    if (sc.kind === "echo") t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
+    if (sc.kind === "fanout") {
+      if (summary[sc.name]?.bun?.rate) t.push({ scenario: sc.name, vs: "bun", min: 0.9 });
+      else if (sc.window === 32) t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
+      else if (sc.window === 128) t.push({ scenario: sc.name, vs: "raw-uws", min: 5 });
+      t.push({ scenario: sc.name, vs: "ws", min: 3 });
+    }
+    if (sc.kind === "idle") t.push({ scenario: sc.name, vs: "raw-uws", max: 1.5 });
+  }
+  return t.map((target) => {
+    const a = summary[target.scenario]?.uwserve;
+    const b = summary[target.scenario]?.[target.vs];
+    const ratio = a?.rate && b?.rate ? a.rate / b.rate : null;
+    const cpuRatio = a?.cpuNsPerUnit && b?.cpuNsPerUnit ? b.cpuNsPerUnit / a.cpuNsPerUnit : null;
+    const caveats = [];
+    for (const [who, s] of [["uwserve", a], [target.vs, b]]) {
+      if (!s) continue;
+      for (const [name, [symbol]] of Object.entries(FLAGS)) if (s.flags[name]) caveats.push(`${who} ${symbol}`);
+    }
+    const pass = ratio === null ? null : target.max !== undefined ? ratio <= target.max : ratio >= target.min;
+    return { server: "uwserve", ...target, ratio, cpuRatio, pass, caveats };
+  });
+}
+
+const int = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US"));
+const pct = (n) => (n == null ? "–" : `${Math.round(n)} %`);
+const ratioText = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "–");
+const mib = (n) => (n == null ? "–" : `${n.toFixed(1)} MiB`);
+
+function flagText(flags, rounds) {
+  return Object.entries(FLAGS)
+    .filter(([name]) => flags[name] > 0)
+    .map(([name, [symbol]]) => (flags[name] === rounds ? symbol : `${symbol}${flags[name]}/${rounds}`))
+    .join(" ");
+}
+
+function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, targets, failures, straces, quick }) {
+  const out = [];
+  const label = (s) => (s === "c-ceiling" ? "c-ceiling (calibration)" : s);
+  out.push(`# uwserve WebSocket benchmark — ${meta.date}`, "");
+  out.push(`- CPU: ${meta.cpu} (${meta.cores} cores); server pinned to core ${settings.serverCore ?? "–"}, client to core ${settings.clientCore ?? "–"}`);
+  out.push(`- Node ${meta.node}${meta.bun ? `, Bun ${meta.bun}` : ""}, ${meta.os}`);
+  out.push(`- Client: bench/ws/wsload.c (${meta.compiler}, -O2): one thread, epoll, masked frames, every payload checked`);
+  out.push(`- Method: ${settings.rounds} round(s), servers in random order per round, fresh server process per cell; ` +
+    `warm-up ${settings.warmup} s, measure ${settings.duration} s; medians across rounds`);
+  for (const note of notes) out.push(`- Note: ${note}`);
+  out.push("");
+
+  const order = (rows) => servers.filter((s) => rows[s]).sort((a, b) =>
+    (rows[a].rate == null) - (rows[b].rate == null) || (b === "c-ceiling") - (a === "c-ceiling") || (rows[b].rate ?? 0) - (rows[a].rate ?? 0));
+  for (const sc of scenarios) {
+    const rows = summary[sc.name];
+    if (!rows) continue;
+    out.push(`## ${sc.name} — ${sc.title}`, "");
+    const raw = rows["raw-uws"]?.rate;
+    const bun = rows.bun?.rate;
+    const ws = rows.ws?.rate;
+    if (sc.kind === "idle") {
+      out.push("| server | bytes/conn | ± | × raw uWS | RSS before | RSS after | flags |", "|---|--:|--:|--:|--:|--:|---|");
+      for (const s of order(rows).sort((a, b) => (rows[a].rate ?? Infinity) - (rows[b].rate ?? Infinity))) {
+        const r = rows[s];
+        out.push(`| ${label(s)} | ${int(r.rate)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} | ` +
+          `${s === "c-ceiling" ? "–" : ratioText(r.rate, raw)} | ${mib(r.rssBeforeMiB)} | ${mib(r.rssAfterMiB)} | ${flagText(r.flags, r.rounds)} |`);
+      }
+      out.push("");
+      continue;
+    }
+    const fan = sc.kind === "fanout";
+    const unit = fan ? "deliveries/s" : "msg/s";
+    out.push(`| server | ${unit} | ± |${fan ? " messages/s |" : ""} × raw uWS |${fan ? " × Bun |" : ""} × ws | server CPU | client CPU | server ns/${fan ? "delivery" : "msg"} | flags |`);
+    out.push(`|---|--:|--:|${fan ? "--:|" : ""}--:|${fan ? "--:|" : ""}--:|--:|--:|--:|---|`);
+    for (const s of order(rows)) {
+      const r = rows[s];
+      const cal = s === "c-ceiling";
+      const x = (base) => (cal ? "–" : ratioText(r.rate, base));
+      out.push(`| ${label(s)} | ${int(r.rate)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} |` +
+        `${fan ? ` ${int(r.messageRate)} |` : ""} ${x(raw)} |${fan ? ` ${x(bun)} |` : ""} ${x(ws)} | ` +
+        `${pct(r.serverCpu)} | ${pct(r.clientCpu)} | ${r.cpuNsPerUnit == null ? "–" : Math.round(r.cpuNsPerUnit)} | ${flagText(r.flags, r.rounds)} |`);
+    }
+    out.push("");
+  }
+
+  out.push("Columns: rates are medians across rounds (fan-out: frames the subscribers received, counted by the client; " +
+    "messages/s: published messages every subscriber received); ± is half the min–max range as a % of the median; " +
+    "CPU is % of one core between the client's measure/done marks; server ns/unit is the server's CPU time per message " +
+    "or delivery (lower is better; it still compares servers where the client was the limit). Idle: (VmRSS with the " +
+    "connections open, 2 s after the last one opened − VmRSS before) ÷ connections. c-ceiling is wsload's minimal C " +
+    "server: how far the client goes when the server costs (almost) nothing, not a peer.", "");
+  out.push("Flags (`k/n` = in k of n rounds):", "");
+  for (const [symbol, text] of Object.values(FLAGS)) out.push(`- ${symbol} ${text}`);
+  out.push("");
+
+  if (straces.length) {
+    out.push("## Send syscalls per delivery (strace -c -f, separate unmeasured run)", "");
+    out.push("Counted on the server process (all threads) over the client's 3 s measured phase: sendto + sendmsg + " +
+      "write + writev. strace slows every syscall, so its rate is only for reading the ratio.", "");
+    out.push("| scenario | server | send syscalls | deliveries | per delivery | per published message | rate under strace |");
+    out.push("|---|---|--:|--:|--:|--:|--:|");
+    for (const s of straces) {
+      if (s.error) {
+        out.push(`| ${s.scenario} | ${label(s.server)} | – | – | – | – | ${s.error} |`);
+        continue;
+      }
+      out.push(`| ${s.scenario} | ${label(s.server)} | ${int(s.sends)} | ${int(s.deliveries)} | ${s.perDelivery == null ? "–" : s.perDelivery.toFixed(3)} | ` +
+        `${s.perMessage == null ? "–" : s.perMessage.toFixed(1)} | ${int(s.rate)}/s |`);
+    }
+    out.push("");
+  }
+
+  const checked = targets.filter((t) => t.ratio !== null);
+  if (checked.length && quick) {
+    out.push("## uwserve targets", "", "Not checked: a --quick run is a smoke test, its ratios mean nothing.", "");
+  } else if (checked.length) {
+    out.push("## uwserve targets", "");
+    out.push("Measured = ratio of medians (uwserve ÷ baseline). By CPU = baseline's server CPU per message or delivery " +
+      "over uwserve's: the same comparison from server cost alone (idle: lower is better, no CPU column).", "");
+    out.push("| target | measured | by CPU | result | caveats |", "|---|--:|--:|---|---|");
+    for (const t of checked) {
+      const bound = t.max !== undefined ? `≤ ${t.max.toFixed(2)}×` : `≥ ${t.min.toFixed(2)}×`;
+      out.push(`| uwserve ${t.scenario} ${bound} ${t.vs} | ${t.ratio.toFixed(2)}× | ${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ` +
+        `${t.pass ? "PASS" : "**FAIL**"} | ${t.caveats.join(", ")} |`);
+    }
+    const passed = checked.filter((t) => t.pass).length;
+    out.push("", `${passed} of ${checked.length} targets met` +
+      (checked.length < targets.length ? ` (${targets.length - checked.length} not measured in this run)` : "") + ".", "");
+  } else if (targets.length) {
+    out.push("## uwserve targets", "", "Not measured in this run (uwserve not run, or it failed).", "");
+  }
+
+  if (failures.length) {
+    out.push("## Failures", "");
+    for (const f of failures) out.push(`- round ${f.round}, ${f.server}, ${f.scenario}: ${f.message}`);
+    out.push("");
+  }
+  return out.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+function machine(compiler, bun) {
+  let cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpu;
+  } catch {
+    // Not Linux.
+  }
+  let bunVersion = null;
+  if (bun) {
+    try {
+      bunVersion = execFileSync(bun, ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    } catch {
+      // Reported as a failed start instead.
+    }
+  }
+  return {
+    date: new Date().toISOString(), cpu, cores: os.availableParallelism?.() ?? os.cpus().length, node: process.version,
+    bun: bunVersion, os: `${os.type()} ${os.release()} ${os.arch()}`, compiler,
+  };
+}
+
+function shuffle(list) {
+  const a = [...list];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Samples both cores for `ms` before the run; returns a note when something else is already busy. */
+async function backgroundLoad(cores, ms = 1000) {
+  const a = coreTicks();
+  await sleep(ms);
+  const b = coreTicks();
+  const busy = cores.map((c) => (a[c] && b[c] && b[c][1] > a[c][1] ? (100 * (b[c][0] - a[c][0])) / (b[c][1] - a[c][1]) : 0));
+  if (busy.every((x) => x < 15)) return null;
+  return `the machine was busy before the run (${cores.map((c, i) => `core ${c}: ${Math.round(busy[i])} %`).join(", ")}); expect noisy cells (~).`;
+}
+
+function gitRevision() {
+  try {
+    const rev = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "lib"], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    return `, git ${rev}${dirty ? " + uncommitted lib/ changes" : ""}`;
+  } catch {
+    return "";
+  }
+}
+
+async function main() {
+  const started = performance.now();
+  const opts = parseArgs(process.argv.slice(2));
+  if (process.platform !== "linux") fail("Linux only (epoll, /proc)");
+  const notes = [];
+  const compiler = buildClient();
+
+  const table = serverTable();
+  const known = new Set(table.map((s) => s.name));
+  for (const name of opts.only ?? []) if (!known.has(name)) fail(`unknown server "${name}" (known: ${[...known].join(", ")})`);
+  const allScenarios = scenarioList(opts);
+  for (const name of opts.scenarios ?? []) {
+    if (!allScenarios.some((s) => s.name === name)) fail(`unknown scenario "${name}" (known: ${allScenarios.map((s) => s.name).join(", ")})`);
+  }
+  const scenarios = allScenarios.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
+  const wanted = table.filter((s) => !opts.only || opts.only.includes(s.name));
+  for (const s of wanted.filter((s) => s.skip)) {
+    console.error(`bench:ws: skipping ${s.name}: ${s.skip}`);
+    notes.push(`${s.name} skipped: ${s.skip}.`);
+  }
+  const servers = wanted.filter((s) => !s.skip);
+  if (servers.length === 0) fail("no server to run");
+
+  const nCores = os.availableParallelism?.() ?? os.cpus().length;
+  const cores = canPin && nCores >= 2 ? { server: 0, client: 1 } : { server: null, client: null };
+  if (cores.server === null) {
+    const why = canPin ? "only one core" : "taskset not available";
+    console.error(`bench:ws: not pinning server and client to separate cores (${why}); results will be noisier.`);
+    notes.push(`server and client not pinned (${why}).`);
+  }
+  if (opts.quick) notes.push("--quick run: short and single-round; a smoke test, not a measurement.");
+  const dist = join(ROOT, "dist", "index.js");
+  if (existsSync(dist) && servers.some((s) => s.name === "uwserve")) {
+    notes.push(`uwserve from dist/index.js built ${statSync(dist).mtime.toISOString()}${gitRevision()}.`);
+  }
+  const busy = cores.server === null ? null : await backgroundLoad([cores.server, cores.client]);
+  if (busy) {
+    console.error(`bench:ws: warning: ${busy}`);
+    notes.push(busy);
+  }
+  if (opts.strace && !hasCommand("strace", ["-V"])) {
+    console.error("bench:ws: --strace: strace is not installed; skipping the syscall counts");
+    notes.push("--strace asked for, but strace is not installed.");
+    opts.strace = false;
+  }
+
+  const meta = machine(compiler, table.find((s) => s.name === "bun")?.cmd);
+  const settings = {
+    rounds: opts.rounds, duration: opts.duration, warmup: opts.warmup, windows: opts.windows, size: opts.size,
+    echoConnections: opts.echoConnections, subscribers: opts.subscribers, idleConnections: opts.idleConnections,
+    retries: opts.retries, serverCore: cores.server, clientCore: cores.client,
+    servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
+  };
+  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? 4.5 : opts.warmup + opts.duration + 1), 0);
+  console.error(`bench:ws: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
+    `about ${Math.ceil((servers.length * perCell * opts.rounds) / 60)} min`);
+
+  const cells = [];
+  const failures = [];
+  const broken = new Set();
+  for (let round = 1; round <= opts.rounds; round++) {
+    for (const scenario of scenarios) {
+      for (const def of shuffle(servers)) {
+        // A server that did not start will not start next time; one that answered wrongly will not answer right.
+        if (broken.has(def.name) || broken.has(`${def.name}/${scenario.name}`)) continue;
+        const cell = await runCell({ round, def, scenario, opts, cores, failures });
+        if (cell.startFailed) broken.add(def.name);
+        else if (cell.flags.failed) broken.add(`${def.name}/${scenario.name}`);
+        cells.push(cell);
+        console.error(progressLine(cell, scenario, opts.rounds));
+      }
+    }
+  }
+
+  const straces = [];
+  if (opts.strace) {
+    for (const scenario of scenarios.filter((s) => s.kind !== "idle")) {
+      for (const def of servers) {
+        if (broken.has(def.name) || broken.has(`${def.name}/${scenario.name}`)) continue;
+        try {
+          const s = await straceCell({ def, scenario, opts, cores });
+          straces.push(s);
+          console.error(`strace ${scenario.name.padEnd(11)} ${def.name.padEnd(10)} ${s.sends} sends / ${s.deliveries} deliveries = ` +
+            `${s.perDelivery?.toFixed(3)} per delivery, ${s.perMessage?.toFixed(1)} per message`);
+        } catch (error) {
+          straces.push({ server: def.name, scenario: scenario.name, error: error.message.split("\n")[0] });
+          console.error(`strace ${scenario.name} ${def.name}: ${error.message}`);
+        }
+      }
+    }
+  }
+
+  const summary = summarize(cells);
+  const targets = targetList(scenarios, summary);
+  const minutes = (performance.now() - started) / 60_000;
+  notes.push(`the run took ${minutes.toFixed(1)} min.`);
+  const report = renderMarkdown({
+    meta, settings, notes, scenarios, servers: servers.map((s) => s.name), summary, targets, failures, straces, quick: opts.quick,
+  });
+  console.log(`\n${report}`);
+
+  if (opts.save) {
+    mkdirSync(RESULTS, { recursive: true });
+    const stamp = "ws-" + meta.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-") + (opts.quick ? "-quick" : "");
+    writeFileSync(join(RESULTS, `${stamp}.md`), `${report}\n`);
+    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, targets, failures, straces, cells }, null, 2)}\n`);
+    if (!opts.quick) writeFileSync(join(RESULTS, "ws-latest.md"), `${report}\n`);
+    console.error(`bench:ws: wrote bench/results/${stamp}.md and .json${opts.quick ? "" : ", and bench/results/ws-latest.md"}`);
+  }
+  if (failures.length) {
+    console.error(`bench:ws: ${failures.length} cell(s) FAILED — see "Failures" above.`);
+    process.exitCode = 1;
+  }
+}
+
+// Never leave a server or client behind: on Ctrl-C, kill, or any exit path.
+process.on("exit", killAll);
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+  process.on(signal, () => {
+    killAll();
+    console.error(`\nbench:ws: ${signal}, stopped every child process.`);
+    process.exit(code);
+  });
+}
+
+main().catch((error) => {
+  killAll();
+  console.error(error);
+  process.exit(1);
+});
