@@ -13,6 +13,13 @@ const SEND_BACKPRESSURE = 0;
 const SEND_SUCCESS = 1;
 const SEND_DROPPED = 2;
 
+/**
+ * With `sendPings`, quiet sockets are pinged this often. The core pings only shortly before its
+ * own idle timeout (at 104 s of the default 120 s), too late for proxies and load balancers
+ * that drop connections quiet for 60 s.
+ */
+const KEEPALIVE_PING_MS = 30_000;
+
 const CONNECTING = 0;
 const OPEN = 1;
 const CLOSING = 2;
@@ -57,6 +64,8 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   pendingMessages: number;
   running: number;
   queued: Array<string | Buffer> | null;
+  /** Heard from since the last keepalive tick. */
+  active: boolean;
 
   constructor(hub: WebSocketHub, data: T, listener: SocketListener | null) {
     this.data = data;
@@ -69,6 +78,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     this.pendingMessages = 0;
     this.running = 0;
     this.queued = null;
+    this.active = true;
   }
 
   /** Subscriber: the uWS socket while it is open. */
@@ -236,6 +246,7 @@ export class WebSocketHub {
   /** Called when the last socket closed during a graceful stop. */
   onIdle: (() => void) | null;
   readonly #app: TemplatedApp;
+  #keepalive: ReturnType<typeof setInterval> | null;
 
   constructor(app: TemplatedApp, options: ResolvedWebSocketOptions) {
     this.#app = app;
@@ -243,6 +254,7 @@ export class WebSocketHub {
     this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf);
     this.open = new Set();
     this.onIdle = null;
+    this.#keepalive = null;
   }
 
   /** The uWS behaviour for one route shape; `upgrade` is the server's request bridge. */
@@ -293,12 +305,30 @@ export class WebSocketHub {
   /** Forced stop: the app closes every socket; forget them all. */
   shutdown(): void {
     this.publisher.close();
+    this.#stopKeepalive();
+  }
+
+  /** One timer for all sockets: pings those not heard from since the last tick. */
+  #startKeepalive(): void {
+    this.#keepalive = setInterval(() => {
+      for (const socket of this.open) {
+        if (!socket.active) socket.ping();
+        socket.active = false;
+      }
+    }, KEEPALIVE_PING_MS);
+    this.#keepalive.unref();
+  }
+
+  #stopKeepalive(): void {
+    if (this.#keepalive !== null) clearInterval(this.#keepalive);
+    this.#keepalive = null;
   }
 
   #onOpen(native: NativeWebSocket): void {
     const socket = native.s;
     socket.attach(native);
     this.open.add(socket);
+    if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
     const listener = socket.listener;
     this.#enter();
     try {
@@ -314,6 +344,7 @@ export class WebSocketHub {
   #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const socket = native.s;
     const listener = socket.listener;
+    socket.active = true;
     this.#enter();
     try {
       if (listener !== null) {
@@ -386,6 +417,7 @@ export class WebSocketHub {
   #onPingPong(native: NativeWebSocket, data: ArrayBuffer, kind: "ping" | "pong"): void {
     const handler = this.options[kind];
     const socket = native.s;
+    socket.active = true;
     if (socket.listener !== null) {
       if (kind === "pong") socket.listener.onPong();
       return;
@@ -420,7 +452,10 @@ export class WebSocketHub {
     } catch (err) {
       this.reportError(socket, err);
     }
-    if (this.open.size === 0 && this.onIdle !== null) this.onIdle();
+    if (this.open.size === 0) {
+      this.#stopKeepalive();
+      this.onIdle?.();
+    }
   }
 
   onDropped(socket: ServerWebSocket<unknown>, data: WebSocketData, topic: string | null): void {
