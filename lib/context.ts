@@ -19,10 +19,21 @@ export interface ContextOwner {
 
 /** How long a refused (too large) chunked upload is still read and dropped before the 413. */
 const REFUSED_UPLOAD_DRAIN_MS = 500;
+/**
+ * The core cuts a connection after 10 s without a request completing, also while an upload is
+ * still arriving below its minimum rate. `pause()` + `resume()` restarts that timer: do it at
+ * most this often while body data arrives, so an upload that keeps sending is never cut.
+ */
+const CORE_TIMER_RESET_MS = 1000;
 
 export class RequestContext implements BodyFlowControl {
   /** An upload grew too large: it is being drained before the 413 is sent. */
   #refusing: boolean;
+  /** The body is paused because nobody reads it (the core's timer is off meanwhile). */
+  #flowPaused: boolean;
+  /** When body data last arrived, and when the core's idle timer was last restarted (ms). */
+  lastData: number;
+  coreTimerReset: number;
   readonly res: HttpResponse;
   readonly owner: ContextOwner;
   readonly isHead: boolean;
@@ -56,6 +67,9 @@ export class RequestContext implements BodyFlowControl {
 
   constructor(res: HttpResponse, owner: ContextOwner, isHead: boolean) {
     this.#refusing = false;
+    this.#flowPaused = false;
+    this.lastData = 0;
+    this.coreTimerReset = 0;
     this.res = res;
     this.owner = owner;
     this.isHead = isHead;
@@ -80,21 +94,43 @@ export class RequestContext implements BodyFlowControl {
   acceptBody(): RequestBody {
     const body = new RequestBody(this);
     this.body = body;
+    this.lastData = this.coreTimerReset = Date.now();
     this.res.onData(this.onData);
     return body;
   }
 
   /** BodyFlowControl: throttles the upload while nobody reads it. */
   pause(): void {
-    if (!this.aborted && !this.finished) this.res.pause();
+    if (this.aborted || this.finished) return;
+    this.#flowPaused = true;
+    this.res.pause();
   }
   resume(): void {
-    if (!this.aborted && !this.finished) this.res.resume();
+    if (this.aborted || this.finished) return;
+    this.#flowPaused = false;
+    // resume() also restarts the core's idle timer.
+    this.lastData = this.coreTimerReset = Date.now();
+    this.res.resume();
+  }
+
+  /** An upload is arriving and not paused by uwserve: the idle rules apply to it. */
+  get receiving(): boolean {
+    return this.body !== null && !this.body.ended && !this.#flowPaused && !this.aborted && !this.#refusing;
+  }
+
+  /** Restarts the core's 10 s idle timer for this connection (pause + resume). */
+  restartCoreTimer(now: number): void {
+    this.coreTimerReset = now;
+    this.res.pause();
+    this.res.resume();
   }
 
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {
     const body = this.body;
     if (body === null) return;
+    const now = Date.now();
+    this.lastData = now;
+    if (!isLast && !this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
     if (this.#refusing) {
       // Draining a refused upload: drop it, and answer as soon as the client has sent it all.
       if (isLast) setImmediate(() => this.#sendRefusal());

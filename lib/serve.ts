@@ -168,12 +168,13 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     throw optionOutOfRange("idleTimeout", "an integer number of seconds from 0 to 255", idleTimeout);
   }
   if (idleTimeout !== CORE_IDLE_TIMEOUT && !warnedIdleTimeout) {
-    // Not an error: Bun code often sets it, and the server still works, only on the core's clock.
+    // Not an error: Bun code often sets it, and uwserve applies it where the core lets it.
     warnedIdleTimeout = true;
     process.emitWarning(
-      `uwserve: idleTimeout ${idleTimeout} is not enforced: the uWS core closes idle HTTP connections after ` +
-        `${CORE_IDLE_TIMEOUT} s, a constant inside its binary. Requests whose handler is still working are never cut by it.`,
-      { code: "UWSERVE_IDLE_TIMEOUT_FIXED" },
+      `uwserve: idleTimeout ${idleTimeout} applies to request bodies (an upload idle that long is cut; one that keeps ` +
+        `sending never is). Connections idle between requests or still sending their headers are closed by the uWS ` +
+        `core after ${CORE_IDLE_TIMEOUT} s, a constant inside its binary.`,
+      { code: "UWSERVE_IDLE_TIMEOUT_PARTIAL" },
     );
   }
 
@@ -212,6 +213,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     id,
     onListen: optionalFunction(options, "onListen"),
     signal: signal as AbortSignal | null,
+    idleTimeout,
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

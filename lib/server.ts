@@ -44,6 +44,8 @@ export interface ResolvedOptions {
   reusePort: boolean;
   maxRequestBodySize: number;
   maxHeaderSize: number;
+  /** Seconds an upload may stall (0: never); the core's own 10 s covers everything else. */
+  idleTimeout: number;
   development: boolean;
   id: string;
   onListen: ((addr: NetAddr) => void) | null;
@@ -63,6 +65,8 @@ interface Handlers {
 
 
 const LISTEN_EXCLUSIVE_PORT = 1;
+/** The core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
+const CORE_IDLE_TIMEOUT_S = 10;
 const WILDCARD_HOSTS = new Set(["0.0.0.0", "::", "[::]", ""]);
 
 export class Server implements ServerLike, ContextOwner {
@@ -81,6 +85,9 @@ export class Server implements ServerLike, ContextOwner {
   #finished: Promise<void>;
   #timed: Set<RequestContext>;
   #timer: ReturnType<typeof setInterval> | null;
+  /** Uploads under an idleTimeout other than the core's 10 s, checked once a second. */
+  #uploads: Set<RequestContext>;
+  #uploadTimer: ReturnType<typeof setInterval> | null;
   #refed: boolean;
   /** Route shapes registered with the uWS router (it can add routes, never remove them). */
   #shapes: Set<string>;
@@ -99,6 +106,8 @@ export class Server implements ServerLike, ContextOwner {
     this.#stopped = false;
     this.#timed = new Set();
     this.#timer = null;
+    this.#uploads = new Set();
+    this.#uploadTimer = null;
     this.#refed = true;
     this.maxRequestBodySize = options.maxRequestBodySize;
     let resolveStopped!: () => void;
@@ -244,6 +253,8 @@ export class Server implements ServerLike, ContextOwner {
     this.#app.close();
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#uploadTimer !== null) clearInterval(this.#uploadTimer);
+    this.#uploadTimer = null;
     this.#resolveStopped();
   }
 
@@ -446,6 +457,40 @@ export class Server implements ServerLike, ContextOwner {
     }
   }
 
+  #watchUpload(ctx: RequestContext): void {
+    this.#uploads.add(ctx);
+    if (this.#uploadTimer === null) {
+      this.#uploadTimer = setInterval(() => this.#checkUploads(), 1000);
+      this.#uploadTimer.unref();
+    }
+  }
+
+  /**
+   * idleTimeout for uploads: cuts one idle longer than it (when below the core's 10 s), and
+   * keeps restarting the core's timer for one idle less than it (when above, or 0 = never).
+   */
+  #checkUploads(): void {
+    const now = Date.now();
+    const limit = this.#options.idleTimeout * 1000;
+    for (const ctx of this.#uploads) {
+      if (ctx.finished || ctx.body === null || ctx.body.ended) {
+        this.#uploads.delete(ctx);
+        continue;
+      }
+      if (!ctx.receiving) continue;
+      if (limit > 0 && now - ctx.lastData >= limit) {
+        this.#uploads.delete(ctx);
+        ctx.abortConnection("upload idle timeout");
+      } else if ((limit === 0 || limit > CORE_IDLE_TIMEOUT_S * 1000) && now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) {
+        ctx.restartCoreTimer(now);
+      }
+    }
+    if (this.#uploads.size === 0 && this.#uploadTimer !== null) {
+      clearInterval(this.#uploadTimer);
+      this.#uploadTimer = null;
+    }
+  }
+
   ref(): void {
     this.#setRef(true);
   }
@@ -571,6 +616,7 @@ export class Server implements ServerLike, ContextOwner {
     res.onAborted(ctx.onAborted);
     const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET";
     const body = hasBody ? ctx.acceptBody() : null;
+    if (body !== null && this.#options.idleTimeout !== CORE_IDLE_TIMEOUT_S) this.#watchUpload(ctx);
 
     const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
     request.params = params;
