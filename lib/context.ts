@@ -15,6 +15,8 @@ export interface ContextOwner {
   readonly maxRequestBodySize: number;
   /** A graceful stop is under way: responses close their connection. */
   readonly stopping: boolean;
+  /** Keep an eye on this upload's idle time (it was paused, or idleTimeout isn't the core's). */
+  watchUpload(ctx: RequestContext): void;
 }
 
 /** How long a refused (too large) chunked upload is still read and dropped before the 413. */
@@ -104,6 +106,9 @@ export class RequestContext implements BodyFlowControl {
     if (this.aborted || this.finished) return;
     this.#flowPaused = true;
     this.res.pause();
+    // The core's timer keeps running while paused: the server restarts it (the handler is
+    // still working, just not reading yet).
+    this.owner.watchUpload(this);
   }
   resume(): void {
     if (this.aborted || this.finished) return;
@@ -118,11 +123,21 @@ export class RequestContext implements BodyFlowControl {
     return this.body !== null && !this.body.ended && !this.#flowPaused && !this.aborted && !this.#refusing;
   }
 
-  /** Restarts the core's 10 s idle timer for this connection (pause + resume). */
+  /** Paused by uwserve because nobody reads the body yet. */
+  get flowPaused(): boolean {
+    return this.#flowPaused && !this.aborted && !this.finished;
+  }
+
+  /** Restarts the core's 10 s idle timer for this connection: resume() restarts it. */
   restartCoreTimer(now: number): void {
     this.coreTimerReset = now;
-    this.res.pause();
-    this.res.resume();
+    if (this.#flowPaused) {
+      this.res.resume();
+      this.res.pause();
+    } else {
+      this.res.pause();
+      this.res.resume();
+    }
   }
 
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {

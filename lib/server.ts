@@ -457,7 +457,8 @@ export class Server implements ServerLike, ContextOwner {
     }
   }
 
-  #watchUpload(ctx: RequestContext): void {
+  /** ContextOwner: an upload to check once a second. */
+  watchUpload(ctx: RequestContext): void {
     this.#uploads.add(ctx);
     if (this.#uploadTimer === null) {
       this.#uploadTimer = setInterval(() => this.#checkUploads(), 1000);
@@ -468,6 +469,8 @@ export class Server implements ServerLike, ContextOwner {
   /**
    * idleTimeout for uploads: cuts one idle longer than it (when below the core's 10 s), and
    * keeps restarting the core's timer for one idle less than it (when above, or 0 = never).
+   * An upload uwserve paused (its handler isn't reading yet) is never idle: its timer is kept
+   * running too.
    */
   #checkUploads(): void {
     const now = Date.now();
@@ -475,6 +478,10 @@ export class Server implements ServerLike, ContextOwner {
     for (const ctx of this.#uploads) {
       if (ctx.finished || ctx.body === null || ctx.body.ended) {
         this.#uploads.delete(ctx);
+        continue;
+      }
+      if (ctx.flowPaused) {
+        if (now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) ctx.restartCoreTimer(now);
         continue;
       }
       if (!ctx.receiving) continue;
@@ -616,7 +623,7 @@ export class Server implements ServerLike, ContextOwner {
     res.onAborted(ctx.onAborted);
     const hasBody = (declaredLength > 0 || chunked) && !isHead && method !== "GET";
     const body = hasBody ? ctx.acceptBody() : null;
-    if (body !== null && this.#options.idleTimeout !== CORE_IDLE_TIMEOUT_S) this.#watchUpload(ctx);
+    if (body !== null && this.#options.idleTimeout !== CORE_IDLE_TIMEOUT_S) this.watchUpload(ctx);
 
     const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
     request.params = params;

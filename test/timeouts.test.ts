@@ -114,6 +114,31 @@ describe("slow clients", { timeout: 45_000 }, () => {
     socket.destroy();
   });
 
+  it.concurrent("an upload paused because its handler isn't reading yet is not cut while the handler works (15 s)", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        async fetch(req: Request) {
+          await new Promise((resolve) => setTimeout(resolve, 15_000));
+          const body = await req.arrayBuffer();
+          return new Response(`got ${body.byteLength}`);
+        },
+      }),
+    );
+    const size = 8 * 1024 * 1024;
+    const socket = net.connect(server.port, "127.0.0.1");
+    let response = "";
+    socket.on("data", (data) => (response += data.toString("latin1")));
+    socket.on("error", () => {});
+    socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
+    socket.write(Buffer.alloc(size, 120));
+    const closed = new Promise((resolve) => socket.on("close", resolve));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 17_000))]);
+    expect(response).toMatch(new RegExp(`got ${size}$`));
+    socket.destroy();
+  });
+
   it.concurrent("without idleTimeout, a stalled upload is cut by the core after about 10 s", async () => {
     const server = uploadServer();
     const started = Date.now();
