@@ -33,10 +33,11 @@ const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [o
   --echo-connections N    echo clients, 1 message in flight each (default 64)
   --subscribers N         fan-out subscriber connections (default 500)
   --idle-connections N    idle connections for the memory scenario (default 5000)
+  --idle-settle S         seconds after the last connection opened before the RSS reading (default 12)
   --retries N             re-measure a noisy cell up to N times (default 1)
   --strace                after the rounds, count the server's send syscalls per delivery with strace -c -f
                           (one extra, unmeasured run per server and load scenario)
-  --quick                 1 round, 2 s, 0.5 s warm-up: a smoke run, not numbers
+  --quick                 1 round, 2 s, 0.5 s warm-up, 3 s idle settle: a smoke run, not numbers
   --no-save               print the report only, write nothing to bench/results/
   --help
 
@@ -49,7 +50,7 @@ showing how far the client itself can go on this machine.`;
 function parseArgs(argv) {
   const o = {
     rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, windows: [32, 128], size: 32, echoConnections: 64,
-    subscribers: 500, idleConnections: 5000, retries: 1, strace: false, quick: false, save: true,
+    subscribers: 500, idleConnections: 5000, idleSettle: 12, retries: 1, strace: false, quick: false, save: true,
   };
   const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
   const explicit = new Set();
@@ -78,6 +79,7 @@ function parseArgs(argv) {
       case "--echo-connections": o.echoConnections = Math.round(number(1)); break;
       case "--subscribers": o.subscribers = Math.round(number(1)); break;
       case "--idle-connections": o.idleConnections = Math.round(number(1)); break;
+      case "--idle-settle": o.idleSettle = number(2); break;
       case "--retries": o.retries = Math.round(number(0)); break;
       case "--strace": o.strace = true; break;
       case "--quick": o.quick = true; break;
@@ -92,6 +94,7 @@ function parseArgs(argv) {
     if (!explicit.has("--duration")) o.duration = 2;
     if (!explicit.has("--warmup")) o.warmup = 0.5;
     if (!explicit.has("--retries")) o.retries = 0;
+    if (!explicit.has("--idle-settle")) o.idleSettle = 3;
   }
   return o;
 }
@@ -328,31 +331,34 @@ async function loadCell({ server, scenario, opts, cores }) {
 }
 
 async function idleCell({ server, scenario, opts, cores }) {
-  // Let the fresh server settle (JIT, lazy initialisation), then measure, open every connection, settle, measure.
+  // Let the fresh server settle (JIT, lazy initialisation), read VmRSS, open every connection, read VmRSS 2 s after the
+  // last one opened (garbage from the upgrades still there) and again after --idle-settle seconds (V8's idle GC, the
+  // "memory reducer", has run by then: ~10 s after the burst on Node 20), then let the client go.
   await sleep(1000);
   const before = rssKiB(server.child.pid);
-  let openAt = null;
+  let early = null;
   let after = null;
   const { result, code, stderr } = await runClient({
-    server, scenario, opts, cores, extraArgs: ["-d", "120"],
+    server, scenario, opts, cores, extraArgs: ["-d", String(opts.idleSettle + 120)],
     hooks: {
-      limitMs: 150_000,
+      limitMs: (opts.idleSettle + 150) * 1000,
       onLine(line, child) {
         if (!line.startsWith("open ")) return;
-        openAt = performance.now();
-        // 2 s for late allocations and a GC to happen, then the reading; the client holds every connection until SIGTERM.
+        setTimeout(() => (early = rssKiB(server.child.pid)), Math.min(2000, opts.idleSettle * 1000));
+        // The client holds every connection until SIGTERM.
         setTimeout(() => {
           after = rssKiB(server.child.pid);
           child.kill("SIGTERM");
-        }, 2000);
+        }, opts.idleSettle * 1000);
       },
     },
   });
   const problem = problems(result, scenario, code === 0 || code === null ? 0 : code);
   if (problem) throw new Error(problem + (stderr ? `\n${stderr}` : ""));
-  if (openAt === null || before === null || after === null) throw new Error("could not read the server's VmRSS");
+  if (before === null || early === null || after === null) throw new Error("could not read the server's VmRSS");
   return {
-    rate: ((after - before) * 1024) / scenario.connections, // bytes per connection
+    rate: ((after - before) * 1024) / scenario.connections, // bytes per connection, settled
+    earlyBytes: ((early - before) * 1024) / scenario.connections, // bytes per connection 2 s after the burst
     rssBeforeMiB: before / 1024,
     rssAfterMiB: after / 1024,
     cpu: null,
@@ -434,7 +440,9 @@ async function straceCell({ def, scenario, opts, cores }) {
         },
       },
     });
-    if (tracer && tracer.exitCode === null) await new Promise((r) => tracer.once("exit", r));
+    if (tracer && tracer.exitCode === null && tracer.signalCode === null) {
+      await Promise.race([new Promise((r) => tracer.once("exit", r)), sleep(10_000)]);
+    }
     const problem = problems(result, scenario, code);
     if (problem) throw new Error(problem);
     const calls = parseStrace(readFileSync(file, "utf8"));
@@ -479,6 +487,7 @@ function summarize(cells) {
       clientCpu: median(measured.map((c) => c.cpu?.client)),
       // Server CPU time per message or delivery: compares servers even where the client was the limit.
       cpuNsPerUnit: median(measured.map((c) => (c.cpu?.server == null ? null : (c.cpu.server / 100) * 1e9 / c.rate))),
+      earlyBytes: median(measured.map((c) => c.earlyBytes)),
       rssBeforeMiB: median(measured.map((c) => c.rssBeforeMiB)),
       rssAfterMiB: median(measured.map((c) => c.rssAfterMiB)),
       peakRssMiB: Math.max(0, ...measured.map((c) => c.rssMiB ?? 0)) || null,
@@ -553,11 +562,11 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     const bun = rows.bun?.rate;
     const ws = rows.ws?.rate;
     if (sc.kind === "idle") {
-      out.push("| server | bytes/conn | ± | × raw uWS | RSS before | RSS after | flags |", "|---|--:|--:|--:|--:|--:|---|");
+      out.push(`| server | bytes/conn | ± | × raw uWS | at 2 s | RSS before | RSS after ${settings.idleSettle} s | flags |`, "|---|--:|--:|--:|--:|--:|--:|---|");
       for (const s of order(rows).sort((a, b) => (rows[a].rate ?? Infinity) - (rows[b].rate ?? Infinity))) {
         const r = rows[s];
         out.push(`| ${label(s)} | ${int(r.rate)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} | ` +
-          `${s === "c-ceiling" ? "–" : ratioText(r.rate, raw)} | ${mib(r.rssBeforeMiB)} | ${mib(r.rssAfterMiB)} | ${flagText(r.flags, r.rounds)} |`);
+          `${s === "c-ceiling" ? "–" : ratioText(r.rate, raw)} | ${int(r.earlyBytes)} | ${mib(r.rssBeforeMiB)} | ${mib(r.rssAfterMiB)} | ${flagText(r.flags, r.rounds)} |`);
       }
       out.push("");
       continue;
@@ -580,8 +589,9 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
   out.push("Columns: rates are medians across rounds (fan-out: frames the subscribers received, counted by the client; " +
     "messages/s: published messages every subscriber received); ± is half the min–max range as a % of the median; " +
     "CPU is % of one core between the client's measure/done marks; server ns/unit is the server's CPU time per message " +
-    "or delivery (lower is better; it still compares servers where the client was the limit). Idle: (VmRSS with the " +
-    "connections open, 2 s after the last one opened − VmRSS before) ÷ connections. c-ceiling is wsload's minimal C " +
+    "or delivery (lower is better; it still compares servers where the client was the limit). Idle bytes/conn: (VmRSS " +
+    `${settings.idleSettle} s after the last connection opened − VmRSS before) ÷ connections, once V8's idle GC has ` +
+    "collected what the upgrades left behind; at 2 s: the same 2 s after, garbage included. c-ceiling is wsload's minimal C " +
     "server: how far the client goes when the server costs (almost) nothing, not a peer.", "");
   out.push("Flags (`k/n` = in k of n rounds):", "");
   for (const [symbol, text] of Object.values(FLAGS)) out.push(`- ${symbol} ${text}`);
@@ -734,11 +744,11 @@ async function main() {
   const meta = machine(compiler, table.find((s) => s.name === "bun")?.cmd);
   const settings = {
     rounds: opts.rounds, duration: opts.duration, warmup: opts.warmup, windows: opts.windows, size: opts.size,
-    echoConnections: opts.echoConnections, subscribers: opts.subscribers, idleConnections: opts.idleConnections,
+    echoConnections: opts.echoConnections, subscribers: opts.subscribers, idleConnections: opts.idleConnections, idleSettle: opts.idleSettle,
     retries: opts.retries, serverCore: cores.server, clientCore: cores.client,
     servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
   };
-  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? 4.5 : opts.warmup + opts.duration + 1), 0);
+  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? opts.idleSettle + 2 : opts.warmup + opts.duration + 1), 0);
   console.error(`bench:ws: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
     `about ${Math.ceil((servers.length * perCell * opts.rounds) / 60)} min`);
 
