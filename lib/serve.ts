@@ -17,11 +17,11 @@ let warnedIdleTimeout = false;
 /** Options this version implements. */
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
-  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket",
+  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path",
 ]);
 /** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
 const NOT_YET = new Set([
-  "tls", "unix", "path", "cert", "key", "compression", "automaticCompression", "workers",
+  "tls", "cert", "key", "compression", "automaticCompression", "workers",
 ]);
 
 /**
@@ -183,6 +183,16 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     throw invalidOption("development", "a boolean", development);
   }
 
+  if (options.unix !== undefined && options.path !== undefined) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", 'uwserve: give either "unix" (Bun) or "path" (Deno), not both');
+  }
+  const unixOption = options.unix !== undefined ? "unix" : "path";
+  const unix = options[unixOption] ?? null;
+  if (unix !== null && typeof unix !== "string") throw invalidOption(unixOption, "a socket path (string)", unix);
+  if (unix !== null && options.port !== undefined) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", `uwserve: give either "port" or "${unixOption}" (a unix socket), not both`);
+  }
+
   const reusePort = options.reusePort ?? false;
   if (typeof reusePort !== "boolean") throw invalidOption("reusePort", "a boolean", reusePort);
 
@@ -214,6 +224,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     onListen: optionalFunction(options, "onListen"),
     signal: signal as AbortSignal | null,
     idleTimeout,
+    unix: unix === null ? null : { path: unix as string, option: unixOption },
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

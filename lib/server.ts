@@ -18,10 +18,10 @@ import type {
   DenoHandler,
   ErrorHandler,
   FetchHandler,
-  NetAddr,
   ReloadOptions,
   ServeHandlerInfo,
   ServerLike,
+  UnixAddr,
   SocketAddress,
 } from "./types.js";
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
@@ -31,6 +31,8 @@ import { defaultWebSocketOptions, type ResolvedWebSocketOptions } from "./websoc
 import type { WebSocketData } from "./types.js";
 import { badResponseError, endHead, writeResponse } from "./writer.js";
 import { networkInterfaces } from "node:os";
+import { resolve as resolvePath } from "node:path";
+import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -48,8 +50,10 @@ export interface ResolvedOptions {
   idleTimeout: number;
   development: boolean;
   id: string;
-  onListen: ((addr: NetAddr) => void) | null;
+  onListen: ((addr: Addr) => void) | null;
   signal: AbortSignal | null;
+  /** `unix` (Bun) / `path` (Deno): a unix socket to listen on instead of a port. */
+  unix: { path: string; option: string } | null;
   /** The `websocket` option; null without one (Deno's upgradeWebSocket still works). */
   websocket: ResolvedWebSocketOptions | null;
 }
@@ -125,17 +129,25 @@ export class Server implements ServerLike, ContextOwner {
     this.#port = 0;
     this.#hostname = options.hostname;
     this.#listen();
-    const displayHost = WILDCARD_HOSTS.has(this.#hostname) ? "localhost" : this.#hostname;
-    const urlHost = displayHost.includes(":") && !displayHost.startsWith("[") ? `[${displayHost}]` : displayHost;
-    this.#url = new URL(`http://${urlHost}:${this.#port}/`);
-    this.#fallbackOrigin = `http://${urlHost}:${this.#port}`;
+    const unix = options.unix;
+    if (unix !== null) {
+      // A unix socket has no host or port: the URL names the socket file.
+      this.#hostname = "localhost";
+      this.#url = new URL(`unix://${encodeURI(resolvePath(unix.path))}`);
+      this.#fallbackOrigin = "http://localhost";
+    } else {
+      const displayHost = WILDCARD_HOSTS.has(this.#hostname) ? "localhost" : this.#hostname;
+      const urlHost = displayHost.includes(":") && !displayHost.startsWith("[") ? `[${displayHost}]` : displayHost;
+      this.#url = new URL(`http://${urlHost}:${this.#port}/`);
+      this.#fallbackOrigin = `http://${urlHost}:${this.#port}`;
+    }
 
     if (options.signal !== null) {
       if (options.signal.aborted) void this.stop();
       else options.signal.addEventListener("abort", () => void this.stop(), { once: true });
     }
     if (options.onListen !== null) {
-      options.onListen({ transport: "tcp", hostname: this.#hostname, port: this.#port });
+      options.onListen(this.addr);
     } else if (options.style === "deno") {
       // Deno announces where it listens unless onListen is given.
       console.log(`Listening on ${this.#url.href}`);
@@ -144,8 +156,20 @@ export class Server implements ServerLike, ContextOwner {
 
   /** Binds synchronously (uWS calls back before listen() returns), so `port` is right at once. */
   #listen(): void {
-    const { hostname, port, reusePort } = this.#options;
+    const { hostname, port, reusePort, unix } = this.#options;
     let socket: us_listen_socket | false = false;
+    if (unix !== null) {
+      prepareUnixPath(unix.path, unix.option);
+      this.#app.listen_unix((token) => {
+        socket = token;
+      }, unix.path);
+      if (socket === false) {
+        this.#app.close();
+        throw uwserveError(Error, "UWSERVE_ERR_LISTEN", `uwserve: cannot listen on unix socket ${unix.path} (its directory must exist and be writable)`);
+      }
+      this.#listenSocket = socket;
+      return;
+    }
     const flags = reusePort ? 0 : LISTEN_EXCLUSIVE_PORT;
     // uWebSockets.js takes (host, port, options, cb); its d.ts lacks that overload.
     const listen = this.#app.listen as unknown as (
@@ -194,6 +218,8 @@ export class Server implements ServerLike, ContextOwner {
     return this.#hub.pending;
   }
   get addr(): Addr {
+    const unix = this.#options.unix;
+    if (unix !== null) return { transport: "unix", path: unix.path };
     return { transport: "tcp", hostname: this.#hostname, port: this.#port };
   }
   /** Deno: settles once the server has stopped. */
@@ -210,6 +236,7 @@ export class Server implements ServerLike, ContextOwner {
     if (this.#listenSocket !== null) {
       uws.us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = null;
+      if (this.#options.unix !== null) removeUnixPath(this.#options.unix.path);
     }
     if (this.#stopped) return Promise.resolve();
     if (closeActiveConnections) {
@@ -416,7 +443,7 @@ export class Server implements ServerLike, ContextOwner {
 
   requestIP(request: Request): SocketAddress | null {
     const ctx = requestContextOf(request) as RequestContext | undefined;
-    if (ctx === undefined || ctx.aborted || ctx.finished) return null;
+    if (ctx === undefined || ctx.aborted || ctx.finished || this.#options.unix !== null) return null;
     return remoteAddress(ctx.res);
   }
 
@@ -517,7 +544,7 @@ export class Server implements ServerLike, ContextOwner {
       );
       return;
     }
-    native.setListenRef(this.#port, null, ref);
+    native.setListenRef(this.#port, this.#options.unix?.path ?? null, ref);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -654,7 +681,7 @@ export class Server implements ServerLike, ContextOwner {
 
   #callHandler(handlers: Handlers, request: Request, ctx: RequestContext | null): unknown {
     if (handlers.fetch !== null) return handlers.fetch.call(this, request, this);
-    return handlers.handler!(request, denoInfo(ctx));
+    return handlers.handler!(request, denoInfo(ctx, this.#options.unix));
   }
 
   #respond(ctx: RequestContext, handlers: Handlers, response: unknown): void {
@@ -831,10 +858,16 @@ function remoteAddress(res: HttpResponse): SocketAddress {
   return { address, family: address.includes(":") ? "IPv6" : "IPv4", port: 0 };
 }
 
-function denoInfo(ctx: RequestContext | null): ServeHandlerInfo {
-  const address = ctx !== null ? remoteAddress(ctx.res) : { address: "127.0.0.1", port: 0 };
+function denoInfo(ctx: RequestContext | null, unix: { path: string } | null): ServeHandlerInfo {
+  let remoteAddr: ServeHandlerInfo["remoteAddr"];
+  if (unix !== null) {
+    remoteAddr = { transport: "unix", path: unix.path } satisfies UnixAddr;
+  } else {
+    const address = ctx !== null ? remoteAddress(ctx.res) : { address: "127.0.0.1", port: 0 };
+    remoteAddr = { transport: "tcp", hostname: address.address, port: address.port };
+  }
   return {
-    remoteAddr: { transport: "tcp", hostname: address.address, port: address.port },
+    remoteAddr,
     get completed() {
       return ctx !== null ? ctx.completed() : Promise.resolve();
     },

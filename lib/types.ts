@@ -18,7 +18,7 @@ export type Addr = NetAddr | UnixAddr;
 
 /** Deno's second handler argument. */
 export interface ServeHandlerInfo {
-  remoteAddr: NetAddr;
+  remoteAddr: Addr;
   /** Settles when the response has been fully sent (rejects if the client went away first). */
   completed: Promise<void>;
 }
@@ -37,6 +37,10 @@ export interface CommonServeOptions {
   port?: number | string;
   /** Address to bind; default "0.0.0.0". */
   hostname?: string;
+  /** Listen on this unix socket path instead of a port (Bun's name). */
+  unix?: string;
+  /** Deno's name for `unix`. */
+  path?: string;
   /** Let several processes listen on one port (SO_REUSEPORT). Without it a port in use is an error. */
   reusePort?: boolean;
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
@@ -94,7 +98,7 @@ export interface ServeOptions<R extends string = string> extends CommonServeOpti
 /** `serve(options, handler)` / `serve({ handler, ... })`, as `Deno.serve`. */
 export interface DenoServeOptions extends CommonServeOptions {
   handler?: DenoHandler;
-  onListen?: (addr: NetAddr) => void;
+  onListen?: (addr: Addr) => void;
   onError?: (error: unknown) => MaybePromise<Response>;
   signal?: AbortSignal;
 }

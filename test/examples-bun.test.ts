@@ -5,6 +5,12 @@ import { serve, Response, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 import WebSocket from "ws";
+import { get } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** The examples call `Bun.serve`: here it is uwserve's serve. */
+const Bun = { serve };
 
 const track = trackServers();
 const at = fetchFrom;
@@ -144,9 +150,47 @@ describe("changing the port and hostname", () => {
   });
 });
 
-describe("unix sockets and TLS (other work)", () => {
-  it.skip("Unix domain sockets — `unix` is not part of the HTTP core", () => {});
-  it.skip("Abstract namespace sockets — `unix` is not part of the HTTP core", () => {});
+describe("unix sockets", () => {
+  it("Unix domain sockets — the example with a per-run path instead of /tmp/my-socket.sock", async () => {
+    const path = join(tmpdir(), `uwserve-example-${process.pid}.sock`);
+    const server = track(
+      Bun.serve({
+        unix: path, // path to socket
+        fetch(req) {
+          return new Response(`404!`);
+        },
+      }),
+    );
+    const body = await new Promise<string>((resolve, reject) => {
+      get({ socketPath: path, path: "/" }, (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve(text));
+      }).on("error", reject);
+    });
+    expect(body).toBe("404!");
+  });
+
+  it("Abstract namespace sockets — refused with a clear error: the uWS core can't bind them", () => {
+    const err = (() => {
+      try {
+        Bun.serve({
+          unix: "\0my-abstract-socket", // abstract namespace socket
+          fetch(req) {
+            return new Response(`404!`);
+          },
+        });
+      } catch (e) {
+        return e as Error & { code?: string };
+      }
+      throw new Error("expected a throw");
+    })();
+    expect(err.code).toBe("UWSERVE_ERR_NOT_SUPPORTED");
+    expect(err.message).toContain("abstract unix sockets");
+  });
+});
+
+describe("TLS (other work)", () => {
   it.skip("TLS: key/cert (file(), Buffer, string, arrays) — `tls` is not part of the HTTP core", () => {});
   it.skip("TLS passphrase — `tls`", () => {});
   it.skip("TLS ca — `tls`", () => {});
@@ -380,7 +424,7 @@ describe("server metrics", () => {
     );
     const clients = await Promise.all([openSocket(withUpgrade), openSocket(withUpgrade)]);
     for (const client of clients) client.send("join");
-    await waitFor(() => withUpgrade.subscriberCount("chat") === 2);
+    await waitFor(() => withUpgrade.subscriberCount("chat") === 2, 3000, "withUpgrade.subscriberCount('chat') === 2");
     expect(await (await fetch(`http://127.0.0.1:${withUpgrade.port}/`)).text()).toBe("2 users in chat");
     for (const client of clients) client.close();
   });
@@ -407,7 +451,7 @@ describe("WebSocket configuration", () => {
       }),
     );
     const [a, b] = await Promise.all([openSocket(server), openSocket(server)]);
-    await waitFor(() => server.subscriberCount("chat") === 2);
+    await waitFor(() => server.subscriberCount("chat") === 2, 3000, "server.subscriberCount('chat') === 2");
     const received = Promise.all([nextMessage(a), nextMessage(b)]);
     a.send("hi");
     expect(await withTimeout(received, 2000, "both subscribers get the publish")).toEqual(["Hello everyone!", "Hello everyone!"]);
@@ -455,7 +499,7 @@ describe("WebSocket configuration", () => {
     const reply = nextMessage(client);
     client.send("x".repeat(1000));
     expect(await withTimeout(reply, 2000, "echo")).toBe("x".repeat(1000));
-    await waitFor(() => seen.includes("ping are you there"));
+    await waitFor(() => seen.includes("ping are you there"), 3000, "seen.includes('ping are you there')");
     client.close();
   });
 });

@@ -41,7 +41,7 @@ describe("async message handlers", () => {
     const replies: string[] = [];
     client.on("message", (data) => replies.push(String(data)));
     for (let i = 0; i < 5; i++) client.send(String(i));
-    await waitFor(() => replies.length === 5);
+    await waitFor(() => replies.length === 5, 3000, "replies.length === 5");
     expect(peak).toBe(5);
     client.close();
   });
@@ -72,7 +72,7 @@ describe("async message handlers", () => {
     const replies: string[] = [];
     client.on("message", (data) => replies.push(String(data)));
     for (let i = 0; i < 6; i++) client.send(String(i));
-    await waitFor(() => replies.length === 6);
+    await waitFor(() => replies.length === 6, 3000, "replies.length === 6");
     expect(peak).toBe(1);
     expect(order).toEqual(["0", "1", "2", "3", "4", "5"]);
     expect(replies).toEqual(["done 0", "done 1", "done 2", "done 3", "done 4", "done 5"]);
@@ -162,7 +162,7 @@ describe("async message handlers", () => {
     client.send("reject");
     client.send("after");
     expect(await withTimeout(reply, 2000, "reply after a rejection")).toBe("ok after");
-    await waitFor(() => errors.length === 1);
+    await waitFor(() => errors.length === 1, 3000, "errors.length === 1");
     expect(errors).toEqual(["rejected"]);
     client.close();
   });

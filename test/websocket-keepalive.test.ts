@@ -38,7 +38,7 @@ describe("keepalive pings", () => {
     chatty.client.send("hello");
     await new Promise((resolve) => chatty.client.once("message", resolve));
     vi.advanceTimersByTime(30_000); // second tick: only the quiet one is pinged
-    await waitFor(() => quiet.pings.length === 1);
+    await waitFor(() => quiet.pings.length === 1, 3000, "quiet.pings.length === 1");
     expect(chatty.pings).toEqual([]);
     quiet.client.close();
     chatty.client.close();
