@@ -15,6 +15,14 @@ export interface NativeAddon {
    * Throws TypeError on bad arguments.
    */
   setListenRef(port: number, path: string | null, ref: boolean): number;
+  /**
+   * Creates an anonymous in-memory file (Linux `memfd_create`, close-on-exec) holding exactly
+   * `contents`, sealed against later writes, and returns its fd: `/proc/self/fd/<fd>` opens it
+   * as a file until the caller closes the fd with `fs.closeSync`. `name` (1 to 249 bytes) only
+   * labels it in /proc. Throws TypeError on bad arguments, and an Error whose `code` is the errno
+   * name where it cannot (`ENOSYS` off Linux, `EMFILE`, `ENOMEM`, ...).
+   */
+  createMemoryFile(name: string, contents: Uint8Array): number;
 }
 
 const FILE = "uwserve_native.node";
@@ -43,9 +51,9 @@ function candidates(): Array<[string, string]> {
  * (a stale build from an older uwserve may lack newer ones).
  */
 function isNativeAddon(value: unknown): value is NativeAddon {
-  return (
-    typeof value === "object" && value !== null && typeof (value as Record<string, unknown>).setListenRef === "function"
-  );
+  if (typeof value !== "object" || value === null) return false;
+  const mod = value as Record<string, unknown>;
+  return typeof mod.setListenRef === "function" && typeof mod.createMemoryFile === "function";
 }
 
 /**
@@ -67,7 +75,7 @@ export function loadNative(): NativeAddon {
         cached = mod;
         return mod;
       }
-      tried.push(`  ${label}: not a current uwserve_native build (setListenRef missing)`);
+      tried.push(`  ${label}: not a current uwserve_native build (setListenRef or createMemoryFile missing)`);
     } catch (err) {
       // Wrong architecture, wrong libc or a truncated file: keep the dynamic loader's words.
       tried.push(`  ${label}: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);

@@ -6,6 +6,7 @@ import type * as UWS from "uWebSockets.js";
 import { uwserveError } from "./errors.js";
 
 export type {
+  AppOptions,
   HttpRequest,
   HttpResponse,
   TemplatedApp,

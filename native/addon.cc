@@ -2,12 +2,14 @@
 #include <napi.h>
 
 #include "loop_ref.h"
+#include "memfd.h"
 
 namespace {
 
 // Takes the env and the exports object, returns exports with every native function attached.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setListenRef", Napi::Function::New(env, uwserve::SetListenRef, "setListenRef"));
+  exports.Set("createMemoryFile", Napi::Function::New(env, uwserve::CreateMemoryFile, "createMemoryFile"));
   return exports;
 }
 

@@ -1,0 +1,499 @@
+/**
+ * TLS material: validates Bun's `tls` option (one object, or an array of them for SNI) and
+ * Deno's top-level `cert`/`key`, then turns the contents into the file paths uWebSockets.js
+ * insists on (H12) without a private key ever reaching a disk.
+ *
+ * The core reads certificates and keys only by file name and reports any problem as "App
+ * construction failed" (SSLApp) or not at all (addServerName), so everything is checked here
+ * first with node:crypto, and the errors name the option and the SNI entry. The paths then
+ * point at anonymous memory files (Linux memfd through the native addon, /proc/self/fd/N), or,
+ * where those are unavailable, at 0600 files in a private 0700 directory (tmpfs when there is
+ * one). Either way the key is written re-encrypted under a random one-time passphrase that
+ * exists only in this process, and release() closes or deletes everything once the core has
+ * built its SSL contexts.
+ */
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
+import { accessSync, closeSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describeValue, invalidOption, uwserveError } from "./errors.js";
+import { tryLoadNative, type NativeAddon } from "./native.js";
+import type { AppOptions } from "./uws.js";
+
+export interface ResolvedTls {
+  /** Options for uws.SSLApp (the default certificate). */
+  app: AppOptions;
+  /**
+   * SNI: each serverName with its own options, for app.addServerName(name, options). The default
+   * entry is not repeated here even when it has a serverName: connections naming it, or no name,
+   * or a name no entry has, all get `app`'s certificate. uWS gives every added server name its
+   * own empty router, so routes (and ws routes) must be registered again after
+   * `app.domain(serverName)` for each of these; `app.domain("")` returns to the default router.
+   */
+  servers: Array<{ serverName: string; options: AppOptions }>;
+  /** Closes the in-memory files / removes the temp files: call right after SSLApp() and every addServerName() returned. */
+  release(): void;
+}
+
+/** The fields of one `tls` object; anything else is ignored (as Bun ignores what it doesn't know) unless it looks like a typo. */
+const FIELDS = ["key", "cert", "ca", "passphrase", "dhParamsFile", "serverName", "lowMemoryMode", "secureOptions"];
+
+/**
+ * Key types the core's TLS library (BoringSSL) can serve. Node's OpenSSL parses more (Ed448,
+ * RSA-PSS, secp256k1), which the core would reject, silently for addServerName.
+ */
+const SERVABLE_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1", "secp224r1"]);
+
+/** One validated `tls` object: what the core needs, still in memory. */
+interface Entry {
+  /** How errors name the entry's fields: "tls" → "tls.key", "tls[1]" → "tls[1].key", "" (Deno) → "key". */
+  prefix: string;
+  serverName: string | null;
+  key: KeyObject;
+  /** The certificate chain as PEM, leaf first, nothing but CERTIFICATE blocks. */
+  cert: string;
+  ca: string | null;
+  dhParamsFile: string | null;
+  lowMemoryMode: boolean;
+}
+
+/** Validates and materialises `tls` (object or array for SNI) and Deno's top-level `cert`/`key`. null when no TLS. Throws uwserve errors naming the problem. */
+export function resolveTls(tls: unknown, denoCert: unknown, denoKey: unknown): ResolvedTls | null {
+  const entries = readEntries(tls, denoCert, denoKey);
+  if (entries.length === 0) return null;
+  // The default certificate answers clients without SNI and names no entry matches.
+  const fallback = entries.find((entry) => entry.serverName === null) ?? entries[0]!;
+  const store = new MemoryFiles();
+  try {
+    const app = store.appOptions(fallback);
+    const servers: ResolvedTls["servers"] = [];
+    for (const entry of entries) {
+      // The default answers its own name too (as the fallback), without a second SSL context.
+      if (entry.serverName === null || entry === fallback) continue;
+      servers.push({ serverName: entry.serverName, options: store.appOptions(entry) });
+    }
+    return { app, servers, release: () => store.release() };
+  } catch (err) {
+    store.release();
+    throw err;
+  }
+}
+
+// ---- reading and validating ----------------------------------------------------------------
+
+/** Takes the three options, returns the validated entries ([] = no TLS); throws on any problem. */
+function readEntries(tls: unknown, denoCert: unknown, denoKey: unknown): Entry[] {
+  const deno = denoCert !== undefined || denoKey !== undefined;
+  if (tls !== undefined && tls !== null) {
+    if (deno) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_INVALID_OPTION",
+        'uwserve: give either "tls" (Bun style) or "cert" and "key" (Deno style), not both',
+      );
+    }
+    if (Array.isArray(tls)) return readSniEntries(tls);
+    if (typeof tls !== "object") throw invalidOption("tls", "an object ({ key, cert }) or an array of them for SNI", tls);
+    const options = tls as Record<string, unknown>;
+    // Bun serves plain HTTP for a tls object without key and cert; so does uwserve, but only
+    // when nothing else was set either (a lone passphrase or ca is surely a mistake).
+    if (options.key === undefined && options.cert === undefined) {
+      const set = Object.keys(options).filter((name) => options[name] !== undefined);
+      if (set.length === 0) return [];
+      throw missing("tls.key", `TLS needs both key and cert, and tls has only ${set.join(", ")}`);
+    }
+    return [readEntry(options, "tls", false)];
+  }
+  if (!deno) return [];
+  if (denoCert === undefined) throw missing('option "cert"', 'HTTPS needs both "cert" and "key" (or Bun\'s "tls")');
+  if (denoKey === undefined) throw missing('option "key"', 'HTTPS needs both "cert" and "key" (or Bun\'s "tls")');
+  return [readEntry({ cert: denoCert, key: denoKey }, "", false)];
+}
+
+/** Takes the `tls` array, returns its entries; one may omit serverName (the default), names must differ. */
+function readSniEntries(list: unknown[]): Entry[] {
+  if (list.length === 0) throw invalidOption("tls", "an object or a non-empty array of objects", list);
+  const entries = list.map((item, i) => {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw invalidOption(`tls[${i}]`, "an object ({ key, cert, serverName })", item);
+    }
+    return readEntry(item as Record<string, unknown>, `tls[${i}]`, true);
+  });
+  const seen = new Map<string, number>();
+  let unnamed = -1;
+  entries.forEach((entry, i) => {
+    if (entry.serverName === null) {
+      if (unnamed >= 0) {
+        throw uwserveError(
+          TypeError,
+          "UWSERVE_ERR_INVALID_OPTION",
+          `uwserve: tls[${unnamed}] and tls[${i}] both lack a serverName; in a tls array only the default certificate may omit it`,
+        );
+      }
+      unnamed = i;
+      return;
+    }
+    const first = seen.get(entry.serverName);
+    if (first !== undefined) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_INVALID_OPTION",
+        `uwserve: tls[${first}] and tls[${i}] both have serverName "${entry.serverName}"`,
+      );
+    }
+    seen.set(entry.serverName, i);
+  });
+  return entries;
+}
+
+/** Takes one tls object and its name ("tls", "tls[1]" or "" for Deno), returns it validated. */
+function readEntry(options: Record<string, unknown>, prefix: string, inArray: boolean): Entry {
+  const name = (field: string): string => (prefix === "" ? field : `${prefix}.${field}`);
+  for (const key of Object.keys(options)) {
+    const near = FIELDS.find((field) => field !== key && field.toLowerCase() === key.toLowerCase());
+    if (near !== undefined) {
+      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", `uwserve: unknown option "${name(key)}"; did you mean "${name(near)}"?`);
+    }
+  }
+
+  let serverName: string | null = null;
+  if (options.serverName !== undefined) {
+    const value = options.serverName;
+    if (typeof value !== "string" || value === "" || /[\s/:]/.test(value)) {
+      throw invalidOption(name("serverName"), 'a host name such as "example.com" or "*.example.com"', value);
+    }
+    // DNS names are case-insensitive and clients send them lowercased; the core matches bytes.
+    serverName = value.toLowerCase();
+  }
+  const where = serverName === null ? "" : ` (serverName "${serverName}")`;
+
+  const passphrase = options.passphrase;
+  if (passphrase !== undefined && passphrase !== null && typeof passphrase !== "string") {
+    throw invalidOption(name("passphrase"), "a string", passphrase);
+  }
+  const lowMemoryMode = options.lowMemoryMode ?? false;
+  if (typeof lowMemoryMode !== "boolean") throw invalidOption(name("lowMemoryMode"), "a boolean", lowMemoryMode);
+  const secureOptions = options.secureOptions ?? 0;
+  if (typeof secureOptions !== "number" || !Number.isInteger(secureOptions) || secureOptions < 0) {
+    throw invalidOption(name("secureOptions"), "a non-negative integer (SSL_OP_* flags)", secureOptions);
+  }
+  if (secureOptions !== 0) {
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_NOT_SUPPORTED",
+      `uwserve: ${name("secureOptions")} (${secureOptions}) is not supported: the uWebSockets core sets its own TLS options ` +
+        "(TLS 1.2 and 1.3 only) and offers no way to add OpenSSL flags; remove it",
+    );
+  }
+
+  const keyText = readMaterial(options.key, name("key"));
+  const certText = readMaterial(options.cert, name("cert"));
+  const needs = inArray ? `every entry of a tls array needs its own key and cert${where}` : "TLS needs both key and cert";
+  if (keyText === null) throw missing(name("key"), needs);
+  if (certText === null) throw missing(name("cert"), needs);
+  const key = readKey(keyText, name, where, passphrase || undefined);
+  const chain = readCertificates(certText, name("cert"), where);
+  if (!chain[0]!.checkPrivateKey(key)) {
+    throw uwserveError(
+      Error,
+      "UWSERVE_ERR_TLS",
+      `uwserve: ${name("key")} does not match the certificate in ${name("cert")}${where} ` +
+        `(subject ${oneLine(chain[0]!.subject)}): the certificate must come first in ${name("cert")}, and the key must be its own`,
+    );
+  }
+  const caText = readMaterial(options.ca, name("ca"));
+  const ca = caText === null ? null : readCertificates(caText, name("ca"), where);
+
+  let dhParamsFile: string | null = null;
+  if (options.dhParamsFile !== undefined && options.dhParamsFile !== null) {
+    const value = options.dhParamsFile;
+    if (typeof value !== "string" || value === "") throw invalidOption(name("dhParamsFile"), "a path to a PEM file of DH parameters", value);
+    dhParamsFile = resolve(value);
+    let text: string;
+    try {
+      text = readFileSync(dhParamsFile, "latin1");
+    } catch (err) {
+      throw uwserveError(Error, "UWSERVE_ERR_TLS", `uwserve: ${name("dhParamsFile")}${where}: cannot read ${dhParamsFile}: ${messageOf(err)}`, err);
+    }
+    if (!text.includes("-----BEGIN DH PARAMETERS-----")) {
+      throw uwserveError(
+        Error,
+        "UWSERVE_ERR_TLS",
+        `uwserve: ${name("dhParamsFile")}${where}: ${dhParamsFile} holds no "-----BEGIN DH PARAMETERS-----" block (make one with \`openssl dhparam -out dhparams.pem 2048\`)`,
+      );
+    }
+  }
+
+  return {
+    prefix,
+    serverName,
+    key,
+    cert: chain.map((cert) => cert.toString()).join(""),
+    ca: ca === null ? null : ca.map((cert) => cert.toString()).join(""),
+    dhParamsFile,
+    lowMemoryMode,
+  };
+}
+
+/**
+ * Takes a key/cert/ca value (string, Buffer/TypedArray/ArrayBuffer, a file() Blob, or an array
+ * of those, concatenated as PEM) and its option name, returns the text, or null when absent.
+ */
+function readMaterial(value: unknown, name: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw invalidOption(name, "PEM contents (a string, Buffer or file()) or a non-empty array of them", value);
+    // PEM blocks may follow each other directly, but a missing final newline would glue two lines.
+    return value.map((item, i) => readOne(item, `${name}[${i}]`)).join("\n");
+  }
+  return readOne(value, name);
+}
+
+/** Takes one non-array material value, returns its text. */
+function readOne(value: unknown, name: string): string {
+  if (typeof value === "string") return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8");
+  if (value instanceof ArrayBuffer) return Buffer.from(value).toString("utf8");
+  if (value instanceof Blob) {
+    const path = filePath(value);
+    if (path === null) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_INVALID_OPTION",
+        `uwserve: ${name} is a Blob held in memory, which can only be read asynchronously; ` +
+          "pass its contents instead (a string or Buffer, e.g. `await blob.text()`), or file(path)",
+      );
+    }
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw uwserveError(Error, "UWSERVE_ERR_TLS", `uwserve: ${name}: cannot read file(${JSON.stringify(path)}): ${messageOf(err)}`, err);
+    }
+    if (value.size !== bytes.length) {
+      throw uwserveError(
+        TypeError,
+        "UWSERVE_ERR_INVALID_OPTION",
+        `uwserve: ${name} is a slice of file(${JSON.stringify(path)}); pass the whole file, or the slice's contents as a string or Buffer`,
+      );
+    }
+    return bytes.toString("utf8");
+  }
+  throw invalidOption(name, "PEM contents: a string, Buffer, TypedArray, file() or an array of them", value);
+}
+
+/**
+ * Takes a Blob, returns the path it reads from when it is a file() Blob (uwserve's or Bun's:
+ * a Blob subclass whose `name` is the path), else null. A web `File`'s name is only a label.
+ */
+function filePath(blob: Blob): string | null {
+  const name = (blob as { name?: unknown }).name;
+  if (typeof name !== "string" || name === "") return null;
+  const ctor = blob.constructor;
+  if (ctor === Blob || (typeof File === "function" && ctor === File)) return null;
+  return name;
+}
+
+/** Takes the key's text, the field namer, the SNI suffix and the passphrase, returns the parsed key. */
+function readKey(text: string, name: (field: string) => string, where: string, passphrase: string | undefined): KeyObject {
+  const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----[\s\S]*?-----END \1-----/g)];
+  if (blocks.length === 0) throw notPem(text, name("key"), where, "private key", "PRIVATE KEY");
+  if (blocks.length > 1) {
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_NOT_SUPPORTED",
+      `uwserve: ${name("key")}${where} holds ${blocks.length} private keys; the uWebSockets core takes one key per certificate ` +
+        "(for several certificates, use a tls array with a serverName each)",
+    );
+  }
+  const block = blocks[0]![0];
+  const encrypted = blocks[0]![1] === "ENCRYPTED PRIVATE KEY" || /Proc-Type:\s*4,ENCRYPTED/.test(block);
+  if (encrypted && passphrase === undefined) {
+    throw uwserveError(
+      Error,
+      "UWSERVE_ERR_TLS",
+      `uwserve: ${name("key")}${where} is encrypted: pass its passphrase as ${name("passphrase")}`,
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: block, format: "pem", passphrase: encrypted ? passphrase : undefined });
+  } catch (err) {
+    if (encrypted) {
+      throw uwserveError(
+        Error,
+        "UWSERVE_ERR_TLS",
+        `uwserve: ${name("passphrase")} does not decrypt ${name("key")}${where} (wrong passphrase?): ${messageOf(err)}`,
+        err,
+      );
+    }
+    throw uwserveError(Error, "UWSERVE_ERR_TLS", `uwserve: ${name("key")}${where} is not a valid PEM private key: ${messageOf(err)}`, err);
+  }
+  const type = key.asymmetricKeyType ?? "unknown";
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (!(type === "rsa" || type === "ed25519" || (type === "ec" && curve !== undefined && SERVABLE_CURVES.has(curve)))) {
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_NOT_SUPPORTED",
+      `uwserve: ${name("key")}${where} is ${type === "ec" ? `an EC key on curve ${curve ?? "unknown"}` : `a key of type ${type}`}, which the ` +
+        "uWebSockets core's TLS library (BoringSSL) cannot serve; use RSA, ECDSA (P-256, P-384, P-521) or Ed25519",
+    );
+  }
+  return key;
+}
+
+/** Takes PEM text and its option name, returns every certificate in it, in order; throws when none parses. */
+function readCertificates(text: string, name: string, where: string): X509Certificate[] {
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g);
+  if (blocks === null) throw notPem(text, name, where, "certificate", "CERTIFICATE");
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (err) {
+      const which = blocks.length === 1 ? "its certificate" : `certificate ${i + 1} of ${blocks.length}`;
+      throw uwserveError(Error, "UWSERVE_ERR_TLS", `uwserve: ${name}${where}: ${which} cannot be parsed: ${messageOf(err)}`, err);
+    }
+  });
+}
+
+/** Takes text with no PEM block of the wanted kind, returns the error that says what it looks like instead. */
+function notPem(text: string, name: string, where: string, what: string, label: string): Error {
+  let hint: string;
+  const found = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(text)?.[1];
+  if (found !== undefined) {
+    hint = `it holds a ${found} block instead${found.includes("PRIVATE KEY") || found === "CERTIFICATE" ? " (are key and cert swapped?)" : ""}`;
+  } else if (text.trim() === "") {
+    hint = "it is empty";
+  } else if (!/[\n\0]/.test(text) && text.length < 4096 && existsSync(text.trim())) {
+    hint = `it looks like a file path: pass the contents, e.g. file(${JSON.stringify(text.trim())}) or readFileSync(path)`;
+  } else {
+    hint = `received ${text.length} characters without one (DER is not accepted; convert with \`openssl x509 -inform der\` or \`openssl pkey -inform der\`)`;
+  }
+  return uwserveError(
+    Error,
+    "UWSERVE_ERR_TLS",
+    `uwserve: ${name}${where} must be a PEM ${what} ("-----BEGIN ${label}-----"); ${hint}`,
+  );
+}
+
+/** Takes the missing option's name and what the user should know, returns the TypeError. */
+function missing(name: string, why: string): TypeError {
+  return uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", `uwserve: ${name} is missing; ${why}`);
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : describeValue(err);
+}
+
+function oneLine(subject: string): string {
+  return subject.split("\n").join(", ");
+}
+
+// ---- materialising -------------------------------------------------------------------------
+
+/**
+ * Files the core can open by path: memfds where the native addon runs on Linux, else 0600
+ * files in one private directory; release() closes or removes all of them.
+ */
+class MemoryFiles {
+  #native: NativeAddon | null = process.platform === "linux" ? tryLoadNative() : null;
+  #fds: number[] = [];
+  #dir: string | null = null;
+  #count = 0;
+  #released = false;
+  /** Removes the temp directory if the process exits before release() (a crash between the two). */
+  #onExit = (): void => this.release();
+
+  /** Takes an entry, writes its material, returns the core's options pointing at it. */
+  appOptions(entry: Entry): AppOptions {
+    const label = entry.prefix === "" ? "tls" : entry.prefix.replace(/\[(\d+)\]/, "$1"); // "tls", "tls1"
+    // One-time passphrase: the key as written is useless without this process's memory.
+    const passphrase = randomBytes(24).toString("base64url");
+    const key = entry.key.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase });
+    const options: AppOptions = {
+      key_file_name: this.#write(`${label}-key`, key),
+      cert_file_name: this.#write(`${label}-cert`, entry.cert),
+      passphrase,
+    };
+    if (entry.ca !== null) options.ca_file_name = this.#write(`${label}-ca`, entry.ca);
+    if (entry.dhParamsFile !== null) options.dh_params_file_name = entry.dhParamsFile;
+    if (entry.lowMemoryMode) options.ssl_prefer_low_memory_usage = true;
+    return options;
+  }
+
+  /** Takes a label and PEM text, returns a path that reads back exactly that text. */
+  #write(label: string, text: string | Buffer): string {
+    const bytes = Buffer.isBuffer(text) ? text : Buffer.from(text, "utf8");
+    const name = `${label}-${this.#count++}.pem`;
+    if (this.#native !== null) {
+      const path = this.#memoryFile(this.#native, name, bytes);
+      if (path !== null) return path;
+      this.#native = null; // memfd or /proc unusable here: temp files from now on
+    }
+    return this.#tempFile(name, bytes);
+  }
+
+  /** Takes the addon, a name and bytes, returns /proc/self/fd/N for a memfd holding them, or null where that fails. */
+  #memoryFile(native: NativeAddon, name: string, bytes: Buffer): string | null {
+    let fd: number;
+    try {
+      fd = native.createMemoryFile(`uwserve-${name}`, bytes);
+    } catch {
+      return null; // ENOSYS (old kernel), EPERM (seccomp): fall back
+    }
+    const path = `/proc/self/fd/${fd}`;
+    try {
+      // Without /proc mounted (some sandboxes) the path would not open for the core.
+      if (statSync(path).size === bytes.length) {
+        this.#fds.push(fd);
+        return path;
+      }
+    } catch {
+      // fall through
+    }
+    closeSync(fd);
+    return null;
+  }
+
+  /** Takes a name and bytes, returns the path of a new 0600 file holding them in the private directory. */
+  #tempFile(name: string, bytes: Buffer): string {
+    if (this.#dir === null) {
+      // mkdtemp makes the directory 0700; tmpfs keeps it off the disk where there is one.
+      this.#dir = mkdtempSync(join(privateBase(), "uwserve-tls-"));
+      process.once("exit", this.#onExit);
+    }
+    const path = join(this.#dir, name);
+    writeFileSync(path, bytes, { mode: 0o600, flag: "wx" });
+    return path;
+  }
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const fd of this.#fds.splice(0)) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed by someone else: nothing left to free
+      }
+    }
+    if (this.#dir !== null) {
+      rmSync(this.#dir, { recursive: true, force: true });
+      process.removeListener("exit", this.#onExit);
+      this.#dir = null;
+    }
+  }
+}
+
+/** Returns /dev/shm when it is a writable tmpfs directory (Linux), else the OS temp directory. */
+function privateBase(): string {
+  if (process.platform === "linux") {
+    try {
+      accessSync("/dev/shm", constants.W_OK | constants.X_OK);
+      if (statSync("/dev/shm").isDirectory()) return "/dev/shm";
+    } catch {
+      // no usable /dev/shm
+    }
+  }
+  return tmpdir();
+}
