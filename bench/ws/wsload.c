@@ -345,7 +345,7 @@ static size_t parse(conn *c, const unsigned char *p, size_t n) {
       if (op == 0x9) {
         frame(c, 0xA, pl, (size_t)len);
       } else if (op == 0x8) {
-        if (phase != PH_DRAIN) err.closed++;
+        err.closed++;
         close_conn(c);
         break;
       }
@@ -418,7 +418,7 @@ static void on_readable(conn *c) {
   ssize_t r = recv(c->fd, rbuf + have, RBUF_SIZE - have, 0);
   sys_count.recv++;
   if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-    if (!(phase == PH_DRAIN && c->role != ROLE_SUB)) err.closed++;
+    err.closed++;  // the server never closes first in these scenarios
     close_conn(c);
     return;
   }
