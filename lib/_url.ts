@@ -26,9 +26,10 @@ let cachedOrigin: string | null = null;
 /** "http://host" for a valid Host the parser would keep as is, else null (slow path). */
 function canonicalOrigin(host: string, fallbackOrigin: string): string | null {
   if (host === cachedHost && fallbackOrigin === cachedFallback) return cachedOrigin;
-  const origin = isValidHost(host) ? "http://" + host : fallbackOrigin;
+  const secure = fallbackOrigin.startsWith("https:");
+  const origin = isValidHost(host) ? (secure ? "https://" : "http://") + host : fallbackOrigin;
   // Upper case or a default port would be rewritten by the parser: take the slow path then.
-  const result = /[A-Z]|:80$/.test(origin) ? null : origin;
+  const result = (secure ? /[A-Z]|:443$/ : /[A-Z]|:80$/).test(origin) ? null : origin;
   cachedHost = host;
   cachedFallback = fallbackOrigin;
   cachedOrigin = result;
@@ -45,7 +46,7 @@ export function buildUrl(host: string, path: string, query: string, fallbackOrig
   ) {
     return query === "" ? fastOrigin + path : fastOrigin + path + "?" + query;
   }
-  const origin = isValidHost(host) ? "http://" + host : fallbackOrigin;
+  const origin = isValidHost(host) ? (fallbackOrigin.startsWith("https:") ? "https://" : "http://") + host : fallbackOrigin;
   try {
     // Parse the target against the origin alone, so an absolute-looking path can't change host.
     const parsed = new URL(origin);

@@ -23,6 +23,8 @@ export interface NativeAddon {
    * name where it cannot (`ENOSYS` off Linux, `EMFILE`, `ENOMEM`, ...).
    */
   createMemoryFile(name: string, contents: Uint8Array): number;
+  /** Runs `callback` with fd 1 on /dev/null (the core prints a line per SNI domain routed). */
+  callWithQuietStdout<T>(callback: () => T): T;
 }
 
 const FILE = "uwserve_native.node";

@@ -17,11 +17,11 @@ let warnedIdleTimeout = false;
 /** Options this version implements. */
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
-  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path",
+  "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
 ]);
 /** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
 const NOT_YET = new Set([
-  "tls", "cert", "key", "compression", "automaticCompression", "workers",
+  "compression", "automaticCompression", "workers",
 ]);
 
 /**
@@ -225,6 +225,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     signal: signal as AbortSignal | null,
     idleTimeout,
     unix: unix === null ? null : { path: unix as string, option: unixOption },
+    tls: { tls: options.tls, cert: options.cert, key: options.key },
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

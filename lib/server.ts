@@ -7,6 +7,7 @@ import { NativeRequest } from "./_globals.js";
 import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "./_error_page.js";
 import { scanHead } from "./_head.js";
 import { RequestContext, type ContextOwner } from "./context.js";
+import { resolveTls } from "./tls.js";
 import { uwserveError } from "./errors.js";
 import { tryLoadNative } from "./native.js";
 import { NO_PARAMS, requestContextOf, ServerRequest } from "./request.js";
@@ -56,6 +57,7 @@ export interface ResolvedOptions {
   unix: { path: string; option: string } | null;
   /** The `websocket` option; null without one (Deno's upgradeWebSocket still works). */
   websocket: ResolvedWebSocketOptions | null;
+  tls: { tls: unknown; cert: unknown; key: unknown };
 }
 
 /** The handlers a request is dispatched with; swapped whole by reload(), kept by in-flight requests. */
@@ -98,6 +100,8 @@ export class Server implements ServerLike, ContextOwner {
   /** Shapes of the current table not yet registered (reload() from inside a handler). */
   #unregistered: number;
   readonly #hub: WebSocketHub;
+  #domains: string[] | null;
+  #scheme: "http" | "https";
   readonly maxRequestBodySize: number;
 
   constructor(options: ResolvedOptions) {
@@ -120,7 +124,21 @@ export class Server implements ServerLike, ContextOwner {
     });
     this.#resolveStopped = resolveStopped;
 
-    this.#app = uws.App();
+    const material = resolveTls(options.tls.tls, options.tls.cert, options.tls.key);
+    if (material !== null) {
+      try {
+        this.#app = uws.SSLApp(material.app);
+        for (const { serverName, options: o } of material.servers) this.#app.addServerName(serverName, o);
+      } finally {
+        material.release();
+      }
+      this.#domains = material.servers.length === 0 ? null : [...material.servers.map((s) => s.serverName), ""];
+      this.#scheme = "https";
+    } else {
+      this.#app = uws.App();
+      this.#domains = null;
+      this.#scheme = "http";
+    }
     this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions());
     // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
     this.#registerShape("/*", "/*");
@@ -138,8 +156,8 @@ export class Server implements ServerLike, ContextOwner {
     } else {
       const displayHost = WILDCARD_HOSTS.has(this.#hostname) ? "localhost" : this.#hostname;
       const urlHost = displayHost.includes(":") && !displayHost.startsWith("[") ? `[${displayHost}]` : displayHost;
-      this.#url = new URL(`http://${urlHost}:${this.#port}/`);
-      this.#fallbackOrigin = `http://${urlHost}:${this.#port}`;
+      this.#url = new URL(`${this.#scheme}://${urlHost}:${this.#port}/`);
+      this.#fallbackOrigin = `${this.#scheme}://${urlHost}:${this.#port}`;
     }
 
     if (options.signal !== null) {
@@ -351,8 +369,26 @@ export class Server implements ServerLike, ContextOwner {
   #registerShape(shape: string, pattern: string): void {
     // A WebSocket route on the same pattern: the core sends GETs with a Sec-WebSocket-Key
     // there first (with the socket context an upgrade needs) and yields the others to `any`.
-    this.#app.ws(pattern, this.#hub.behavior((res, req, context) => this.#onRequest(res, req, shape, context)));
-    this.#app.any(pattern, (res, req) => this.#onRequest(res, req, shape));
+    const register = (): void => {
+      this.#app.ws(pattern, this.#hub.behavior((res, req, context) => this.#onRequest(res, req, shape, context)));
+      this.#app.any(pattern, (res, req) => this.#onRequest(res, req, shape));
+    };
+    const domains = this.#domains;
+    if (domains === null) {
+      register();
+    } else {
+      // Each SNI name has a router of its own: register there too ("" is the default one). The
+      // core prints a line per domain() call; the addon keeps that off the user's stdout.
+      const registerEverywhere = (): void => {
+        for (const domain of domains) {
+          this.#app.domain(domain);
+          register();
+        }
+      };
+      const native = tryLoadNative();
+      if (native !== null) native.callWithQuietStdout(registerEverywhere);
+      else registerEverywhere();
+    }
     this.#shapes.add(shape);
   }
 

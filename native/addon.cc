@@ -3,6 +3,7 @@
 
 #include "loop_ref.h"
 #include "memfd.h"
+#include "quiet_stdout.h"
 
 namespace {
 
@@ -10,6 +11,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setListenRef", Napi::Function::New(env, uwserve::SetListenRef, "setListenRef"));
   exports.Set("createMemoryFile", Napi::Function::New(env, uwserve::CreateMemoryFile, "createMemoryFile"));
+  exports.Set("callWithQuietStdout", Napi::Function::New(env, uwserve::CallWithQuietStdout, "callWithQuietStdout"));
   return exports;
 }
 

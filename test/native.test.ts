@@ -326,3 +326,29 @@ console.log(JSON.stringify({ soft: tryLoadNative(), error }));`;
     }
   });
 });
+
+describe.skipIf(SKIP)("callWithQuietStdout", () => {
+  it("runs the callback with fd 1 on /dev/null, returns its result, and restores stdout", async () => {
+    const script = `
+import { loadNative } from ${JSON.stringify(NATIVE_URL)};
+import { writeSync } from "node:fs";
+writeSync(1, "before\\n");
+const result = loadNative().callWithQuietStdout(() => { writeSync(1, "hidden\\n"); return 42; });
+writeSync(1, "after " + result + "\\n");
+`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout!.on("data", (data) => (out += data));
+    await new Promise((resolve) => child.once("close", resolve));
+    expect(out).toBe("before\nafter 42\n");
+  });
+
+  it("an exception in the callback propagates and stdout is restored", () => {
+    const native = loadNative();
+    expect(() =>
+      native.callWithQuietStdout(() => {
+        throw new Error("inside");
+      }),
+    ).toThrow("inside");
+  });
+});

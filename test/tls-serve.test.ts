@@ -1,5 +1,6 @@
 // serve({ tls }) and Deno's serve({ cert, key }): HTTPS end to end, SNI with routes and WebSockets on every name, bad material refused before anything listens, no key left behind.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import { tmpdir } from "node:os";
@@ -11,18 +12,6 @@ import { serve, type Server } from "../dist/index.js";
 import { trackServers } from "./helpers/server.js";
 
 const HAS_OPENSSL = spawnSync("openssl", ["version"]).status === 0;
-/**
- * Until serve() wires `tls` in (lib/tls.ts's resolveTls), it refuses the option as not yet
- * supported and this file skips itself. Remove this guard once it is wired.
- */
-const TLS_WIRED = (() => {
-  try {
-    void serve({ port: 0, hostname: "127.0.0.1", tls: {}, fetch: () => new Response() } as never).stop(true);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code !== "UWSERVE_ERR_NOT_SUPPORTED";
-  }
-})();
 const PASS = "correct horse";
 const track = trackServers();
 
@@ -114,7 +103,7 @@ function leftovers(): string[] {
 
 const hello = (req: Request) => new Response(`hello ${new URL(req.url).hostname} over ${new URL(req.url).protocol}`);
 
-describe.skipIf(!HAS_OPENSSL || !TLS_WIRED)("serve({ tls })", () => {
+describe.skipIf(!HAS_OPENSSL)("serve({ tls })", () => {
   it("serves HTTPS: server.url is https:, requests see https: URLs", async () => {
     const before = leftovers();
     const server = track(serve({ port: 0, hostname: "127.0.0.1", tls: { key: certs.key, cert: certs.cert }, fetch: hello }));
@@ -183,6 +172,36 @@ describe.skipIf(!HAS_OPENSSL || !TLS_WIRED)("serve({ tls })", () => {
       socket.on("error", reject);
     });
     expect(other).toBe("localhost");
+  });
+
+  it("real clients: fetch trusting the test CA (NODE_EXTRA_CA_CERTS) and curl --cacert, for both SNI names", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        tls: [
+          { key: certs.key, cert: certs.cert },
+          { key: certs.aKey, cert: certs.aCert, serverName: "a.test" },
+          { key: certs.bKey, cert: certs.bCert, serverName: "b.test" },
+        ],
+        fetch: hello,
+      }),
+    );
+    expect(server.url.href).toBe(`https://127.0.0.1:${server.port}/`);
+    const caFile = join(certs.dir, "ca.pem");
+    // fetch (undici) verifies against Node's CA store: a child process that trusts the test CA.
+    // (Asynchronously: this process serves the requests.)
+    const run = promisify(execFile);
+    const fetched = await run(process.execPath, ["--input-type=module", "-e", `const r = await fetch("https://localhost:${server.port}/f"); console.log(r.status, await r.text());`], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
+    });
+    expect(fetched.stdout.trim()).toBe("200 hello localhost over https:");
+    if (spawnSync("curl", ["--version"]).status !== 0) return;
+    for (const name of ["a.test", "b.test"]) {
+      const curl = await run("curl", ["-s", "-v", "--cacert", caFile, "--resolve", `${name}:${server.port}:127.0.0.1`, `https://${name}:${server.port}/`]);
+      expect(curl.stdout).toBe(`hello ${name} over https:`);
+      expect(curl.stderr).toMatch(new RegExp(`subject: CN=${name.replace(".", "\\.")}`));
+    }
   });
 
   it("Deno style: serve({ cert, key }, handler)", async () => {
