@@ -35,6 +35,8 @@ export class CloseEvent extends Event {
   }
 }
 
+const textDecoder = new TextDecoder();
+
 type Handler<E extends Event> = ((this: DenoWebSocket, event: E) => unknown) | null;
 
 export class DenoWebSocket extends EventTarget implements SocketListener {
@@ -119,9 +121,9 @@ export class DenoWebSocket extends EventTarget implements SocketListener {
     // The ArrayBuffer is detached when the core's callback returns: copy it.
     const data = isBinary
       ? this.#binaryType === "blob"
-        ? new Blob([message.slice(0)])
-        : message.slice(0)
-      : Buffer.from(message).toString("utf8");
+        ? new Blob([new Uint8Array(message)])
+        : new Uint8Array(message).slice().buffer
+      : textDecoder.decode(message);
     this.#emit(new MessageEvent("message", { data, origin: new URL(this.url).origin }), this.onmessage);
   }
 

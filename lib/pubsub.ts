@@ -114,7 +114,7 @@ export class TopicPublisher {
     }
     if (this.callbackDepth > 0 && (this.#queue.length > 0 || ++this.#turnPublishes > CORE_DRAIN_BATCH)) {
       // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
-      this.#queue.push({ topic, message: copyIfBytes(message), isBinary, compress, sender: excluded });
+      this.#queue.push({ topic, message: typeof data === "string" ? data : copyIfBytes(message), isBinary, compress, sender: excluded });
       this.#scheduleFlush();
     } else {
       this.#send(topic, message, isBinary, compress, excluded);
@@ -192,9 +192,17 @@ export class TopicPublisher {
   }
 }
 
+/**
+ * The text message a `message` handler is running for, and its bytes as the core delivered them
+ * (valid only until that callback returns). Sending or publishing that same text again (echo,
+ * relay, chat fan-out) passes the core its own bytes instead of a string it would re-encode.
+ */
+export const receiving: { text: string | null; bytes: ArrayBuffer | null } = { text: null, bytes: null };
+
 /** uWebSockets.js reads strings, ArrayBuffers and typed arrays; other views and shared memory are viewed as bytes. */
 export function toMessage(data: WebSocketData): string | Uint8Array | ArrayBuffer {
-  if (typeof data === "string" || data instanceof ArrayBuffer || data instanceof Uint8Array) return data;
+  if (typeof data === "string") return data === receiving.text ? receiving.bytes! : data;
+  if (data instanceof ArrayBuffer || data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer) return new Uint8Array(data);
   throw new TypeError(`uwserve: a WebSocket message must be a string, ArrayBuffer or typed array, not ${describe(data)}`);
@@ -203,7 +211,7 @@ export function toMessage(data: WebSocketData): string | Uint8Array | ArrayBuffe
 /** A queued message must not change if the caller reuses its buffer. */
 function copyIfBytes(message: string | Uint8Array | ArrayBuffer): string | Uint8Array {
   if (typeof message === "string") return message;
-  return message instanceof ArrayBuffer ? new Uint8Array(message.slice(0)) : message.slice();
+  return message instanceof ArrayBuffer ? new Uint8Array(message).slice() : message.slice();
 }
 
 function describe(value: unknown): string {

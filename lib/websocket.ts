@@ -3,7 +3,7 @@
  * wires one server's `websocket` handlers into the core's WebSocket behaviour. Framing,
  * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
  */
-import { TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
+import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
 import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
 import type { ResolvedWebSocketOptions } from "./websocket-options.js";
@@ -50,6 +50,8 @@ interface UserData {
 type NativeWebSocket = UwsWebSocket<UserData> & UserData & NativeSocket;
 
 let warnedPong = false;
+/** UTF-8 (the core has validated it already). */
+const textDecoder = new TextDecoder();
 
 export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, Subscriber {
   data: T;
@@ -343,38 +345,43 @@ export class WebSocketHub {
 
   #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const socket = native.s;
-    const listener = socket.listener;
     socket.active = true;
+    const listener = socket.listener;
     this.#enter();
     try {
       if (listener !== null) {
         listener.onMessage(message, isBinary);
         return;
       }
-      const handler = this.options.message;
-      if (handler === null) return;
-      // The ArrayBuffer is detached when this callback returns: copy now (H4).
+      if (this.options.message === null) return;
       if (socket.pendingMessages >= this.options.maxPendingMessages) {
         // A client sending faster than its handlers settle: bounded, never unbounded memory.
         socket.close(1008, "Too many pending messages");
         return;
       }
-      const value = isBinary ? Buffer.from(message.slice(0)) : Buffer.from(message).toString("utf8");
+      // The ArrayBuffer is detached when this callback returns: copy now (H4).
+      const value = isBinary ? copyBytes(message) : textDecoder.decode(message);
       if (socket.running >= this.options.messageConcurrency) {
         (socket.queued ??= []).push(value);
         socket.pendingMessages++;
         return;
       }
+      if (!isBinary) {
+        receiving.text = value as string;
+        receiving.bytes = message;
+      }
       this.#runMessage(socket, value);
     } catch (err) {
       this.reportError(socket, err);
     } finally {
+      receiving.text = null;
+      receiving.bytes = null;
       this.#leave();
     }
   }
 
   #runMessage(socket: ServerWebSocket<unknown>, value: string | Buffer): void {
-    const result = this.options.message!(socket as never, toBinaryType(socket, value) as never);
+    const result = this.options.message!(socket as never, (typeof value === "string" ? value : toBinaryType(socket, value)) as never);
     if (!isPromiseLike(result)) return;
     socket.running++;
     socket.pendingMessages++;
@@ -425,7 +432,7 @@ export class WebSocketHub {
     if (handler === null) return;
     this.#enter();
     try {
-      this.#settle(socket, handler(socket as never, Buffer.from(data.slice(0))));
+      this.#settle(socket, handler(socket as never, copyBytes(data)));
     } catch (err) {
       this.reportError(socket, err);
     } finally {
@@ -496,8 +503,15 @@ export class WebSocketHub {
   }
 }
 
-function toBinaryType(socket: ServerWebSocket<unknown>, value: string | Buffer): string | Buffer | ArrayBuffer | Uint8Array {
-  if (typeof value === "string" || socket.binaryType === "nodebuffer") return value;
+/** A Buffer with an ArrayBuffer of its own (so `.buffer` is exactly the message). */
+function copyBytes(message: ArrayBuffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(message.byteLength);
+  copy.set(new Uint8Array(message));
+  return copy;
+}
+
+function toBinaryType(socket: ServerWebSocket<unknown>, value: Buffer): Buffer | ArrayBuffer | Uint8Array {
+  if (socket.binaryType === "nodebuffer") return value;
   if (socket.binaryType === "arraybuffer") return value.buffer as ArrayBuffer;
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
