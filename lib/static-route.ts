@@ -25,6 +25,9 @@ export class StaticRoute {
         this.#body = bytes;
         this.ready = null;
       });
+      // A body that can't be read (a missing file()) fails each request through the error
+      // handler; at serve() it must not be an unhandled rejection that ends the process.
+      this.ready.catch(() => {});
     } else {
       this.#body = parts.body;
       this.ready = null;

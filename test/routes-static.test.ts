@@ -52,3 +52,42 @@ describe("static routes and request checks", () => {
     }
   });
 });
+
+describe("static routes with a file() body", () => {
+  it("a file is read once at serve() and served from memory", async () => {
+    const { file } = await import("../dist/index.js");
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-static-file-"));
+    writeFileSync(join(dir, "a.txt"), "from disk");
+    try {
+      const server = track(start({ routes: { "/a": new Response(file(join(dir, "a.txt"))) }, fetch: () => new Response("fallback") }));
+      const res = await fetch(`http://127.0.0.1:${server.port}/a`);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe("from disk");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a missing file doesn't take the process down at serve(): its requests go through the error path (500)", async () => {
+    const { file } = await import("../dist/index.js");
+    const errors: unknown[] = [];
+    const server = track(
+      start({
+        routes: { "/missing": new Response(file("/nonexistent/uwserve/missing.txt")) },
+        fetch: () => new Response("fallback"),
+        error(err: unknown) {
+          errors.push(err);
+          return new Response("error page", { status: 500 });
+        },
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const res = await fetch(`http://127.0.0.1:${server.port}/missing`);
+    expect(res.status).toBe(500);
+    expect(await res.text()).toBe("error page");
+    expect((errors[0] as { code?: string }).code).toBe("ENOENT");
+  });
+});
