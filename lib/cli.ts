@@ -25,6 +25,8 @@ Options:
                      port; default: the export's port, else $PORT, $NODE_PORT, 3000)
       --hostname H   address to listen on (overrides the export's hostname;
                      default 0.0.0.0)
+      --compression  compress responses automatically (gzip/br, Deno's rules;
+                     same as compression: true in the export)
   -h, --help         show this help
   -v, --version      print the version
 
@@ -38,7 +40,7 @@ const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
 // serve() options read from a default export that is a class instance rather than a plain object.
 const APP_OPTION_KEYS = [
   "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
-  "maxRequestBodySize", "compression", "development", "reusePort", "maxHeaderSize", "id", "onListen",
+  "maxRequestBodySize", "compression", "automaticCompression", "development", "reusePort", "maxHeaderSize", "id", "onListen",
 ];
 // How long a forced stop (second signal) may take before the process exits anyway.
 const FORCE_STOP_DEADLINE_MS = 2000;
@@ -47,6 +49,7 @@ interface RunArgs {
   entry: string;
   port?: number;
   hostname?: string;
+  compression?: boolean;
   entryArgs: string[];
 }
 
@@ -108,6 +111,10 @@ function parseArgs(argv: string[]): Command {
         run.hostname = hostname;
         break;
       }
+      case "--compression":
+        if (inline !== undefined) throw new UsageError("--compression takes no value");
+        run.compression = true;
+        break;
       case "--":
         run.entryArgs = argv.slice(i + 1);
         i = argv.length;
@@ -213,6 +220,10 @@ function serveOptions(entry: string, exported: unknown, args: RunArgs): Record<s
   if (!hasRoutes) delete options.routes;
   if (args.port !== undefined) options.port = args.port;
   if (args.hostname !== undefined) options.hostname = args.hostname;
+  if (args.compression === true) {
+    delete options.automaticCompression;
+    options.compression = true;
+  }
   return options;
 }
 
@@ -261,8 +272,8 @@ function startServer(options: Record<string, unknown>): CliServer {
 }
 
 function warnFlagsIgnored(args: RunArgs, why: string): void {
-  if (args.port !== undefined || args.hostname !== undefined) {
-    console.error(`uwserve: ${args.entry} ${why}; --port/--hostname are ignored`);
+  if (args.port !== undefined || args.hostname !== undefined || args.compression === true) {
+    console.error(`uwserve: ${args.entry} ${why}; --port/--hostname/--compression are ignored`);
   }
 }
 

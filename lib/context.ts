@@ -15,6 +15,8 @@ export interface ContextOwner {
   readonly maxRequestBodySize: number;
   /** A graceful stop is under way: responses close their connection. */
   readonly stopping: boolean;
+  /** Automatic response compression is on (`compression` / `automaticCompression`). */
+  readonly compression: boolean;
   /** Keep an eye on this upload's idle time (it was paused, or idleTimeout isn't the core's). */
   watchUpload(ctx: RequestContext): void;
 }

@@ -29,6 +29,7 @@ let internals: (req: object) => ServerRequestInternals | undefined;
 let materialize: (req: ServerRequest) => Request;
 interface ServerRequestInternals {
   context: unknown;
+  rawHeaders: string[];
   abort(reason: string): void;
 }
 
@@ -88,6 +89,7 @@ export class ServerRequest {
       return {
         context: r.#context,
         abort: (reason: string) => r.#abort(reason),
+        rawHeaders: r.#rawHeaders,
       };
     };
     materialize = (r) => r.#materialize();
@@ -242,6 +244,19 @@ delegateMissingMembers(ServerRequest, NativeRequest, (self) => materialize(self 
 export function requestContextOf(req: unknown): unknown {
   if (typeof req !== "object" || req === null) return undefined;
   return internals(req)?.context;
+}
+
+/**
+ * A request header's value as received (repeated fields joined with ", "), without building
+ * the request's Headers; "" when absent.
+ */
+export function requestHeader(req: ServerRequest, name: string): string {
+  const raw = internals(req)!.rawHeaders;
+  let value = "";
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] === name) value = value === "" ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
+  }
+  return value;
 }
 
 /** Aborts a bridge request's signal and body with a string reason (H20). */

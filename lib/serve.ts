@@ -18,10 +18,11 @@ let warnedIdleTimeout = false;
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
+  "compression", "automaticCompression",
 ]);
 /** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
 const NOT_YET = new Set([
-  "compression", "automaticCompression", "workers",
+  "workers",
 ]);
 
 /**
@@ -193,6 +194,13 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", `uwserve: give either "port" or "${unixOption}" (a unix socket), not both`);
   }
 
+  if (options.compression !== undefined && options.automaticCompression !== undefined) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_CALL", 'uwserve: give either "compression" (Bun style) or "automaticCompression" (Deno), not both');
+  }
+  const compressionOption = options.compression !== undefined ? "compression" : "automaticCompression";
+  const compression = options[compressionOption] ?? false;
+  if (typeof compression !== "boolean") throw invalidOption(compressionOption, "a boolean", compression);
+
   const reusePort = options.reusePort ?? false;
   if (typeof reusePort !== "boolean") throw invalidOption("reusePort", "a boolean", reusePort);
 
@@ -224,6 +232,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     onListen: optionalFunction(options, "onListen"),
     signal: signal as AbortSignal | null,
     idleTimeout,
+    compression,
     unix: unix === null ? null : { path: unix as string, option: unixOption },
     tls: { tls: options.tls, cert: options.cert, key: options.key },
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),

@@ -47,6 +47,8 @@ export interface ResolvedOptions {
   reusePort: boolean;
   maxRequestBodySize: number;
   maxHeaderSize: number;
+  /** Automatic response compression (`compression` / Deno's `automaticCompression`). */
+  compression: boolean;
   /** Seconds an upload may stall (0: never); the core's own 10 s covers everything else. */
   idleTimeout: number;
   development: boolean;
@@ -103,6 +105,8 @@ export class Server implements ServerLike, ContextOwner {
   #domains: string[] | null;
   #scheme: "http" | "https";
   readonly maxRequestBodySize: number;
+  /** ContextOwner: compress responses (Deno's rules). */
+  readonly compression: boolean;
 
   constructor(options: ResolvedOptions) {
     this.#options = options;
@@ -118,6 +122,7 @@ export class Server implements ServerLike, ContextOwner {
     this.#uploadTimer = null;
     this.#refed = true;
     this.maxRequestBodySize = options.maxRequestBodySize;
+    this.compression = options.compression;
     let resolveStopped!: () => void;
     this.#finished = new Promise<void>((resolve) => {
       resolveStopped = resolve;

@@ -52,6 +52,10 @@ export interface CommonServeOptions {
    * timeout is fixed at 10 s inside the binary: other values are accepted with a warning.
    */
   idleTimeout?: number;
+  /** Compress responses automatically (gzip/br by Accept-Encoding, Deno's rules); default false. */
+  compression?: boolean;
+  /** Deno's name for `compression`. */
+  automaticCompression?: boolean;
   /** Readable error pages with stacks. Default: `process.env.NODE_ENV === "development"`. */
   development?: boolean | { hmr?: boolean; console?: boolean };
   /** An identifier for this server (`server.id`). */

@@ -13,6 +13,9 @@ import type { RequestContext } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { FILE_CHUNK_BYTES, fileParts, isMissingFileError, UwsFile } from "./file.js";
 import { fastResponseParts, isAsyncIterableBody, type FastResponseParts } from "./response.js";
+import { requestHeader } from "./request.js";
+import { compressAsync, compressStream, compressSync, LARGE_BODY_BYTES as COMPRESS_OFF_LOOP_BYTES, negotiateEncoding, shouldCompress, varyWithAcceptEncoding, type Encoding } from "./compression.js";
+import { constants as zlibConstants } from "node:zlib";
 import type { HttpResponse } from "./uws.js";
 
 const TEXT_PLAIN = "text/plain;charset=utf-8";
@@ -190,10 +193,142 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
   ctx.finish();
 }
 
-/** endWithBytes, corked: directly inside the uWS callback, else through `cork()` (H3). */
-function endBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
+/**
+ * endWithBytes, corked: directly inside the uWS callback, else through `cork()` (H3). With
+ * compression on, a compressible body is compressed first: small ones at once, large ones on
+ * zlib's thread pool (then the returned promise settles when it is sent).
+ */
+function endBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void | Promise<void> {
+  if (body !== null && ctx.owner.compression) {
+    const length = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    const encoding = encodingFor(ctx, head, length, defaultType);
+    if (encoding !== null) {
+      markEncoded(head, encoding, defaultType);
+      const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
+      if (length < COMPRESS_OFF_LOOP_BYTES) {
+        sendBytes(ctx, head, compressSync(encoding, bytes), null);
+        return;
+      }
+      return compressAsync(encoding, bytes).then((compressed) => {
+        if (!ctx.aborted) sendBytes(ctx, head, compressed, null);
+      });
+    }
+  }
+  sendBytes(ctx, head, body, defaultType);
+}
+
+function sendBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | ArrayBuffer | null, defaultType: string | null): void {
   if (ctx.corked) endWithBytes(ctx, head, body, defaultType);
   else ctx.res.cork(() => endWithBytes(ctx, head, body, defaultType));
+}
+
+// ---- Compression ------------------------------------------------------------------------
+
+/** The encoding for this response when compression is on and Deno's rules allow it, else null. */
+function encodingFor(ctx: RequestContext, head: Head, length: number, defaultType: string | null): Encoding | null {
+  if (!ctx.owner.compression || ctx.isHead || ctx.request === null) return null;
+  const accept = requestHeader(ctx.request, "accept-encoding");
+  if (accept === "") return null;
+  const encoding = negotiateEncoding(accept);
+  if (encoding === null) return null;
+  const headers = head.headers;
+  let contentType = head.contentType ? null : defaultType;
+  let contentEncoding: string | null = null;
+  let contentRange: string | null = null;
+  let cacheControl: string | null = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    switch (headers[i]) {
+      case "content-type":
+        contentType = headers[i + 1]!;
+        break;
+      case "content-encoding":
+        contentEncoding = headers[i + 1]!;
+        break;
+      case "content-range":
+        contentRange = headers[i + 1]!;
+        break;
+      case "cache-control":
+        cacheControl = cacheControl === null ? headers[i + 1]! : `${cacheControl}, ${headers[i + 1]}`;
+        break;
+    }
+  }
+  return shouldCompress({ status: head.status, contentType, contentEncoding, contentRange, cacheControl, length }) ? encoding : null;
+}
+
+/** Content-Encoding and Vary on the head; the length is the compressed one (or chunked). */
+function markEncoded(head: Head, encoding: Encoding, defaultType: string | null): void {
+  const headers = head.headers;
+  let varyAt = -1;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === "vary") varyAt = i;
+  if (varyAt >= 0) headers[varyAt + 1] = varyWithAcceptEncoding(headers[varyAt + 1]!);
+  else headers.push("vary", "Accept-Encoding");
+  headers.push("content-encoding", encoding);
+  if (!head.contentType && defaultType !== null) {
+    headers.push("content-type", defaultType);
+    head.contentType = true;
+  }
+  head.contentLength = -1;
+}
+
+/**
+ * A streamed body through a zlib stream: each source chunk is compressed and flushed at once
+ * (a sync flush), so a slow stream (events, progress) isn't held back waiting for more input;
+ * the source is read only as fast as the client takes the output (writeStream pulls).
+ */
+async function* compressedChunks(encoding: Encoding, next: () => Promise<IteratorResult<unknown>>, cancel: (reason: string) => void): AsyncGenerator<Uint8Array> {
+  const zlib = compressStream(encoding);
+  const output: Buffer[] = [];
+  let failure: unknown = null;
+  zlib.on("data", (chunk: Buffer) => output.push(chunk));
+  zlib.on("error", (err) => (failure = err));
+  const flushKind = encoding === "gzip" ? zlibConstants.Z_SYNC_FLUSH : zlibConstants.BROTLI_OPERATION_FLUSH;
+  let finished = false;
+  try {
+    for (;;) {
+      const result = await next();
+      if (result.done) break;
+      const chunk = toChunk(result.value);
+      if (chunk.byteLength === 0) continue;
+      zlib.write(chunk);
+      await new Promise<void>((resolve) => zlib.flush(flushKind, () => resolve()));
+      if (failure !== null) throw failure;
+      if (output.length > 0) yield output.length === 1 ? output.pop()! : Buffer.concat(output.splice(0));
+    }
+    await new Promise<void>((resolve, reject) => {
+      zlib.once("end", resolve);
+      zlib.once("error", reject);
+      zlib.end();
+      zlib.resume();
+    });
+    finished = true;
+    if (output.length > 0) yield Buffer.concat(output.splice(0));
+  } finally {
+    if (!finished) {
+      // The client left (or the source failed): stop the source and free zlib's memory.
+      cancel("response body no longer sent");
+      zlib.destroy();
+    }
+  }
+}
+
+/** writeStream, through a compressor when the response qualifies. */
+function writeMaybeCompressedStream(
+  ctx: RequestContext,
+  head: Head,
+  stream: ReadableStream<unknown> | null,
+  iterable: AsyncIterable<unknown> | null,
+): Promise<void> {
+  const encoding = encodingFor(ctx, head, head.contentLength, null);
+  if (encoding === null) return writeStream(ctx, head, stream, iterable);
+  markEncoded(head, encoding, null);
+  const reader = stream !== null ? stream.getReader() : null;
+  const iterator = iterable !== null ? iterable[Symbol.asyncIterator]() : null;
+  const next = (): Promise<IteratorResult<unknown>> => (reader !== null ? (reader.read() as Promise<IteratorResult<unknown>>) : iterator!.next());
+  const cancel = (reason: string): void => {
+    if (reader !== null) reader.cancel(reason).catch(() => {});
+    else void Promise.resolve(iterator!.return?.()).catch(() => {});
+  };
+  return writeStream(ctx, head, null, compressedChunks(encoding, next, cancel));
 }
 
 /**
@@ -243,8 +378,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
       const source = parts.source;
       // A Blob is sent with its known length rather than through undici's stream (chunked).
       if (source instanceof Blob) return writeBlob(ctx, head, source);
-      endBytes(ctx, head, source, null);
-      return;
+      return endBytes(ctx, head, source, null);
     }
     const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
     return writeBody(ctx, head, nativeLike.body);
@@ -301,18 +435,16 @@ function cancelUnsent(response: unknown): void {
 function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promise<void> {
   if (body === null || body === undefined || typeof body === "string" || body instanceof Uint8Array || body instanceof ArrayBuffer) {
     const bytes = (body ?? null) as string | Uint8Array | ArrayBuffer | null;
-    endBytes(ctx, head, bytes, TEXT_PLAIN);
-    return;
+    // Only a string body has a default Content-Type (Fetch: text/plain;charset=UTF-8).
+    return endBytes(ctx, head, bytes, typeof bytes === "string" ? TEXT_PLAIN : null);
   }
   if (ArrayBuffer.isView(body)) {
     const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    endBytes(ctx, head, view, null);
-    return;
+    return endBytes(ctx, head, view, null);
   }
   if (body instanceof URLSearchParams) {
     const text = body.toString();
-    endBytes(ctx, head, text, FORM_URLENCODED);
-    return;
+    return endBytes(ctx, head, text, FORM_URLENCODED);
   }
   if (body instanceof Blob) {
     return writeBlob(ctx, head, body);
@@ -328,24 +460,30 @@ function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promi
     return writeStream(ctx, head, encoded.body!, null);
   }
   if (body instanceof ReadableStream) {
-    return writeStream(ctx, head, body, null);
+    return writeMaybeCompressedStream(ctx, head, body, null);
   }
   if (isAsyncIterableBody(body)) {
-    return writeStream(ctx, head, null, body);
+    return writeMaybeCompressedStream(ctx, head, null, body);
   }
   throw badResponseError(body);
 }
 
 async function writeBlob(ctx: RequestContext, head: Head, blob: Blob): Promise<void> {
   if (blob instanceof UwsFile) return writeFile(ctx, head, blob);
-  if (blob.size >= LARGE_BLOB_BYTES) return writeLargeBlob(ctx, head, blob);
+  if (blob.size >= LARGE_BLOB_BYTES) {
+    const encoding = ctx.owner.compression ? encodingFor(ctx, head, blob.size, head.contentType ? null : blob.type || null) : null;
+    if (encoding === null) return writeLargeBlob(ctx, head, blob);
+    markEncoded(head, encoding, blob.type || null);
+    const reader = blob.stream().getReader();
+    return writeStream(ctx, head, null, compressedChunks(encoding, () => reader.read(), (reason) => void reader.cancel(reason).catch(() => {})));
+  }
   if (!head.contentType && blob.type) {
     head.headers.push("content-type", blob.type);
     head.contentType = true;
   }
   const bytes = new Uint8Array(await blob.arrayBuffer());
   if (ctx.aborted) return;
-  endBytes(ctx, head, bytes, null);
+  return endBytes(ctx, head, bytes, null);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,9 +573,29 @@ async function writeFile(ctx: RequestContext, head: Head, file: UwsFile): Promis
       endBytes(ctx, head, null, null);
       return;
     }
+    const encoding = ctx.owner.compression ? encodingFor(ctx, head, length, null) : null;
+    if (encoding !== null) {
+      // Compressed, the length is unknown up front: chunked, read as the client takes it.
+      markEncoded(head, encoding, null);
+      const chunks = readFileRange(handle, start, length);
+      return await writeStream(ctx, head, null, compressedChunks(encoding, () => chunks.next(), () => void chunks.return(undefined)));
+    }
     await sendFileRange(ctx, head, handle, path, start, length);
   } finally {
     await handle.close().catch(() => {});
+  }
+}
+
+/** `length` bytes of `handle` from `start`, in FILE_CHUNK_BYTES reads (each a fresh buffer: zlib may hold it). */
+async function* readFileRange(handle: FileHandle, start: number, length: number): AsyncGenerator<Uint8Array> {
+  let position = start;
+  const end = start + length;
+  while (position < end) {
+    const buffer = Buffer.allocUnsafe(Math.min(FILE_CHUNK_BYTES, end - position));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position);
+    if (bytesRead === 0) return; // shrank: the compressed (chunked) body just ends sooner
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
   }
 }
 

@@ -149,6 +149,15 @@ describe("uwserve ENTRY", () => {
     expect(await (await get(url)).json()).toEqual({ text: "hi ts" });
   });
 
+  it("--compression turns on automatic compression for the export", { timeout: TEST_TIMEOUT_MS }, async () => {
+    fixture("compress.mjs", `export default { fetch: () => new Response("compress me please ".repeat(20)) };\n`);
+    const cli = startCli(["-p", "0", "--compression", join(fixtures, "compress.mjs")]);
+    const url = await withDeadline(cli.url, "the listening line");
+    const res = await get(url);
+    expect(res.headers.get("content-encoding")).toBe("gzip");
+    expect(await res.text()).toBe("compress me please ".repeat(20));
+  });
+
   it("serves a CommonJS entry (module.exports is the default export)", { timeout: TEST_TIMEOUT_MS }, async () => {
     fixture("common.cjs", `module.exports = { fetch: () => new Response("from CommonJS") };\n`);
     const cli = startCli(["-p", "0", join(fixtures, "common.cjs")]);

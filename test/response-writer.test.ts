@@ -35,6 +35,15 @@ const CLASSES = [
 
 for (const [label, R] of CLASSES) {
   describe(`body kinds (${label})`, () => {
+    it("bytes (Uint8Array, ArrayBuffer) → no default content-type (only strings get text/plain)", async () => {
+      const server = serveWith((req) => new R(new URL(req.url).pathname === "/ab" ? new Uint8Array([65, 66]).buffer : new Uint8Array([65, 66])));
+      for (const path of ["/u8", "/ab"]) {
+        const res = await get(server, path);
+        expect(res.headers.get("content-type"), path).toBeNull();
+        expect(await res.text()).toBe("AB");
+      }
+    });
+
     it("null → empty body, Content-Length 0, no content-type", async () => {
       const server = serveWith(() => new R(null));
       const res = await httpRequest(server.port);
