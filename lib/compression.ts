@@ -4,11 +4,13 @@
  * `compressible` package), bodies of 64 bytes or more, never when the response already has
  * Content-Encoding, Content-Range or `Cache-Control: no-transform`.
  *
- * Small bodies are compressed synchronously (Node's zlib costs ~13 µs a call for gzip, most of
- * it setting up the stream); bodies of LARGE_BODY_BYTES or more on zlib's thread pool, so a big
- * body never blocks the event loop; streams chunk by chunk through a zlib stream.
+ * Small bodies are compressed synchronously: gzip by the native addon, which keeps one deflate
+ * stream per thread and resets it (10.8 µs for a 2.5 KB JSON, against 14 µs for zlib.gzipSync,
+ * which sets up a new stream each call); bodies of LARGE_BODY_BYTES or more on zlib's thread
+ * pool, so a big body never blocks the event loop; streams chunk by chunk through a zlib stream.
  */
 import compressible from "compressible";
+import { tryLoadNative } from "./native.js";
 import { constants as zlibConstants, brotliCompress, brotliCompressSync, createBrotliCompress, createGzip, gzip, gzipSync, type BrotliCompress, type BrotliOptions, type Gzip, type ZlibOptions } from "node:zlib";
 
 export type Encoding = "gzip" | "br";
@@ -117,8 +119,11 @@ export function varyWithAcceptEncoding(vary: string | null): string {
   return `${vary}, Accept-Encoding`;
 }
 
+const native = tryLoadNative();
+
 export function compressSync(encoding: Encoding, body: Uint8Array): Buffer {
-  return encoding === "gzip" ? gzipSync(body, GZIP_OPTIONS) : brotliCompressSync(body, brotliOptions(body.byteLength));
+  if (encoding === "gzip") return native !== null ? native.gzipSync(body, GZIP_OPTIONS.level!) : gzipSync(body, GZIP_OPTIONS);
+  return brotliCompressSync(body, brotliOptions(body.byteLength));
 }
 
 export function compressAsync(encoding: Encoding, body: Uint8Array): Promise<Buffer> {

@@ -4,6 +4,7 @@
 #include "loop_ref.h"
 #include "memfd.h"
 #include "quiet_stdout.h"
+#include "gzip.h"
 
 namespace {
 
@@ -11,6 +12,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setListenRef", Napi::Function::New(env, uwserve::SetListenRef, "setListenRef"));
   exports.Set("createMemoryFile", Napi::Function::New(env, uwserve::CreateMemoryFile, "createMemoryFile"));
+  exports.Set("gzipSync", Napi::Function::New(env, uwserve::GzipSync, "gzipSync"));
   exports.Set("callWithQuietStdout", Napi::Function::New(env, uwserve::CallWithQuietStdout, "callWithQuietStdout"));
   return exports;
 }

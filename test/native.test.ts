@@ -352,3 +352,25 @@ writeSync(1, "after " + result + "\\n");
     ).toThrow("inside");
   });
 });
+
+describe.skipIf(SKIP)("gzipSync", () => {
+  it("produces gzip members zlib decodes, for empty, small and large inputs, reusing its stream", async () => {
+    const { gunzipSync } = await import("node:zlib");
+    const native = loadNative();
+    const inputs = [Buffer.alloc(0), Buffer.from("hello ".repeat(100)), Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251))];
+    for (let round = 0; round < 3; round++) {
+      for (const input of inputs) {
+        const out = native.gzipSync(input, round === 1 ? 1 : 6);
+        expect(out[0]).toBe(0x1f);
+        expect(out[1]).toBe(0x8b);
+        expect(gunzipSync(out).equals(input)).toBe(true);
+      }
+    }
+  });
+
+  it("refuses what isn't a Uint8Array", () => {
+    const native = loadNative();
+    expect(() => native.gzipSync("text" as never, 6)).toThrow(TypeError);
+    expect(() => native.gzipSync(new Uint16Array(4) as never, 6)).toThrow("Uint8Array");
+  });
+});
