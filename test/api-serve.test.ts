@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, portIsFree } from "./helpers/client.js";
-import { trackServers, withTimeout } from "./helpers/server.js";
+import { thrown, trackServers, withTimeout } from "./helpers/server.js";
 
 const track = trackServers();
 
@@ -12,14 +12,6 @@ async function get(server: Server, path = "/"): Promise<string> {
 }
 
 /** Calls `fn`, expecting it to throw; returns what it threw. */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a throw");
-}
 
 describe("call styles", () => {
   it("Bun style: serve({ fetch, port: 0 })", async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { serve, Response } from "../dist/index.js";
 import { freePort, portIsFree } from "./helpers/client.js";
 import { get, textOf } from "./helpers/routes.js";
-import { trackServers } from "./helpers/server.js";
+import { thrown, trackServers } from "./helpers/server.js";
 
 const track = trackServers();
 
@@ -50,16 +50,6 @@ const BAD: BadCase[] = [
   { name: "a ReadableStream Response under `static`", option: "static", table: () => ({ "/sstream": streamResponse() }), mentions: ["/sstream"], typeError: true },
   { name: "a bad pattern under `static`", option: "static", table: () => ({ "nope": new Response("x") }), mentions: ["nope"] },
 ];
-
-/** Runs `fn`, which must throw, and returns what it threw. */
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a throw, but nothing was thrown");
-}
 
 function expectBadRoute(err: Error & { code?: string }, bad: BadCase): void {
   expect(err).toBeInstanceOf(Error);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
-import { trackServers, waitFor } from "./helpers/server.js";
+import { thrown, trackServers, waitFor } from "./helpers/server.js";
 
 const track = trackServers();
 const dir = mkdtempSync(join(tmpdir(), "uwserve-unix-"));
@@ -29,14 +29,6 @@ function httpOverSocket(path: string, urlPath = "/", method = "GET", body?: stri
   });
 }
 
-function thrown(fn: () => unknown): Error & { code?: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a throw");
-}
 
 describe("unix: Bun style", () => {
   it("serves over the socket: node:http socketPath, a POST body, and curl --unix-socket", async () => {

@@ -208,3 +208,13 @@ export function trackServers(): (server: Server) => Server {
 export function fetchFrom(server: Server, path = "/", init?: RequestInit): Promise<Response> {
   return withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`, init), 5000, `fetch ${path}`);
 }
+
+/** The error `fn` throws (with its uwserve `code`); fails the test when it doesn't throw. */
+export function thrown(fn: () => unknown): Error & { code?: string } {
+  try {
+    fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error("expected a throw");
+}
