@@ -332,15 +332,9 @@ export class WebSocketHub {
     this.open.add(socket);
     if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
     const listener = socket.listener;
-    this.#enter();
-    try {
-      if (listener !== null) listener.onOpen();
-      else if (this.options.open !== null) this.#settle(socket, this.options.open(socket as never));
-    } catch (err) {
-      this.reportError(socket, err);
-    } finally {
-      this.#leave();
-    }
+    const open = this.options.open;
+    if (listener !== null) this.#call(socket, () => listener.onOpen());
+    else if (open !== null) this.#call(socket, () => open(socket as never));
   }
 
   #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
@@ -410,15 +404,10 @@ export class WebSocketHub {
   #onDrain(native: NativeWebSocket): void {
     const socket = native.s;
     if (native.getBufferedAmount() === 0) this.publisher.congested.delete(socket);
-    this.#enter();
-    try {
-      if (socket.listener !== null) socket.listener.onDrain();
-      else if (this.options.drain !== null) this.#settle(socket, this.options.drain(socket as never));
-    } catch (err) {
-      this.reportError(socket, err);
-    } finally {
-      this.#leave();
-    }
+    const listener = socket.listener;
+    const drain = this.options.drain;
+    if (listener !== null) this.#call(socket, () => listener.onDrain());
+    else if (drain !== null) this.#call(socket, () => drain(socket as never));
   }
 
   #onPingPong(native: NativeWebSocket, data: ArrayBuffer, kind: "ping" | "pong"): void {
@@ -429,10 +418,14 @@ export class WebSocketHub {
       if (kind === "pong") socket.listener.onPong();
       return;
     }
-    if (handler === null) return;
+    if (handler !== null) this.#call(socket, () => handler(socket as never, copyBytes(data)));
+  }
+
+  /** Runs a handler inside a uWS callback: a throw or rejection is reported, never fatal. */
+  #call(socket: ServerWebSocket<unknown>, run: () => unknown): void {
     this.#enter();
     try {
-      this.#settle(socket, handler(socket as never, copyBytes(data)));
+      this.#settle(socket, run());
     } catch (err) {
       this.reportError(socket, err);
     } finally {
