@@ -34,6 +34,7 @@ import { badResponseError, endHead, writeResponse } from "./writer.js";
 import { networkInterfaces } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
+import { Sweep } from "./sweep.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -91,11 +92,10 @@ export class Server implements ServerLike, ContextOwner {
   #stopped: boolean;
   #resolveStopped: () => void;
   #finished: Promise<void>;
-  #timed: Set<RequestContext>;
-  #timer: ReturnType<typeof setInterval> | null;
-  /** Uploads under an idleTimeout other than the core's 10 s, checked once a second. */
-  #uploads: Set<RequestContext>;
-  #uploadTimer: ReturnType<typeof setInterval> | null;
+  /** Requests with a server.timeout() deadline, checked every 250 ms. */
+  readonly #timed: Sweep<RequestContext>;
+  /** Uploads under an idleTimeout other than the core's 10 s, or paused, checked once a second. */
+  readonly #uploads: Sweep<RequestContext>;
   #refed: boolean;
   /** Route shapes registered with the uWS router (it can add routes, never remove them). */
   #shapes: Set<string>;
@@ -116,10 +116,8 @@ export class Server implements ServerLike, ContextOwner {
     this.#pending = 0;
     this.#stopping = null;
     this.#stopped = false;
-    this.#timed = new Set();
-    this.#timer = null;
-    this.#uploads = new Set();
-    this.#uploadTimer = null;
+    this.#timed = new Sweep(250, (ctx, now) => this.#checkDeadline(ctx, now));
+    this.#uploads = new Sweep(1000, (ctx, now) => this.#checkUpload(ctx, now));
     this.#refed = true;
     this.maxRequestBodySize = options.maxRequestBodySize;
     this.compression = options.compression;
@@ -301,10 +299,8 @@ export class Server implements ServerLike, ContextOwner {
     // app.close() fires onAborted for every open request, which settles their contexts, and
     // the close handler of every WebSocket.
     this.#app.close();
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
-    if (this.#uploadTimer !== null) clearInterval(this.#uploadTimer);
-    this.#uploadTimer = null;
+    this.#timed.clear();
+    this.#uploads.clear();
     this.#resolveStopped();
   }
 
@@ -505,33 +501,18 @@ export class Server implements ServerLike, ContextOwner {
     }
     ctx.deadline = Date.now() + seconds * 1000;
     this.#timed.add(ctx);
-    if (this.#timer === null) {
-      this.#timer = setInterval(() => this.#expireTimeouts(), 250);
-      this.#timer.unref();
-    }
   }
 
-  #expireTimeouts(): void {
-    const now = Date.now();
-    for (const ctx of this.#timed) {
-      if (ctx.deadline !== 0 && ctx.deadline <= now) {
-        this.#timed.delete(ctx);
-        ctx.abortConnection("request timed out");
-      }
-    }
-    if (this.#timed.size === 0 && this.#timer !== null) {
-      clearInterval(this.#timer);
-      this.#timer = null;
-    }
+  /** Keeps `ctx` in the deadline sweep until its deadline passes (then cuts it). */
+  #checkDeadline(ctx: RequestContext, now: number): boolean {
+    if (ctx.deadline === 0 || ctx.deadline > now) return ctx.deadline !== 0;
+    ctx.abortConnection("request timed out");
+    return false;
   }
 
   /** ContextOwner: an upload to check once a second. */
   watchUpload(ctx: RequestContext): void {
     this.#uploads.add(ctx);
-    if (this.#uploadTimer === null) {
-      this.#uploadTimer = setInterval(() => this.#checkUploads(), 1000);
-      this.#uploadTimer.unref();
-    }
   }
 
   /**
@@ -540,30 +521,22 @@ export class Server implements ServerLike, ContextOwner {
    * An upload uwserve paused (its handler isn't reading yet) is never idle: its timer is kept
    * running too.
    */
-  #checkUploads(): void {
-    const now = Date.now();
+  #checkUpload(ctx: RequestContext, now: number): boolean {
+    if (ctx.finished || ctx.body === null || ctx.body.ended) return false;
+    if (ctx.flowPaused) {
+      if (now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) ctx.restartCoreTimer(now);
+      return true;
+    }
+    if (!ctx.receiving) return true;
     const limit = this.#options.idleTimeout * 1000;
-    for (const ctx of this.#uploads) {
-      if (ctx.finished || ctx.body === null || ctx.body.ended) {
-        this.#uploads.delete(ctx);
-        continue;
-      }
-      if (ctx.flowPaused) {
-        if (now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) ctx.restartCoreTimer(now);
-        continue;
-      }
-      if (!ctx.receiving) continue;
-      if (limit > 0 && now - ctx.lastData >= limit) {
-        this.#uploads.delete(ctx);
-        ctx.abortConnection("upload idle timeout");
-      } else if ((limit === 0 || limit > CORE_IDLE_TIMEOUT_S * 1000) && now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) {
-        ctx.restartCoreTimer(now);
-      }
+    if (limit > 0 && now - ctx.lastData >= limit) {
+      ctx.abortConnection("upload idle timeout");
+      return false;
     }
-    if (this.#uploads.size === 0 && this.#uploadTimer !== null) {
-      clearInterval(this.#uploadTimer);
-      this.#uploadTimer = null;
+    if ((limit === 0 || limit > CORE_IDLE_TIMEOUT_S * 1000) && now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) {
+      ctx.restartCoreTimer(now);
     }
+    return true;
   }
 
   ref(): void {
