@@ -33,7 +33,7 @@ const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [o
   --echo-connections N    echo clients, 1 message in flight each (default 64)
   --subscribers N         fan-out subscriber connections (default 500)
   --idle-connections N    idle connections for the memory scenario (default 5000)
-  --idle-settle S         seconds after the last connection opened before the RSS reading (default 12)
+  --idle-settle S         seconds of quiet before each idle RSS reading, after a forced GC (default 12)
   --retries N             re-measure a noisy cell up to N times (default 1)
   --strace                after the rounds, count the server's send syscalls per delivery with strace -c -f
                           (one extra, unmeasured run per server and load scenario)
@@ -146,7 +146,8 @@ function findBinary(name) {
 /** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
 function serverTable() {
   const file = (name) => join(BENCH, "servers", name);
-  const node = (name) => ({ cmd: process.execPath, args: [file(name)] });
+  // --expose-gc: the idle scenario's SIGUSR2 runs a full collection before each RSS reading (servers/_ws.mjs).
+  const node = (name) => ({ cmd: process.execPath, args: ["--expose-gc", file(name)] });
   const dist = existsSync(join(ROOT, "dist", "index.js"));
   const bun = findBinary("bun");
   return [
@@ -331,25 +332,36 @@ async function loadCell({ server, scenario, opts, cores }) {
 }
 
 async function idleCell({ server, scenario, opts, cores }) {
-  // Let the fresh server settle (JIT, lazy initialisation), read VmRSS, open every connection, read VmRSS 2 s after the
-  // last one opened (garbage from the upgrades still there) and again after --idle-settle seconds (V8's idle GC, the
-  // "memory reducer", has run by then: ~10 s after the burst on Node 20), then let the client go.
-  await sleep(1000);
-  const before = rssKiB(server.child.pid);
+  // RSS of a garbage-collected server depends on when its collector last ran, so every reading that counts follows a
+  // full collection (SIGUSR2, servers/_ws.mjs) and comes --idle-settle seconds after the last activity: by then V8's
+  // idle-time GC (the "memory reducer", ~8 s after a mark-compact on Node 20) has also shrunk the heap, freeing startup
+  // garbage before the first reading and what the upgrades left behind before the second. The "at 2 s" reading, taken
+  // without any of this 2 s after the last connection opened, shows what a burst of upgrades costs before that.
+  const pid = server.child.pid;
+  const collected = async () => {
+    process.kill(pid, "SIGUSR2");
+    await sleep(500);
+    return rssKiB(pid);
+  };
+  await sleep(opts.idleSettle * 1000);
+  const before = await collected();
   let early = null;
   let after = null;
   const { result, code, stderr } = await runClient({
-    server, scenario, opts, cores, extraArgs: ["-d", String(opts.idleSettle + 120)],
+    server, scenario, opts, cores, extraArgs: ["-d", String(2 * opts.idleSettle + 120)],
     hooks: {
-      limitMs: (opts.idleSettle + 150) * 1000,
+      limitMs: (2 * opts.idleSettle + 150) * 1000,
       onLine(line, child) {
         if (!line.startsWith("open ")) return;
-        setTimeout(() => (early = rssKiB(server.child.pid)), Math.min(2000, opts.idleSettle * 1000));
         // The client holds every connection until SIGTERM.
-        setTimeout(() => {
-          after = rssKiB(server.child.pid);
-          child.kill("SIGTERM");
-        }, opts.idleSettle * 1000);
+        (async () => {
+          await sleep(2000);
+          early = rssKiB(pid);
+          // A mark-compact now re-arms V8's memory reducer (the heap grew), which then runs within the settle time.
+          process.kill(pid, "SIGUSR2");
+          await sleep(opts.idleSettle * 1000);
+          after = await collected();
+        })().finally(() => child.kill("SIGTERM"));
       },
     },
   });
@@ -358,7 +370,7 @@ async function idleCell({ server, scenario, opts, cores }) {
   if (before === null || early === null || after === null) throw new Error("could not read the server's VmRSS");
   return {
     rate: ((after - before) * 1024) / scenario.connections, // bytes per connection, settled
-    earlyBytes: ((early - before) * 1024) / scenario.connections, // bytes per connection 2 s after the burst
+    earlyBytes: ((early - before) * 1024) / scenario.connections, // bytes per connection 2 s after the burst, no GC
     rssBeforeMiB: before / 1024,
     rssAfterMiB: after / 1024,
     cpu: null,
@@ -562,7 +574,7 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     const bun = rows.bun?.rate;
     const ws = rows.ws?.rate;
     if (sc.kind === "idle") {
-      out.push(`| server | bytes/conn | ± | × raw uWS | at 2 s | RSS before | RSS after ${settings.idleSettle} s | flags |`, "|---|--:|--:|--:|--:|--:|--:|---|");
+      out.push(`| server | bytes/conn | ± | × raw uWS | at 2 s | RSS before | RSS after | flags |`, "|---|--:|--:|--:|--:|--:|--:|---|");
       for (const s of order(rows).sort((a, b) => (rows[a].rate ?? Infinity) - (rows[b].rate ?? Infinity))) {
         const r = rows[s];
         out.push(`| ${label(s)} | ${int(r.rate)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} | ` +
@@ -590,8 +602,10 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     "messages/s: published messages every subscriber received); ± is half the min–max range as a % of the median; " +
     "CPU is % of one core between the client's measure/done marks; server ns/unit is the server's CPU time per message " +
     "or delivery (lower is better; it still compares servers where the client was the limit). Idle bytes/conn: (VmRSS " +
-    `${settings.idleSettle} s after the last connection opened − VmRSS before) ÷ connections, once V8's idle GC has ` +
-    "collected what the upgrades left behind; at 2 s: the same 2 s after, garbage included. c-ceiling is wsload's minimal C " +
+    "with the connections open − VmRSS before) ÷ connections, each reading after a full GC (SIGUSR2) and " +
+    `${settings.idleSettle} s after the last activity, so V8's idle GC has run too: what the connections retain. ` +
+    "At 2 s: the same, read 2 s after the last connection opened without any GC: garbage from the upgrades included. " +
+    "c-ceiling is wsload's minimal C " +
     "server: how far the client goes when the server costs (almost) nothing, not a peer.", "");
   out.push("Flags (`k/n` = in k of n rounds):", "");
   for (const [symbol, text] of Object.values(FLAGS)) out.push(`- ${symbol} ${text}`);
@@ -748,7 +762,7 @@ async function main() {
     retries: opts.retries, serverCore: cores.server, clientCore: cores.client,
     servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
   };
-  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? opts.idleSettle + 2 : opts.warmup + opts.duration + 1), 0);
+  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? 2 * opts.idleSettle + 4 : opts.warmup + opts.duration + 1), 0);
   console.error(`bench:ws: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
     `about ${Math.ceil((servers.length * perCell * opts.rounds) / 60)} min`);
 

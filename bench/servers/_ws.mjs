@@ -26,3 +26,13 @@ export function wsOptions(Response) {
     },
   };
 }
+
+/**
+ * For the idle-memory scenario: on SIGUSR2, a full garbage collection now (Node started with --expose-gc, or Bun), so
+ * the runner's VmRSS readings show what the connections retain rather than when the collector last ran. Every ws-*
+ * server installs it; without a collector it does nothing (and SIGUSR2 no longer kills the process).
+ */
+export function collectOnSignal() {
+  const collect = globalThis.Bun ? () => globalThis.Bun.gc(true) : globalThis.gc;
+  process.on("SIGUSR2", () => collect?.());
+}

@@ -2,6 +2,7 @@
 // /echo sends each message back, /sub subscribes to topic "t" on open, /pub publishes each message to "t" with
 // app.publish (the publisher itself is not subscribed), /idle does nothing.
 import { uWS, listen } from "./_uws.mjs";
+import { collectOnSignal } from "./_ws.mjs";
 
 const MiB = 1024 * 1024;
 const app = uWS.App();
@@ -31,4 +32,5 @@ app.ws("/*", {
   },
 });
 
+collectOnSignal();
 listen(app);

@@ -2,6 +2,7 @@
 // topics, so /pub fans out by iterating a Set of the /sub sockets.
 import { createServer } from "node:http";
 import { WebSocketServer } from "ws";
+import { collectOnSignal } from "./_ws.mjs";
 
 const server = createServer((req, res) => {
   res.writeHead(426, { "content-type": "text/plain" }).end("upgrade required");
@@ -23,4 +24,5 @@ wss.on("connection", (ws, req) => {
   }
 });
 
+collectOnSignal();
 server.listen(Number(process.env.PORT ?? 3000), "127.0.0.1", () => console.log(`ready ${server.address().port}`));

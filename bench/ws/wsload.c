@@ -813,6 +813,7 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGUSR2, SIG_IGN);  // the runner's "collect garbage now" for the JS servers: nothing to collect here
   struct sigaction sa = { .sa_handler = on_signal };
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
