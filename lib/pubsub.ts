@@ -112,8 +112,10 @@ export class TopicPublisher {
       }
       if (recipients <= 0) status = 0;
     }
-    if (this.callbackDepth > 0 && (this.#queue.length > 0 || ++this.#turnPublishes > CORE_DRAIN_BATCH)) {
-      // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
+    // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
+    // Once anything is queued, every publish queues behind it (also from outside a callback,
+    // such as an async handler's continuation) so publish order holds.
+    if (this.#queue.length > 0 || (this.callbackDepth > 0 && ++this.#turnPublishes > CORE_DRAIN_BATCH)) {
       this.#queue.push({ topic, message: typeof data === "string" ? data : copyIfBytes(message), isBinary, compress, sender: excluded });
       this.#scheduleFlush();
     } else {

@@ -158,6 +158,37 @@ describe("subscriptions over time", () => {
 });
 
 describe("publishing from inside message handlers", () => {
+  it("publish order holds when an async handler publishes after an await, behind publishes queued past the core's batch", async () => {
+    const server: any = track(
+      serveWs(
+        {
+          open(ws: any) {
+            ws.subscribe("ordered");
+            ws.send("ready");
+          },
+          async message(_ws: any, msg: string) {
+            if (msg !== "go") return;
+            // 40 publishes in one callback: those past the 32nd are queued for setImmediate.
+            for (let i = 0; i < 40; i++) server.publish("ordered", `m${i}`);
+            await null;
+            // Outside the callback now: this must still arrive after the 40.
+            server.publish("ordered", "m40");
+          },
+        },
+        {},
+      ),
+    );
+    const [listener, sender] = await connectMany(server, 2, () => "/");
+    try {
+      await Promise.all([listener!.nextText(), sender!.nextText()]);
+      sender!.ws.send("go");
+      await listener!.waitMessages(42, 5000);
+      expect(listener!.messages.slice(1).map((m) => m.data)).toEqual(Array.from({ length: 41 }, (_, i) => `m${i}`));
+    } finally {
+      closeAll([listener, sender]);
+    }
+  });
+
   it("20 clients each send 50 messages that the handler publishes to all: everyone gets all 1000, each sender's in order", async () => {
     const server: any = track(
       serveWs(
