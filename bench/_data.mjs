@@ -53,3 +53,27 @@ for (let i = 0; i < ONE_MIB.length; i++) ONE_MIB[i] = (i * 7 + 3) & 0xff;
 export const STREAM_CHUNK_COUNT = 64;
 export const STREAM_CHUNK = ONE_MIB.slice(0, 16 * 1024);
 export const STREAM_BYTES = STREAM_CHUNK.length * STREAM_CHUNK_COUNT;
+
+// json26 / json-gzip: a ~2.6 KB page of an API listing (a realistic mix of repeated keys, ids, dates,
+// e-mails and free text: what automatic compression meets in practice). Serialised per request.
+const CITIES = ["Lisbon", "Oslo", "Austin", "Kyoto", "Nairobi", "Lyon", "Denver", "Porto", "Tallinn", "Quito"];
+const ROLES = [["admin"], ["editor"], ["viewer"], ["editor", "billing"], ["viewer"]];
+export const DATA26 = {
+  page: 3,
+  perPage: 10,
+  total: 1287,
+  next: "https://api.example.com/v1/users?page=4&per_page=10",
+  users: Array.from({ length: 10 }, (_, i) => ({
+    id: 10420 + i * 17,
+    login: `user${10420 + i * 17}`,
+    name: `${["Ada", "Grace", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances", "Guido", "Radia"][i]} ${["Lovelace", "Hopper", "Torvalds", "Liskov", "Thompson", "Hamilton", "Ritchie", "Allen", "Rossum", "Perlman"][i]}`,
+    email: `user${10420 + i * 17}@example.com`,
+    verified: i % 4 !== 1,
+    roles: ROLES[i % ROLES.length],
+    city: CITIES[i],
+    createdAt: new Date(Date.UTC(2023, i, 3 + i * 2, 9, 15 + i, 7)).toISOString(),
+    lastSeen: new Date(Date.UTC(2024, 4, 1 + i, 12, 3 * i, 41)).toISOString(),
+    stats: { posts: 12 + i * 31, followers: 100 + ((i * 7919) % 5003) },
+  })),
+};
+export const JSON26_TEXT = JSON.stringify(DATA26);

@@ -26,17 +26,20 @@ function wrkVersion(path) {
 }
 
 /**
- * Takes { tool: "wrk" | "autocannon", wrkPath, url, scenario, connections, seconds, server:
- * { pid, core }, clientCore }, runs the load once and returns { rps, requests, p99Ms, p50Ms,
+ * Takes { tool: "wrk" | "autocannon", wrkPath, url (http: or https:), scenario, connections, seconds, server:
+ * { pid, core }, clientCore }, runs the load once and returns { rps, requests, bytesPerReq, p99Ms, p50Ms,
  * errors, errorCount, cpu } where cpu holds the server's and client's CPU % and the foreign load
  * on each core, measured from ~0.3 s after the start (connections are up) to ~0.15 s before
  * the end (the client is still alive).
  */
 export async function runLoad({ tool, wrkPath, url, scenario, connections, seconds, server, clientCore }) {
+  // Request headers of the scenario (json-gzip's Accept-Encoding) as wrk -H; _autocannon.mjs has no way to send them.
+  const headers = Object.entries(scenario.headers ?? {}).flatMap(([name, value]) => ["-H", `${name}: ${value}`]);
+  if (headers.length && tool !== "wrk") throw new Error(`${scenario.name} sends request headers, which only the wrk client does: install wrk`);
   const child = tool === "wrk"
     ? spawnPinned(
       wrkPath,
-      ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "-s", WRK_LUA, url],
+      ["-t1", `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", ...headers, "-s", WRK_LUA, url],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRK_BODY: scenario.body ?? "" } },
       clientCore,
     )
@@ -83,6 +86,8 @@ export async function runLoad({ tool, wrkPath, url, scenario, connections, secon
   const errorCount = Object.values(r.errors).reduce((a, b) => a + b, 0);
   return {
     requests: r.requests,
+    // Response bytes (head + body) per request as the client read them: shows json-gzip's load was compressed.
+    bytesPerReq: r.requests > 0 && r.bytes != null ? r.bytes / r.requests : null,
     rps: r.requests / (r.duration_us / 1e6),
     p50Ms: r.latency_us.p50 / 1000,
     p99Ms: r.latency_us.p99 / 1000,

@@ -9,6 +9,8 @@ import { fileURLToPath } from "node:url";
 import { delimiter, join } from "node:path";
 import os from "node:os";
 import { SCENARIOS, verify } from "./_scenarios.mjs";
+import { ensureTls, makeFile } from "./servers/_assets.mjs";
+import { fileMemory, renderFileMemory, MEMORY_SERVERS } from "./file-memory.mjs";
 import { spawnPinned, stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand } from "./_proc.mjs";
 import { findWrk, runLoad } from "./_load.mjs";
 import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
@@ -27,19 +29,25 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
   --connections N     override every scenario's connection count
   --retries N         re-measure a noisy or unsaturated cell up to N times (default 1)
   --client wrk|autocannon   force a load generator (default: wrk when installed)
+  --file-memory       after the rounds, run bench/file-memory.mjs (100 clients × one 100 MiB file, RSS
+                      sampled every 100 ms) for uwserve, node-http, bun among --only; on by default
+                      when file-1mib runs (not with --quick); --no-file-memory turns it off
   --quick             autocannon, 1 round, 1 s, hello/json/echo/async; a smoke run, not numbers
   --no-save           print the report only, write nothing to bench/results/
   --help
 
 Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno
 Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}
-           (${SCENARIOS.filter((s) => s.routes).map((s) => s.name).join(", ")}: only raw-uws, uwserve and bun, which have a routes table)`;
+${SCENARIOS.filter((s) => s.peers).map((s) => `           ${s.name}: only ${s.peers.join(", ")}`).join("\n")}
+           (json-gzip and json-gzip-only bring json26 along: their ratios need it)`;
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 function parseArgs(argv) {
-  const o = { rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, connections: null, retries: 1, client: null, quick: false, save: true };
+  const o = {
+    rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, connections: null, retries: 1, client: null, quick: false, save: true, fileMemory: null,
+  };
   const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -64,6 +72,8 @@ function parseArgs(argv) {
       case "--retries": o.retries = Math.round(number(0)); break;
       case "--client": o.client = value(); break;
       case "--quick": o.quick = true; break;
+      case "--file-memory": o.fileMemory = true; break;
+      case "--no-file-memory": o.fileMemory = false; break;
       case "--no-save": o.save = false; break;
       case "--help": case "-h": console.log(HELP); process.exit(0); break;
       default: fail(`unknown option ${arg}\n\n${HELP}`);
@@ -99,10 +109,7 @@ function findBinary(name) {
   return null;
 }
 
-/**
- * Returns every known server with how to start it, or `skip` saying why it cannot run here.
- * `routes: true`: it serves the routing scenarios from a routes table (see supports()).
- */
+/** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
 function serverTable() {
   const file = (name) => join(BENCH, "servers", name);
   const node = (name) => ({ cmd: process.execPath, args: [file(name)] });
@@ -111,13 +118,13 @@ function serverTable() {
   const bun = findBinary("bun");
   const deno = findBinary("deno");
   return [
-    { name: "raw-uws", ...node("raw-uws.mjs"), routes: true },
+    { name: "raw-uws", ...node("raw-uws.mjs") },
     { name: "raw-uws-global-response", ...node("raw-uws-global-response.mjs") },
-    { name: "uwserve", ...node("uwserve.mjs"), routes: true, skip: dist ? null : noDist },
+    { name: "uwserve", ...node("uwserve.mjs"), skip: dist ? null : noDist },
     { name: "uwserve-global", ...node("uwserve-global.mjs"), skip: dist ? null : noDist },
     { name: "node-http", ...node("node-http.mjs") },
     { name: "hono-node", ...node("hono-node.mjs") },
-    { name: "bun", cmd: bun, args: [file("bun.mjs")], routes: true, skip: bun ? null : "bun not installed" },
+    { name: "bun", cmd: bun, args: [file("bun.mjs")], skip: bun ? null : "bun not installed" },
     {
       name: "deno", cmd: deno, args: ["run", "--allow-net", "--allow-env", "--allow-read", file("deno.mjs")],
       skip: deno ? null : "deno not installed",
@@ -125,18 +132,28 @@ function serverTable() {
   ];
 }
 
-/** Takes a server entry and a scenario, returns whether that server implements it (Deno.serve, hono, node:http have no routes table). */
+/**
+ * Takes a server entry and a scenario, returns whether that server runs it: a scenario with
+ * `peers` (routing: only the servers with a routes table; TLS, compression, files) only for those.
+ */
 function supports(def, scenario) {
-  return !scenario.routes || def.routes === true;
+  return !scenario.peers || scenario.peers.includes(def.name);
 }
 
 /**
- * Takes a server entry, a core and the scenario the cell measures, starts the server with PORT=0
- * and BENCH_SCENARIO=<name> (the routing peers register only that scenario's routes table),
- * resolves { child, port, stderr() } once it prints "ready <port>".
+ * Takes a server entry, a core, the scenario the cell measures and the run's assets ({ tls:
+ * { keyFile, certFile }, file }), starts the server with PORT=0 and BENCH_SCENARIO=<name> (the
+ * routing peers register only that scenario's routes table), BENCH_TLS=1 for a TLS scenario,
+ * BENCH_COMPRESSION=1 for a compression one, the certificate and file paths; resolves
+ * { child, port, stderr() } once it prints "ready <port>".
  */
-function startServer(def, core, scenario) {
-  const env = { ...process.env, PORT: "0", BENCH_SCENARIO: scenario.name };
+function startServer(def, core, scenario, assets = {}) {
+  const env = {
+    ...process.env, PORT: "0", BENCH_SCENARIO: scenario.name,
+    BENCH_TLS: scenario.tls ? "1" : "0", BENCH_COMPRESSION: scenario.compression ? "1" : "0",
+    ...(assets.tls ? { BENCH_TLS_KEY: assets.tls.keyFile, BENCH_TLS_CERT: assets.tls.certFile } : {}),
+    ...(assets.file ? { BENCH_FILE: assets.file } : {}),
+  };
   const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env }, core);
   let stderr = "";
   child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
@@ -243,25 +260,28 @@ function shuffle(list) {
   return a;
 }
 
-async function runCell({ round, def, scenario, opts, client, cores, failures }) {
+async function runCell({ round, def, scenario, opts, client, cores, failures, assets }) {
   const cell = {
-    round, server: def.name, scenario: scenario.name, rps: null, p50Ms: null, p99Ms: null, requests: null,
-    errors: null, cpu: null, rssMiB: null, attempts: 0, flags: { failed: false, clientBound: false, unsaturated: false, noisy: false },
+    round, server: def.name, scenario: scenario.name, rps: null, p50Ms: null, p99Ms: null, requests: null, bytesPerReq: null,
+    errors: null, cpu: null, rssMiB: null, wire: null, attempts: 0, flags: { failed: false, clientBound: false, unsaturated: false, noisy: false },
   };
   let server = null;
   try {
-    server = await startServer(def, cores.server, scenario);
-    await verify(server.port, scenario);
+    server = await startServer(def, cores.server, scenario, assets);
+    cell.wire = await verify(server.port, scenario);
     const connections = opts.connections ?? scenario.connections;
+    const scheme = scenario.tls ? "https" : "http";
     const base = {
-      tool: client.tool, wrkPath: client.wrkPath, url: `http://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
+      tool: client.tool, wrkPath: client.wrkPath, url: `${scheme}://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
       server: { pid: server.child.pid, core: cores.server }, clientCore: cores.client,
     };
     if (opts.warmup > 0) await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.warmup)) });
     for (;;) {
       cell.attempts++;
       const load = await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.duration)) });
-      Object.assign(cell, { rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms, requests: load.requests, errors: load.errors, cpu: load.cpu });
+      Object.assign(cell, {
+        rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms, requests: load.requests, bytesPerReq: load.bytesPerReq ?? null, errors: load.errors, cpu: load.cpu,
+      });
       cell.flags = flagsOf(load);
       if (server.child.exitCode !== null || server.child.signalCode !== null) {
         throw new Error(`server died during the measurement (${server.child.exitCode ?? server.child.signalCode})`);
@@ -293,7 +313,7 @@ function progressLine(cell, rounds) {
   const marks = [f.failed && "✗", f.clientBound && "†", f.unsaturated && "‡", f.noisy && "~", cell.attempts > 1 && `(${cell.attempts} tries)`]
     .filter(Boolean).join(" ");
   const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
-  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(8)} ${cell.server.padEnd(24)} ` +
+  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(11)} ${cell.server.padEnd(24)} ` +
     `${cell.rps == null ? "–".padStart(9) : Math.round(cell.rps).toLocaleString("en-US").padStart(9)} req/s  ` +
     `p99 ${cell.p99Ms == null ? "–" : cell.p99Ms.toFixed(2)} ms  server ${n(cell.cpu?.server)} client ${n(cell.cpu?.client)}  ${marks}`;
 }
@@ -310,6 +330,14 @@ async function main() {
   for (const name of opts.only ?? []) if (!known.has(name)) fail(`unknown server "${name}" (known: ${[...known].join(", ")})`);
   const scenarioNames = new Set(SCENARIOS.map((s) => s.name));
   for (const name of opts.scenarios ?? []) if (!scenarioNames.has(name)) fail(`unknown scenario "${name}" (known: ${[...scenarioNames].join(", ")})`);
+  // A scenario measured as a ratio to another (json-gzip ÷ json26) brings that one along.
+  for (const name of opts.scenarios ?? []) {
+    const pair = SCENARIOS.find((s) => s.name === name).pair;
+    if (pair && !opts.scenarios.includes(pair)) {
+      opts.scenarios.push(pair);
+      console.error(`bench: ${name} also runs ${pair}, its uncompressed pair`);
+    }
+  }
 
   const wanted = table.filter((s) => !opts.only || opts.only.includes(s.name));
   for (const s of wanted.filter((s) => s.skip)) {
@@ -323,12 +351,35 @@ async function main() {
   const unsupported = Object.fromEntries(scenarios.map((sc) => [sc.name, servers.filter((d) => !supports(d, sc)).map((d) => d.name)]));
   const cellsPerRound = scenarios.reduce((n, sc) => n + servers.length - unsupported[sc.name].length, 0);
   if (cellsPerRound === 0) fail(`none of ${servers.map((d) => d.name).join(", ")} implements ${scenarios.map((sc) => sc.name).join(", ")}`);
-  const notImplemented = scenarios.filter((sc) => unsupported[sc.name].length);
-  if (notImplemented.length) {
-    const who = [...new Set(notImplemented.flatMap((sc) => unsupported[sc.name]))];
-    const line = `${who.join(", ")}: no routes table, so ${notImplemented.map((sc) => sc.name).join(", ")} not run for them (–).`;
+  // One note per reason ("no routes table", "not a TLS peer", …), naming the servers and scenarios.
+  const byReason = new Map();
+  for (const sc of scenarios.filter((sc) => unsupported[sc.name].length)) {
+    const entry = byReason.get(sc.absent) ?? { who: new Set(), scenarios: [] };
+    for (const name of unsupported[sc.name]) entry.who.add(name);
+    entry.scenarios.push(sc.name);
+    byReason.set(sc.absent, entry);
+  }
+  for (const [reason, { who, scenarios: names }] of byReason) {
+    const line = `${[...who].join(", ")}: ${reason}, so ${names.join(", ")} not run for them (–).`;
     console.error(`bench: ${line}`);
     notes.push(line);
+  }
+
+  // Made once per run: the self-signed certificate (bench/_tls/, ignored by git) and the file /file serves.
+  const assets = {};
+  if (scenarios.some((sc) => sc.tls)) {
+    try {
+      assets.tls = ensureTls();
+    } catch (error) {
+      fail(`could not make the TLS certificate with openssl: ${error.stderr?.toString().trim() || error.message}`);
+    }
+    notes.push("TLS: self-signed P-256 certificate made with the openssl CLI (bench/_tls/); wrk and the check don't verify it; keep-alive connections, so no handshakes in the measurement.");
+  }
+  if (scenarios.some((sc) => sc.path === "/file")) {
+    const made = makeFile();
+    process.on("exit", made.remove);
+    assets.file = made.path;
+    notes.push(`file-1mib: a 1 MiB file written at startup to ${made.path} (in the page cache: the scenario measures the server, not the disk).`);
   }
 
   const nCores = os.availableParallelism?.() ?? os.cpus().length;
@@ -370,7 +421,7 @@ async function main() {
         if (!supports(def, scenario)) continue;
         // A server that answered a scenario wrongly will not answer it right in the next round.
         if (broken.has(`${def.name}/${scenario.name}`)) continue;
-        const cell = await runCell({ round, def, scenario, opts, client, cores, failures });
+        const cell = await runCell({ round, def, scenario, opts, client, cores, failures, assets });
         if (cell.flags.failed && cell.rps === null) broken.add(`${def.name}/${scenario.name}`);
         cells.push(cell);
         console.error(progressLine(cell, opts.rounds));
@@ -378,21 +429,35 @@ async function main() {
     }
   }
 
+  let memory = null;
+  const runMemory = opts.fileMemory ?? (!opts.quick && scenarios.some((sc) => sc.name === "file-1mib"));
+  const memoryServers = servers.map((s) => s.name).filter((n) => MEMORY_SERVERS.includes(n));
+  if (runMemory && memoryServers.length) {
+    console.error(`bench: file-memory for ${memoryServers.join(", ")} …`);
+    memory = await fileMemory({ only: memoryServers, cores });
+    for (const row of memory.rows.filter((r) => r.error || r.errors?.length)) {
+      failures.push({ round: "–", server: row.name, scenario: "file-memory", message: row.error ?? row.errors.join("; ") });
+    }
+  }
+
   const summary = summarize(cells);
   const targets = checkTargets(summary);
-  const report = renderMarkdown({
+  let report = renderMarkdown({
     meta, settings, notes, scenarios, servers: servers.map((s) => s.name), unsupported, summary, targets, failures, quick: opts.quick,
   });
+  if (memory) report += `\n${renderFileMemory(memory)}\n`;
   console.log(`\n${report}`);
 
   if (opts.save) {
     mkdirSync(RESULTS, { recursive: true });
     const stamp = meta.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-") + (opts.quick ? "-quick" : "");
     writeFileSync(join(RESULTS, `${stamp}.md`), `${report}\n`);
-    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, unsupported, targets, failures, cells }, null, 2)}\n`);
-    // A --quick smoke run is not a measurement: it never replaces latest.md.
-    if (!opts.quick) writeFileSync(join(RESULTS, "latest.md"), `${report}\n`);
-    console.error(`bench: wrote bench/results/${stamp}.md and .json${opts.quick ? "" : ", and bench/results/latest.md"}`);
+    writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, unsupported, targets, failures, cells, fileMemory: memory }, null, 2)}\n`);
+    // latest.md is the last full run: a --quick smoke run is not a measurement, and a run of some
+    // scenarios (--scenarios) or servers (--only) would hide the rest of the last full one.
+    const full = !opts.quick && !opts.scenarios && !opts.only;
+    if (full) writeFileSync(join(RESULTS, "latest.md"), `${report}\n`);
+    console.error(`bench: wrote bench/results/${stamp}.md and .json${full ? ", and bench/results/latest.md" : " (latest.md is only replaced by a full run)"}`);
   }
   if (failures.length) {
     console.error(`bench: ${failures.length} cell(s) FAILED — see "Failures" above.`);

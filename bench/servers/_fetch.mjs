@@ -1,13 +1,15 @@
 // The Bun-style fetch handler shared by every web-standard peer (uwserve, hono, Bun, Deno), and the
 // routes table of the peers that have one (uwserve, Bun); only the Response class differs.
-import { HELLO, DATA, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+import { HELLO, DATA, DATA26, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 
 /**
- * Takes the Response class the peer should use, returns `fetch(req)`.
+ * Takes the Response class the peer should use and, for the file-1mib scenario, `file()`: a
+ * function returning the peer's file body for /file (uwserve's `file(path)`, `Bun.file(path)`),
+ * called per request as a handler would; returns `fetch(req)`.
  * The handler is synchronous and only the echo/async routes return a Promise, the way a user
  * would write it: an `async fetch` would put every route (even hello) on the promise path.
  */
-export function createFetch(Response) {
+export function createFetch(Response, { file } = {}) {
   async function echo(req) {
     const text = await req.text();
     return new Response(text, { headers: { "content-type": JSON_TYPE } });
@@ -47,6 +49,11 @@ export function createFetch(Response) {
         return new Response(ONE_MIB, { headers: { "content-type": BYTES_TYPE } });
       case "/stream":
         return stream();
+      case "/json26":
+        return Response.json(DATA26);
+      case "/file":
+        if (file) return new Response(file());
+        return new Response("Not Found", { status: 404 });
       default:
         return new Response("Not Found", { status: 404 });
     }

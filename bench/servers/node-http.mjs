@@ -1,6 +1,11 @@
-// node:http serving the six scenarios: the baseline most Node servers (and @hono/node-server) sit on.
+// node:http serving the fetch-style scenarios: the baseline most Node servers (and @hono/node-server) sit on.
+// BENCH_TLS=1 (https-hello): node:https on the runner's certificate; /file (file-1mib) streams the
+// file with fs.createReadStream().pipe(res) after a stat for Content-Length.
 import { createServer } from "node:http";
-import { HELLO, DATA, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+import { createServer as createSecureServer } from "node:https";
+import { createReadStream, readFileSync, stat } from "node:fs";
+import { ensureTls, benchFile } from "./_assets.mjs";
+import { HELLO, DATA, DATA26, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 
 // setHeader + end(body) rather than writeHead(): end() then knows the whole body and sends
 // Content-Length, as every other peer does; writeHead() first would commit to chunked encoding.
@@ -9,7 +14,22 @@ function send(res, type, body) {
   res.end(body);
 }
 
-const server = createServer((req, res) => {
+let path = null;
+function sendFile(res) {
+  path ??= benchFile();
+  stat(path, (error, stats) => {
+    if (error) {
+      res.statusCode = 404;
+      res.end("Not Found");
+      return;
+    }
+    res.setHeader("content-type", BYTES_TYPE);
+    res.setHeader("content-length", stats.size);
+    createReadStream(path).pipe(res);
+  });
+}
+
+function handler(req, res) {
   switch (req.url) {
     case "/hello":
       send(res, TEXT_TYPE, HELLO);
@@ -29,6 +49,12 @@ const server = createServer((req, res) => {
     case "/1mib":
       send(res, BYTES_TYPE, ONE_MIB);
       return;
+    case "/json26":
+      send(res, JSON_TYPE, JSON.stringify(DATA26));
+      return;
+    case "/file":
+      sendFile(res);
+      return;
     case "/stream":
       // No Content-Length, so node:http uses chunked encoding; one write per chunk like the others.
       // Node queues writes past the high-water mark itself, so waiting for "drain" adds nothing here.
@@ -40,7 +66,12 @@ const server = createServer((req, res) => {
       res.statusCode = 404;
       res.end("Not Found");
   }
-});
+}
+
+const tls = process.env.BENCH_TLS === "1" ? ensureTls() : null;
+const server = tls
+  ? createSecureServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, handler)
+  : createServer(handler);
 
 async function helloLater(res) {
   await Promise.resolve();
