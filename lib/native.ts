@@ -27,6 +27,75 @@ export interface NativeAddon {
   gzipSync(input: Uint8Array, level: number): Buffer;
   /** Runs `callback` with fd 1 on /dev/null (the core prints a line per SNI domain routed). */
   callWithQuietStdout<T>(callback: () => T): T;
+  /**
+   * Joins the cross-thread topic hub (native/hub.cc; lib/hub.ts wraps these) and returns the
+   * new member's id. `deliver` runs on this thread, once per wake-up, with every message queued
+   * since the last call: message i is topic `topics[meta[4i]]`, flags `meta[4i+1]` (1 binary,
+   * 2 compress, 4 external) and bytes `arena[meta[4i+2] .. +meta[4i+3]]`, or all of
+   * `externals[meta[4i+2]]` when external (shared with other threads: read only). Members only
+   * hear members of the same `group`. Leaves by itself when this thread's env is torn down.
+   */
+  hubJoin(deliver: HubDeliver, group?: string): number;
+  /** Adds `delta` (+1 subscribe, -1 unsubscribe) to the member's interest in topic; returns the new count (RangeError below 0). */
+  hubInterest(member: number, topic: string, delta: number): number;
+  /**
+   * Queues one shared copy of payload to every other member with interest in topic; returns how
+   * many members it was queued to, or -1 when a target's queue was full (that copy dropped).
+   */
+  hubPublish(member: number, topic: string, payload: string | ArrayBuffer | ArrayBufferView, isBinary: boolean, compress: boolean): number;
+  /** Leaves the hub (on the member's own thread; throws elsewhere); false when it had already left. */
+  hubLeave(member: number): boolean;
+  /** The hub's counters, or one member's (null when it isn't in the hub). */
+  hubStats(): NativeHubStats;
+  hubStats(member: number): NativeHubMemberStats | null;
+}
+
+/** hubJoin's callback: one batch of messages (see NativeAddon.hubJoin). */
+export type HubDeliver = (
+  topics: string[],
+  meta: Uint32Array,
+  arena: ArrayBuffer | undefined,
+  externals: ArrayBuffer[] | undefined,
+) => void;
+
+/** Process-wide hub counters (totals since the process started, except where noted). */
+export interface NativeHubStats {
+  /** Members now in the hub. */
+  members: number;
+  /** Distinct (group, topic) pairs some member has interest in now. */
+  topics: number;
+  publishes: number;
+  /** Message copies queued to members. */
+  queuedTotal: number;
+  /** Messages waiting in members' queues now. */
+  queued: number;
+  /** Copies dropped because the target's queue was full. */
+  dropped: number;
+  /** Messages still queued to members when they left. */
+  droppedByLeave: number;
+  /** Shared payload buffers alive now (queued, or held by an external ArrayBuffer not yet collected). */
+  livePayloads: number;
+  livePayloadBytes: number;
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  externalMinBytes: number;
+}
+
+/** One member's counters. */
+export interface NativeHubMemberStats {
+  /** Messages waiting now, and their payload bytes. */
+  queued: number;
+  queuedBytes: number;
+  /** Messages queued to it, handed to its deliver, and dropped for it (queue full). */
+  received: number;
+  delivered: number;
+  dropped: number;
+  /** Wake-ups that delivered a batch. */
+  wakeups: number;
+  /** hubPublish calls it made. */
+  published: number;
+  /** Topics it has interest in now. */
+  topics: number;
 }
 
 const FILE = "uwserve_native.node";
@@ -50,7 +119,17 @@ function candidates(): Array<[string, string]> {
   return list;
 }
 
-const NATIVE_FUNCTIONS = ["setListenRef", "createMemoryFile", "gzipSync", "callWithQuietStdout"] as const;
+const NATIVE_FUNCTIONS = [
+  "setListenRef",
+  "createMemoryFile",
+  "gzipSync",
+  "callWithQuietStdout",
+  "hubJoin",
+  "hubInterest",
+  "hubPublish",
+  "hubLeave",
+  "hubStats",
+] as const;
 
 /**
  * Takes what require() returned, returns true when it has every function NativeAddon declares

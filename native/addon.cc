@@ -5,6 +5,7 @@
 #include "memfd.h"
 #include "quiet_stdout.h"
 #include "gzip.h"
+#include "hub.h"
 
 namespace {
 
@@ -14,6 +15,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemoryFile", Napi::Function::New(env, uwserve::CreateMemoryFile, "createMemoryFile"));
   exports.Set("gzipSync", Napi::Function::New(env, uwserve::GzipSync, "gzipSync"));
   exports.Set("callWithQuietStdout", Napi::Function::New(env, uwserve::CallWithQuietStdout, "callWithQuietStdout"));
+  exports.Set("hubJoin", Napi::Function::New(env, uwserve::HubJoin, "hubJoin"));
+  exports.Set("hubInterest", Napi::Function::New(env, uwserve::HubInterest, "hubInterest"));
+  exports.Set("hubPublish", Napi::Function::New(env, uwserve::HubPublish, "hubPublish"));
+  exports.Set("hubLeave", Napi::Function::New(env, uwserve::HubLeave, "hubLeave"));
+  exports.Set("hubStats", Napi::Function::New(env, uwserve::HubStats, "hubStats"));
   return exports;
 }
 
