@@ -221,13 +221,14 @@ async function main() {
     }
   }
   console.log(`\nCross-thread pub/sub, 1 publisher thread -> 1 subscriber thread, ${o.size}-byte payloads, Node ${process.version}, ${o.rounds} rounds (medians)\n`);
-  console.log(`| transport | flood: deliveries/s (${o.messages.toLocaleString("en")} msgs) | latency p50 µs @ ${o.rate.toLocaleString("en")}/s | latency p99 µs |`);
-  console.log("|---|---:|---:|---:|");
+  console.log(`| transport | flood: deliveries/s (${o.messages.toLocaleString("en")} msgs) | flood: dropped (queue full) | latency p50 µs @ ${o.rate.toLocaleString("en")}/s | latency p99 µs |`);
+  console.log("|---|---:|---:|---:|---:|");
   for (const t of o.only) {
     const rate = median(flood[t].map((x) => x.rate));
     const p50 = median(latency[t].map((x) => x.p50));
     const p99 = median(latency[t].map((x) => x.p99));
-    console.log(`| ${t} | ${Math.round(rate).toLocaleString("en")} | ${p50.toFixed(1)} | ${p99.toFixed(1)} |`);
+    const dropped = median(flood[t].map((x) => x.dropped));
+    console.log(`| ${t} | ${Math.round(rate).toLocaleString("en")} | ${dropped.toLocaleString("en")} | ${p50.toFixed(1)} | ${p99.toFixed(1)} |`);
   }
 }
 
