@@ -1,7 +1,10 @@
 // The examples of reference/bun-serve.md, run as written except for `port: 0` and the import line.
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, describe, expect, it, vi } from "vitest";
-import { serve, Response, type Server } from "../dist/index.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { serve, file, Response, type Server } from "../dist/index.js";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import https from "node:https";
 import { connectionRefused, freePort, httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 import WebSocket from "ws";
@@ -9,8 +12,30 @@ import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-/** The examples call `Bun.serve`: here it is uwserve's serve. */
-const Bun = { serve };
+/** The examples call `Bun.serve` and `Bun.file`: here they are uwserve's. */
+const Bun = { serve, file };
+
+const HAS_OPENSSL = spawnSync("openssl", ["version"]).status === 0;
+/** The key and certificate files the TLS examples name, made once with the openssl CLI. */
+const tls = { dir: "" };
+beforeAll(() => {
+  if (!HAS_OPENSSL) return;
+  tls.dir = mkdtempSync(join(tmpdir(), "uwserve-example-tls-"));
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: tls.dir, stdio: ["ignore", "ignore", "pipe"] });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  run("req", "-x509", ...ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=example CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  for (const [base, name] of [["", "localhost"], ["1", "my-server1.com"], ["2", "my-server2.com"]]) {
+    run("req", "-new", ...ec, "-keyout", `key${base}.pem`, "-out", `req${base}.csr`, "-subj", `/CN=${name}`);
+    writeFileSync(join(tls.dir, `ext${base}`), `subjectAltName=DNS:${name}${name === "localhost" ? ",IP:127.0.0.1" : ""}\n`);
+    run("x509", "-req", "-in", `req${base}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `cert${base}.pem`, "-days", "2", "-extfile", `ext${base}`);
+  }
+  run("pkey", "-in", "key.pem", "-aes256", "-passout", "pass:my-secret-passphrase", "-out", "key.enc.pem");
+  run("genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt", "group:ffdhe2048", "-out", "dhparams.pem");
+});
+afterAll(() => {
+  if (tls.dir) rmSync(tls.dir, { recursive: true, force: true });
+});
 
 const track = trackServers();
 const at = fetchFrom;
@@ -190,12 +215,112 @@ describe("unix sockets", () => {
   });
 });
 
-describe("TLS (other work)", () => {
-  it.skip("TLS: key/cert (file(), Buffer, string, arrays) — `tls` is not part of the HTTP core", () => {});
-  it.skip("TLS passphrase — `tls`", () => {});
-  it.skip("TLS ca — `tls`", () => {});
-  it.skip("TLS dhParamsFile — `tls`", () => {});
-  it.skip("SNI serverName, and arrays of tls objects — `tls`", () => {});
+describe.skipIf(!HAS_OPENSSL)("TLS (the files the examples name are made in a temp dir with the openssl CLI)", () => {
+  /** GET / over HTTPS trusting the test CA, with `name` as SNI; resolves [body, certificate CN]. */
+  function httpsGet(port: number, name = "localhost"): Promise<[string, string]> {
+    return new Promise((resolve, reject) => {
+      const req = https.get({ host: "127.0.0.1", port, servername: name, ca: readFileSync(join(tls.dir, "ca.pem")), agent: false }, (res) => {
+        const cn = String((res.socket as import("node:tls").TLSSocket).getPeerCertificate().subject.CN);
+        let body = "";
+        res.on("data", (chunk) => (body += chunk));
+        res.on("end", () => resolve([body, cn]));
+      });
+      req.on("error", reject);
+    });
+  }
+  const at = (name: string) => join(tls.dir, name);
+
+  it("key and cert from Bun.file(), Buffer and string (file() here)", async () => {
+    for (const [key, cert] of [
+      [Bun.file(at("key.pem")), Bun.file(at("cert.pem"))],
+      [readFileSync(at("key.pem")), readFileSync(at("cert.pem"))],
+      [readFileSync(at("key.pem"), "utf8"), readFileSync(at("cert.pem"), "utf8")],
+    ] as const) {
+      const server = track(
+        Bun.serve({
+          port: 0,
+          fetch(req) {
+            return new Response("Hello!!!");
+          },
+          tls: { key, cert },
+        }),
+      );
+      expect(server.url.protocol).toBe("https:");
+      expect((await httpsGet(server.port))[0]).toBe("Hello!!!");
+    }
+  });
+
+  it("passphrase decrypts an encrypted key", async () => {
+    const server = track(
+      Bun.serve({
+        port: 0,
+        fetch(req) {
+          return new Response("Hello!!!");
+        },
+        tls: {
+          key: Bun.file(at("key.enc.pem")),
+          cert: Bun.file(at("cert.pem")),
+          passphrase: "my-secret-passphrase",
+        },
+      }),
+    );
+    expect((await httpsGet(server.port))[0]).toBe("Hello!!!");
+  });
+
+  it("ca: the root CA certificate", async () => {
+    const server = track(
+      Bun.serve({
+        port: 0,
+        fetch(req) {
+          return new Response("Hello!!!");
+        },
+        tls: {
+          key: Bun.file(at("key.pem")), // path to TLS key
+          cert: Bun.file(at("cert.pem")), // path to TLS cert
+          ca: Bun.file(at("ca.pem")), // path to root CA certificate
+        },
+      }),
+    );
+    expect((await httpsGet(server.port))[0]).toBe("Hello!!!");
+  });
+
+  it("dhParamsFile: Diffie-Hellman parameters", async () => {
+    const server = track(
+      Bun.serve({
+        port: 0,
+        fetch: () => new Response("dh"),
+        tls: {
+          key: Bun.file(at("key.pem")),
+          cert: Bun.file(at("cert.pem")),
+          dhParamsFile: at("dhparams.pem"), // path to Diffie Hellman parameters
+        },
+      }),
+    );
+    expect((await httpsGet(server.port))[0]).toBe("dh");
+  });
+
+  it("SNI: an array of tls objects, each with its serverName and certificate", async () => {
+    const server = track(
+      Bun.serve({
+        port: 0,
+        fetch: (req) => new Response(new URL(req.url).hostname),
+        tls: [
+          {
+            key: Bun.file(at("key1.pem")),
+            cert: Bun.file(at("cert1.pem")),
+            serverName: "my-server1.com",
+          },
+          {
+            key: Bun.file(at("key2.pem")),
+            cert: Bun.file(at("cert2.pem")),
+            serverName: "my-server2.com",
+          },
+        ],
+      }),
+    );
+    expect((await httpsGet(server.port, "my-server1.com"))[1]).toBe("my-server1.com");
+    expect((await httpsGet(server.port, "my-server2.com"))[1]).toBe("my-server2.com");
+  });
 });
 
 describe("error handling", () => {
@@ -284,9 +409,60 @@ describe("export default syntax", () => {
   });
 });
 
-describe("streaming files (other work)", () => {
-  it.skip("new Response(Bun.file('./hello.txt')) — file() is not part of the HTTP core", () => {});
-  it.skip("Range requests with file.slice(start, end) — file() is not part of the HTTP core", () => {});
+describe("streaming files (the files in a temp dir)", () => {
+  it("new Response(Bun.file('./hello.txt'))", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-example-files-"));
+    writeFileSync(join(dir, "hello.txt"), "hello from a file\n");
+    try {
+      const server = track(
+        Bun.serve({
+          port: 0,
+          fetch(req) {
+            return new Response(Bun.file(join(dir, "hello.txt")));
+          },
+        }),
+      );
+      const res = await at(server);
+      expect(res.headers.get("content-type")).toBe("text/plain;charset=utf-8");
+      expect(await res.text()).toBe("hello from a file\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("Range requests with bigFile.slice(start, end): 206 with Content-Range and Content-Length", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-example-files-"));
+    const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 256));
+    writeFileSync(join(dir, "big-video.mp4"), bytes);
+    try {
+      const server = track(
+        Bun.serve({
+          port: 0,
+          fetch(req) {
+            // parse `Range` header
+            const [start = 0, end = Infinity] = req.headers
+              .get("Range")! // Range: bytes=0-100
+              .split("=") // ["Range: bytes", "0-100"]
+              .at(-1)! // "0-100"
+              .split("-") // ["0", "100"]
+              .map(Number); // [0, 100]
+
+            // return a slice of the file
+            const bigFile = Bun.file(join(dir, "big-video.mp4"));
+            return new Response(bigFile.slice(start, end));
+          },
+        }),
+      );
+      const res = await at(server, "/", { headers: { range: "bytes=0-100" } });
+      expect(res.status).toBe(206);
+      // The example passes the inclusive end straight to slice(): bytes 0..99 go out.
+      expect(res.headers.get("content-range")).toBe("bytes 0-99/1000");
+      expect(res.headers.get("content-length")).toBe("100");
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(0, 100))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("server lifecycle methods", () => {

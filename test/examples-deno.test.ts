@@ -2,6 +2,11 @@
 import { describe, expect, it, vi } from "vitest";
 import { serve, upgradeWebSocket, Response, type Server } from "../dist/index.js";
 import WebSocket from "ws";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import https from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
 
@@ -149,10 +154,49 @@ describe("Deno's built-in HTTP server", () => {
   });
 });
 
-describe("other sections (other work)", () => {
-  it.skip("HTTPS support: serve({ port: 443, cert, key }, handler) — TLS is not part of the HTTP core", () => {});
+describe("other sections", () => {
+  it.skipIf(spawnSync("openssl", ["version"]).status !== 0)("HTTPS support: serve({ port: 443 → 0, cert, key }, handler) with contents read from files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-deno-tls-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+        "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { cwd: dir, stdio: "ignore" });
+      const handler = (req: Request) => new Response(`secure ${new URL(req.url).protocol}`);
+      const log = quietLog();
+      const server = track(
+        serve({
+          port: 0,
+          cert: readFileSync(join(dir, "cert.pem"), "utf8"),
+          key: readFileSync(join(dir, "key.pem"), "utf8"),
+        }, handler),
+      );
+      log.mockRestore();
+      const body = await new Promise<string>((resolve, reject) => {
+        https
+          .get({ host: "127.0.0.1", port: server.port, ca: readFileSync(join(dir, "cert.pem")), servername: "localhost", agent: false }, (res) => {
+            let text = "";
+            res.on("data", (chunk) => (text += chunk));
+            res.on("end", () => resolve(text));
+          })
+          .on("error", reject);
+      });
+      expect(body).toBe("secure https:");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.skip("HTTP/2 — uWebSockets speaks HTTP/1.1 only", () => {});
-  it.skip("Automatic body compression — `compression` is not part of the HTTP core", () => {});
+
+  it("Automatic body compression: on with automaticCompression (off by default in Deno 2.9), gzip/br by Accept-Encoding, Vary set", async () => {
+    const log = quietLog();
+    const body = JSON.stringify({ message: "compress me ".repeat(20) });
+    const server = track(serve({ port: 0, automaticCompression: true }, () => new Response(body, { headers: { "content-type": "application/json" } })));
+    log.mockRestore();
+    const res = await fetch(`http://127.0.0.1:${server.port}/`, { headers: { "accept-encoding": "br" } });
+    expect(res.headers.get("content-encoding")).toBe("br");
+    expect(res.headers.get("vary")).toBe("Accept-Encoding");
+    expect(await res.text()).toBe(body);
+  });
 });
 
 describe("Serving WebSockets", () => {
