@@ -98,7 +98,8 @@ export class RequestContext implements BodyFlowControl {
   acceptBody(): RequestBody {
     const body = new RequestBody(this);
     this.body = body;
-    this.lastData = this.coreTimerReset = Date.now();
+    // lastData/coreTimerReset stay 0 ("not yet"): most bodies arrive whole in one chunk, and
+    // the upload check fills them in on its first look.
     this.res.onData(this.onData);
     return body;
   }
@@ -145,9 +146,12 @@ export class RequestContext implements BodyFlowControl {
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {
     const body = this.body;
     if (body === null) return;
-    const now = Date.now();
-    this.lastData = now;
-    if (!isLast && !this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
+    if (!isLast) {
+      // Only an upload still arriving needs the clock (idle checks, the core's timer).
+      const now = Date.now();
+      this.lastData = now;
+      if (!this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
+    }
     if (this.#refusing) {
       // Draining a refused upload: drop it, and answer as soon as the client has sent it all.
       if (isLast) setImmediate(() => this.#sendRefusal());

@@ -523,6 +523,10 @@ export class Server implements ServerLike, ContextOwner {
    */
   #checkUpload(ctx: RequestContext, now: number): boolean {
     if (ctx.finished || ctx.body === null || ctx.body.ended) return false;
+    if (ctx.lastData === 0) {
+      // First look at an upload that hasn't had a partial chunk yet: its clock starts now.
+      ctx.lastData = ctx.coreTimerReset = now;
+    }
     if (ctx.flowPaused) {
       if (now - ctx.coreTimerReset >= CORE_IDLE_TIMEOUT_S * 500) ctx.restartCoreTimer(now);
       return true;
