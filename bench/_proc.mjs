@@ -1,6 +1,10 @@
 // Child processes of the runner: spawned pinned to a core, tracked so none outlives it, measured through /proc (Linux).
 import { spawn, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: servers run from there. */
+const ROOT_DIR = fileURLToPath(new URL("..", import.meta.url));
 
 let ticksPerSecond = 100;
 try {
@@ -137,4 +141,39 @@ export function cpuWindow(roles) {
       return result;
     },
   };
+}
+
+/**
+ * Starts a server entry ({ cmd, args }) pinned to `core` with `env`, resolves { child, port,
+ * stderr() } once it prints "ready <port>" on stdout; on failure stops it and rejects with its
+ * stderr appended.
+ */
+export function startReadyServer(def, core, env) {
+  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT_DIR, stdio: ["ignore", "pipe", "pipe"], env }, core);
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  return new Promise((resolve, reject) => {
+    let stdout = "";
+    const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
+    const done = (error, port) => {
+      clearTimeout(timer);
+      if (error) reject(error);
+      else resolve({ child, port, stderr: () => stderr });
+    };
+    child.stdout.on("data", (d) => {
+      if (stdout === null) return;
+      stdout = (stdout + d).slice(-1000);
+      const m = /^ready (\d+)\s*$/m.exec(stdout);
+      if (!m) return;
+      stdout = null;
+      const port = Number(m[1]);
+      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
+    });
+    child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
+    child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));
+  }).catch(async (error) => {
+    await stop(child);
+    error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
+    throw error;
+  });
 }

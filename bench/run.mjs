@@ -11,7 +11,7 @@ import os from "node:os";
 import { SCENARIOS, verify } from "./_scenarios.mjs";
 import { ensureTls, makeFile } from "./servers/_assets.mjs";
 import { fileMemory, renderFileMemory, MEMORY_SERVERS } from "./file-memory.mjs";
-import { spawnPinned, stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand } from "./_proc.mjs";
+import { stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand, startReadyServer } from "./_proc.mjs";
 import { findWrk, runLoad } from "./_load.mjs";
 import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
 
@@ -154,33 +154,7 @@ function startServer(def, core, scenario, assets = {}) {
     ...(assets.tls ? { BENCH_TLS_KEY: assets.tls.keyFile, BENCH_TLS_CERT: assets.tls.certFile } : {}),
     ...(assets.file ? { BENCH_FILE: assets.file } : {}),
   };
-  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env }, core);
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    let stdout = "";
-    const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
-    const done = (error, port) => {
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve({ child, port, stderr: () => stderr });
-    };
-    child.stdout.on("data", (d) => {
-      if (stdout === null) return;
-      stdout = (stdout + d).slice(-1000);
-      const m = /^ready (\d+)\s*$/m.exec(stdout);
-      if (!m) return;
-      stdout = null;
-      const port = Number(m[1]);
-      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
-    });
-    child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
-    child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));
-  }).catch(async (error) => {
-    await stop(child);
-    error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
-    throw error;
-  });
+  return startReadyServer(def, core, env);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { delimiter, dirname, join } from "node:path";
 import os from "node:os";
-import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand } from "./_proc.mjs";
+import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer } from "./_proc.mjs";
 import { median } from "./_report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -161,32 +161,7 @@ function serverTable() {
 
 /** Takes a server entry and a core, starts it with PORT=0, resolves { child, port, stderr() } once it prints "ready <port>". */
 function startServer(def, core) {
-  const env = { ...process.env, PORT: "0" };
-  const child = spawnPinned(def.cmd, def.args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env }, core);
-  let stderr = "";
-  child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
-  return new Promise((resolve, reject) => {
-    let stdout = "";
-    const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
-    const done = (error, port) => {
-      clearTimeout(timer);
-      if (error) reject(error);
-      else resolve({ child, port, stderr: () => stderr });
-    };
-    child.stdout.on("data", (d) => {
-      if (stdout === null) return;
-      stdout = (stdout + d).slice(-1000);
-      const m = /^ready (\d+)\s*$/m.exec(stdout);
-      if (!m) return;
-      stdout = null;
-      const port = Number(m[1]);
-      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
-    });
-    child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
-    child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));
-  }).catch(async (error) => {
-    await stop(child);
-    error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
+  return startReadyServer(def, core, { ...process.env, PORT: "0" }).catch((error) => {
     error.startFailed = true;
     throw error;
   });
