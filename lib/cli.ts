@@ -5,6 +5,7 @@ import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import { serve } from "./index.js";
+import { freePort, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -27,6 +28,8 @@ Options:
                      default 0.0.0.0)
       --compression  compress responses automatically (gzip/br, Deno's rules;
                      same as compression: true in the export)
+      --workers N    serve on N worker threads sharing the port ("auto": one per
+                     core; same as workers: N in the export); pub/sub spans them
   -h, --help         show this help
   -v, --version      print the version
 
@@ -40,7 +43,7 @@ const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
 // serve() options read from a default export that is a class instance rather than a plain object.
 const APP_OPTION_KEYS = [
   "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
-  "maxRequestBodySize", "compression", "automaticCompression", "development", "reusePort", "maxHeaderSize", "id", "onListen",
+  "maxRequestBodySize", "compression", "automaticCompression", "workers", "development", "reusePort", "maxHeaderSize", "id", "onListen",
 ];
 // How long a forced stop (second signal) may take before the process exits anyway.
 const FORCE_STOP_DEADLINE_MS = 2000;
@@ -50,6 +53,7 @@ interface RunArgs {
   port?: number;
   hostname?: string;
   compression?: boolean;
+  workers?: string;
   entryArgs: string[];
 }
 
@@ -111,6 +115,14 @@ function parseArgs(argv: string[]): Command {
         run.hostname = hostname;
         break;
       }
+      case "--workers":
+        run.workers = takeValue();
+        try {
+          resolveWorkerCount(run.workers, "--workers");
+        } catch (err) {
+          throw new UsageError((err as Error).message.replace(/^uwserve: /, ""));
+        }
+        break;
       case "--compression":
         if (inline !== undefined) throw new UsageError("--compression takes no value");
         run.compression = true;
@@ -302,10 +314,47 @@ async function run(args: RunArgs): Promise<void> {
     warnFlagsIgnored(args, "exports a server it already started");
     server = exported;
   } else {
-    server = startServer(serveOptions(args.entry, exported, args));
+    const options = serveOptions(args.entry, exported, args);
+    const workers = args.workers ?? options.workers;
+    delete options.workers;
+    const role = workerRole();
+    if (role !== null) {
+      // One of several workers: the main thread chose the port; share it with the others.
+      options.port = role.port;
+      options.reusePort = true;
+      try {
+        serveAsWorker(startServer(options));
+      } catch (err) {
+        reportWorkerFailure(err instanceof Error ? err.message : String(err));
+      }
+      return;
+    }
+    const count = workers === undefined ? 1 : resolveWorkerCount(workers, args.workers !== undefined ? "--workers" : "the export's workers");
+    if (count > 1) {
+      server = await startWorkers(options, count);
+    } else {
+      server = startServer(options);
+    }
   }
   console.log(`uwserve listening on ${server.url.href}`);
   stopOnSignals(server);
+}
+
+/** `--workers N`: N threads each running this CLI on the entry, on one port chosen here. */
+async function startWorkers(options: Record<string, unknown>, count: number): Promise<CliServer> {
+  const hostname = typeof options.hostname === "string" ? options.hostname : "0.0.0.0";
+  const fromEnv = process.env.PORT || process.env.NODE_PORT;
+  let port = typeof options.port === "number" ? options.port : Number(options.port ?? fromEnv ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--workers: invalid port ${String(options.port ?? fromEnv)}`);
+  // SO_REUSEPORT shares only a port that is given: pick a free one for port 0.
+  if (port === 0) port = await freePort(hostname === "0.0.0.0" ? "127.0.0.1" : hostname);
+  const host = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
+  const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${port}/`);
+  try {
+    return await WorkerGroup.start(new URL(import.meta.url), CLI_ARGV, count, port, url);
+  } catch (err) {
+    throw new CliError(`cannot start the workers: ${err instanceof Error ? err.message : inspect(err)}`);
+  }
 }
 
 function readVersion(): string {
@@ -328,4 +377,6 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-await main(process.argv.slice(2));
+// Kept before run() rewrites process.argv for the entry: workers re-run the CLI with it.
+const CLI_ARGV = process.argv.slice(2);
+await main(CLI_ARGV);

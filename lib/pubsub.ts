@@ -17,6 +17,7 @@
  *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
  */
 import type { TemplatedApp } from "./uws.js";
+import type { HubMember } from "./hub.js";
 import type { WebSocketData } from "./types.js";
 
 /** What the publisher needs of a socket (implemented by ServerWebSocket). */
@@ -62,8 +63,11 @@ export class TopicPublisher {
   #flushScheduled: boolean;
   #sweep: ReturnType<typeof setInterval> | null;
   #closed: boolean;
+  /** The cross-thread hub, when this server is one of several worker threads (else null). */
+  readonly relay: HubMember | null;
 
-  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean) {
+  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean, relay: HubMember | null = null) {
+    this.relay = relay;
     this.#app = app;
     this.#limit = limit;
     this.#publishToSelf = publishToSelf;
@@ -93,9 +97,11 @@ export class TopicPublisher {
     const message = toMessage(data);
     const bytes = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
     const excluded = sender !== null && !this.#publishToSelf ? sender : null;
+    // Other worker threads first (the hub copies the message now): they count as recipients.
+    const relayed = this.relay !== null ? this.relay.publish(topic, message, isBinary, compress) : 0;
     let recipients = this.#app.numSubscribers(topic);
     if (excluded !== null && excluded.native !== null && excluded.native.isSubscribed(topic)) recipients--;
-    if (recipients <= 0) return 0;
+    if (recipients <= 0) return relayed > 0 ? bytes : relayed < 0 ? -1 : 0;
     let status = bytes;
     if (this.congested.size > 0) {
       for (const socket of this.congested) {
@@ -110,8 +116,9 @@ export class TopicPublisher {
           status = -1;
         }
       }
-      if (recipients <= 0) status = 0;
+      if (recipients <= 0) status = relayed > 0 ? bytes : 0;
     }
+    if (relayed < 0) status = -1;
     // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
     // Once anything is queued, every publish queues behind it (also from outside a callback,
     // such as an async handler's continuation) so publish order holds.

@@ -84,7 +84,8 @@ function resolveCall(first: unknown, second: unknown): ResolvedOptions {
 function checkKey(key: string): void {
   if (KNOWN.has(key)) return;
   if (NOT_YET.has(key)) {
-    throw uwserveError(TypeError, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: option "${key}" is not supported by this version of uwserve yet`);
+    const hint = key === "workers" ? " in serve(); run the entry with `uwserve --workers N entry.ts` (or `workers` in its default export)" : " by this version of uwserve yet";
+    throw uwserveError(TypeError, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: option "${key}" is not supported${hint}`);
   }
   const hint = [...KNOWN, ...NOT_YET].find((known) => isNearMiss(key, known));
   if (hint !== undefined) {

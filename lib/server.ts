@@ -35,6 +35,8 @@ import { networkInterfaces } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
+import { joinHub, type HubMember } from "./hub.js";
+import { workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -142,7 +144,7 @@ export class Server implements ServerLike, ContextOwner {
       this.#domains = null;
       this.#scheme = "http";
     }
-    this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions());
+    this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), joinWorkerHub(this.#app));
     // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
     this.#registerShape("/*", "/*");
     if (options.routes !== null) this.#registerShapes(options.routes);
@@ -867,6 +869,16 @@ function isSendable(value: unknown): boolean {
     typeof (value as Response).status === "number" &&
     typeof (value as Response).headers === "object"
   );
+}
+
+/**
+ * In a worker of `uwserve --workers`, the server joins the cross-thread hub: publishes made here
+ * also go to the other workers' subscribers, and theirs arrive here to be published locally.
+ */
+function joinWorkerHub(app: TemplatedApp): HubMember | null {
+  const role = workerRole();
+  if (role === null) return null;
+  return joinHub((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), { group: role.group });
 }
 
 /** Decodes uWS's remote address; IPv4-mapped IPv6 addresses are reported as IPv4. */

@@ -7,6 +7,7 @@ import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscribe
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
 import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
 import type { ResolvedWebSocketOptions } from "./websocket-options.js";
+import type { HubMember } from "./hub.js";
 
 /** uWS send results. */
 const SEND_BACKPRESSURE = 0;
@@ -68,6 +69,8 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   queued: Array<string | Buffer> | null;
   /** Heard from since the last keepalive tick. */
   active: boolean;
+  /** Topics held, mirrored only when a cross-thread hub needs them at close (else null). */
+  topics: Set<string> | null;
 
   constructor(hub: WebSocketHub, data: T, listener: SocketListener | null) {
     this.data = data;
@@ -81,6 +84,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     this.running = 0;
     this.queued = null;
     this.active = true;
+    this.topics = null;
   }
 
   /** Subscriber: the uWS socket while it is open. */
@@ -157,6 +161,12 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     checkTopic(topic);
     const native = this.#native;
     if (native === null) return;
+    const relay = this.#hub.publisher.relay;
+    if (relay !== null && !native.isSubscribed(topic)) {
+      // Other threads learn that this one now wants the topic.
+      relay.subscribe(topic);
+      (this.topics ??= new Set()).add(topic);
+    }
     native.subscribe(topic);
     this.#hub.publisher.subscribedSocket(this);
   }
@@ -164,6 +174,8 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     checkTopic(topic);
     const native = this.#native;
     if (native === null) return;
+    const relay = this.#hub.publisher.relay;
+    if (relay !== null && this.topics?.delete(topic) === true) relay.unsubscribe(topic);
     native.unsubscribe(topic);
     if (native.getTopics().length === 0) this.#hub.publisher.forget(this);
   }
@@ -250,10 +262,10 @@ export class WebSocketHub {
   readonly #app: TemplatedApp;
   #keepalive: ReturnType<typeof setInterval> | null;
 
-  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions) {
+  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions, relay: HubMember | null = null) {
     this.#app = app;
     this.options = options;
-    this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf);
+    this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf, relay);
     this.open = new Set();
     this.onIdle = null;
     this.#keepalive = null;
@@ -308,6 +320,7 @@ export class WebSocketHub {
   shutdown(): void {
     this.publisher.close();
     this.#stopKeepalive();
+    this.publisher.relay?.leave();
   }
 
   /** One timer for all sockets: pings those not heard from since the last tick. */
@@ -444,6 +457,11 @@ export class WebSocketHub {
     }
     socket.detach();
     socket.queued = null;
+    const relay = this.publisher.relay;
+    if (relay !== null && socket.topics !== null) {
+      for (const topic of socket.topics) relay.unsubscribe(topic);
+      socket.topics = null;
+    }
     this.open.delete(socket);
     this.publisher.forget(socket);
     try {

@@ -281,12 +281,10 @@ describe("uwserve errors (exit code 1)", () => {
     expect(trailing.stderr).toContain("--port needs a value");
   });
 
-  it("rejects unknown flags, --workers included", { timeout: TEST_TIMEOUT_MS }, async () => {
-    for (const flag of ["--workers", "--nope"]) {
-      const { code, stderr } = await runCli([flag, "2", join(fixtures, "hello.mjs")]);
-      expect(code).toBe(1);
-      expect(stderr).toContain(`unknown option "${flag}"`);
-    }
+  it("rejects unknown flags", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { code, stderr } = await runCli(["--nope", "2", join(fixtures, "hello.mjs")]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('unknown option "--nope"');
   });
 
   it("reports a port that is already taken", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -1,0 +1,126 @@
+// `uwserve --workers N`: one port served by N worker threads, pub/sub across them through the
+// native hub, and a graceful stop on SIGINT that ends every worker and the process cleanly.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { withTimeout } from "./helpers/server.js";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLI = join(ROOT, "dist", "cli.js");
+const dir = mkdtempSync(join(tmpdir(), "uwserve-workers-"));
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  for (const child of children) child.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ENTRY = `
+import { threadId } from "node:worker_threads";
+export default {
+  fetch(req, server) {
+    if (new URL(req.url).pathname === "/thread") return new Response(String(threadId));
+    return server.upgrade(req) ? undefined : new Response("WebSocket only", { status: 400 });
+  },
+  websocket: {
+    open(ws) { ws.subscribe("room"); ws.send("thread " + threadId); },
+    message(ws, msg) { ws.publish("room", msg); },
+  },
+};
+`;
+
+function startWorkers(count: number): { child: ChildProcess; url: Promise<URL>; exited: Promise<number | null>; stderr: () => string } {
+  const entry = join(dir, "chat.mjs");
+  writeFileSync(entry, ENTRY);
+  const child = spawn(process.execPath, [CLI, "--workers", String(count), "--port", "0", "--hostname", "127.0.0.1", entry], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: undefined, NODE_PORT: undefined },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let out = "";
+  let err = "";
+  child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const url = new Promise<URL>((resolve, reject) => {
+    child.stdout!.on("data", () => {
+      const match = /uwserve listening on (\S+)/.exec(out);
+      if (match) resolve(new URL(match[1]!));
+    });
+    void exited.then((code) => reject(new Error(`uwserve exited (${code}) before listening\n${err}`)));
+  });
+  return { child, url, exited, stderr: () => err };
+}
+
+interface Client {
+  ws: WebSocket;
+  thread: string;
+  received: string[];
+}
+
+async function connect(url: URL): Promise<Client> {
+  const ws = new WebSocket(url.href.replace(/^http/, "ws"));
+  const received: string[] = [];
+  const thread = await withTimeout(
+    new Promise<string>((resolve, reject) => {
+      ws.on("message", (data) => {
+        const text = String(data);
+        if (text.startsWith("thread ")) resolve(text);
+        else received.push(text);
+      });
+      ws.once("error", reject);
+    }),
+    3000,
+    "the welcome message",
+  );
+  return { ws, thread, received };
+}
+
+describe("uwserve --workers", { timeout: 30_000 }, () => {
+  it("2 workers share the port; a publish on one thread reaches every subscriber on both, exactly once; SIGINT exits 0", async () => {
+    const cli = startWorkers(2);
+    const url = await withTimeout(cli.url, 15_000, "the listening line");
+    const clients: Client[] = [];
+    // The kernel spreads connections by their addresses: connect until both threads have some.
+    while (clients.length < 40 && (clients.length < 10 || new Set(clients.map((c) => c.thread)).size < 2)) {
+      clients.push(await connect(url));
+    }
+    const threads = new Set(clients.map((c) => c.thread));
+    expect(threads.size).toBe(2);
+
+    // One publisher on each thread.
+    const senders = [...threads].map((thread) => clients.find((c) => c.thread === thread)!);
+    senders.forEach((sender, i) => {
+      for (let k = 0; k < 20; k++) sender.ws.send(`from ${i}: ${k}`);
+    });
+    const expected = (client: Client) => senders.filter((s) => s !== client).length * 20;
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && clients.some((c) => c.received.length < expected(c))) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 200));
+    for (const client of clients) {
+      expect(client.received.length).toBe(expected(client));
+      // In publish order per publisher.
+      senders.forEach((sender, i) => {
+        if (sender === client) return;
+        expect(client.received.filter((m) => m.startsWith(`from ${i}:`))).toEqual(Array.from({ length: 20 }, (_, k) => `from ${i}: ${k}`));
+      });
+    }
+    for (const client of clients) client.ws.close();
+    cli.child.kill("SIGINT");
+    expect(await withTimeout(cli.exited, 10_000, "the process to exit")).toBe(0);
+    expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed/);
+  });
+
+  it("--workers takes a count or auto; anything else is a usage error", async () => {
+    const bad = spawn(process.execPath, [CLI, "--workers", "zero", join(dir, "chat.mjs")], { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    bad.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
+    const code = await new Promise((resolve) => bad.on("exit", resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('--workers must be "auto" or a whole number');
+  });
+});
