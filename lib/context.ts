@@ -146,8 +146,9 @@ export class RequestContext implements BodyFlowControl {
   #handleData(chunk: ArrayBuffer, isLast: boolean): void {
     const body = this.body;
     if (body === null) return;
-    if (!isLast) {
-      // Only an upload still arriving needs the clock (idle checks, the core's timer).
+    if (!isLast && !this.finished) {
+      // Only an upload still arriving needs the clock (idle checks, the core's timer); once the
+      // response is complete `res` is gone (the rest of an unread body is only being drained).
       const now = Date.now();
       this.lastData = now;
       if (!this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
