@@ -3,7 +3,7 @@
   "targets": [
     {
       "target_name": "uwserve_native",
-      "sources": ["native/addon.cc", "native/loop_ref.cc", "native/memfd.cc", "native/quiet_stdout.cc", "native/gzip.cc", "native/hub.cc"],
+      "sources": ["native/addon.cc", "native/loop_ref.cc", "native/memfd.cc", "native/quiet_stdout.cc", "native/gzip.cc", "native/thread_teardown.cc", "native/hub.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",

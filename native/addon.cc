@@ -6,6 +6,7 @@
 #include "quiet_stdout.h"
 #include "gzip.h"
 #include "hub.h"
+#include "thread_teardown.h"
 
 namespace {
 
@@ -20,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hubPublish", Napi::Function::New(env, uwserve::HubPublish, "hubPublish"));
   exports.Set("hubLeave", Napi::Function::New(env, uwserve::HubLeave, "hubLeave"));
   exports.Set("hubStats", Napi::Function::New(env, uwserve::HubStats, "hubStats"));
+  uwserve::CloseLeftoverSocketsAtTeardown(env);
   return exports;
 }
 

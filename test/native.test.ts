@@ -374,3 +374,43 @@ describe.skipIf(SKIP)("gzipSync", () => {
     expect(() => native.gzipSync(new Uint16Array(4) as never, 6)).toThrow("Uint8Array");
   });
 });
+
+describe.skipIf(SKIP)("a worker thread ending with a uWS server still open", () => {
+  it("terminate() and an uncaught exception end the worker, not the process; its clients see the connection close", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dist = pathToFileURL(join(ROOT, "dist", "index.js")).href;
+    const script = `
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
+import net from "node:net";
+if (isMainThread) {
+  for (const mode of ["terminate", "throw"]) {
+    const worker = new Worker(new URL(import.meta.url), { workerData: mode });
+    worker.on("error", () => {});
+    const port = await new Promise((resolve) => worker.once("message", resolve));
+    const socket = net.connect(port, "127.0.0.1");
+    await new Promise((resolve) => socket.once("connect", resolve));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.on("error", () => {});
+    if (mode === "terminate") await worker.terminate(); else worker.postMessage("throw");
+    await closed;
+    console.log(mode + " ok");
+  }
+} else {
+  const { serve } = await import(${JSON.stringify(dist)});
+  const server = serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("x") });
+  parentPort.postMessage(server.port);
+  parentPort.on("message", () => setTimeout(() => { throw new Error("boom"); }, 1));
+}
+`;
+    const file = join(mkdtempSync(join(tmpdir(), "uwserve-teardown-")), "teardown.mjs");
+    writeFileSync(file, script);
+    const child = spawn(process.execPath, [file], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (err += d));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(err).not.toMatch(/uv_loop_close|Assertion failed/);
+    expect(out).toBe("terminate ok\nthrow ok\n");
+    expect(code).toBe(0);
+  });
+});

@@ -22,7 +22,13 @@ const ENTRY = `
 import { threadId } from "node:worker_threads";
 export default {
   fetch(req, server) {
-    if (new URL(req.url).pathname === "/thread") return new Response(String(threadId));
+    const path = new URL(req.url).pathname;
+    if (path === "/thread") return new Response(String(threadId));
+    if (path === "/crash") {
+      // An exception outside any handler: the worker dies with its server and sockets open.
+      setTimeout(() => { throw new Error("worker crash on purpose"); }, 10);
+      return new Response("crashing " + threadId);
+    }
     return server.upgrade(req) ? undefined : new Response("WebSocket only", { status: 400 });
   },
   websocket: {
@@ -113,6 +119,26 @@ describe("uwserve --workers", { timeout: 30_000 }, () => {
     cli.child.kill("SIGINT");
     expect(await withTimeout(cli.exited, 10_000, "the process to exit")).toBe(0);
     expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed/);
+  });
+
+  it("a worker that crashes with its server open is reported and replaced; the process and the other worker carry on", async () => {
+    const cli = startWorkers(2);
+    const url = await withTimeout(cli.url, 15_000, "the listening line");
+    const crashed = await (await fetch(new URL("/crash", url))).text();
+    expect(crashed).toMatch(/^crashing \d+$/);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && !/starting a new one/.test(cli.stderr())) await new Promise((r) => setTimeout(r, 50));
+    expect(cli.stderr()).toMatch(/worker \d exited with code 1; starting a new one/);
+    // Both threads answer again (the replacement listens on the same port).
+    const threads = new Set<string>();
+    for (let i = 0; i < 40 && threads.size < 2; i++) {
+      const res = await fetch(new URL("/thread", url), { headers: { connection: "close" } });
+      threads.add(await res.text());
+    }
+    expect(threads.size).toBe(2);
+    expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed/);
+    cli.child.kill("SIGINT");
+    expect(await withTimeout(cli.exited, 10_000, "the process to exit")).toBe(0);
   });
 
   it("--workers takes a count or auto; anything else is a usage error", async () => {
