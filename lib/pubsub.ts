@@ -17,7 +17,7 @@
  *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
  */
 import type { TemplatedApp } from "./uws.js";
-import type { HubMember } from "./hub.js";
+import { relaySafely, type Backplane } from "./backplane.js";
 import type { WebSocketData } from "./types.js";
 
 /** What the publisher needs of a socket (implemented by ServerWebSocket). */
@@ -63,10 +63,10 @@ export class TopicPublisher {
   #flushScheduled: boolean;
   #sweep: ReturnType<typeof setInterval> | null;
   #closed: boolean;
-  /** The cross-thread hub, when this server is one of several worker threads (else null). */
-  readonly relay: HubMember | null;
+  /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
+  readonly relay: Backplane | null;
 
-  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean, relay: HubMember | null = null) {
+  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean, relay: Backplane | null = null) {
     this.relay = relay;
     this.#app = app;
     this.#limit = limit;
@@ -98,7 +98,7 @@ export class TopicPublisher {
     const bytes = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
     const excluded = sender !== null && !this.#publishToSelf ? sender : null;
     // Other worker threads first (the hub copies the message now): they count as recipients.
-    const relayed = this.relay !== null ? this.relay.publish(topic, message, isBinary, compress) : 0;
+    const relayed = this.relay !== null ? relaySafely(this.relay, topic, message, isBinary, compress) : 0;
     let recipients = this.#app.numSubscribers(topic);
     if (excluded !== null && excluded.native !== null && excluded.native.isSubscribed(topic)) recipients--;
     if (recipients <= 0) return relayed > 0 ? bytes : relayed < 0 ? -1 : 0;

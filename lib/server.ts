@@ -35,7 +35,7 @@ import { networkInterfaces } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
-import { joinHub, type HubMember } from "./hub.js";
+import { hubBackplane, type Backplane } from "./backplane.js";
 import { workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
@@ -875,10 +875,10 @@ function isSendable(value: unknown): boolean {
  * In a worker of `uwserve --workers`, the server joins the cross-thread hub: publishes made here
  * also go to the other workers' subscribers, and theirs arrive here to be published locally.
  */
-function joinWorkerHub(app: TemplatedApp): HubMember | null {
+function joinWorkerHub(app: TemplatedApp): Backplane | null {
   const role = workerRole();
   if (role === null) return null;
-  return joinHub((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), { group: role.group });
+  return hubBackplane((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), role.group);
 }
 
 /** Decodes uWS's remote address; IPv4-mapped IPv6 addresses are reported as IPv4. */

@@ -7,7 +7,7 @@ import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscribe
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
 import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
 import type { ResolvedWebSocketOptions } from "./websocket-options.js";
-import type { HubMember } from "./hub.js";
+import type { Backplane } from "./backplane.js";
 
 /** uWS send results. */
 const SEND_BACKPRESSURE = 0;
@@ -262,7 +262,7 @@ export class WebSocketHub {
   readonly #app: TemplatedApp;
   #keepalive: ReturnType<typeof setInterval> | null;
 
-  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions, relay: HubMember | null = null) {
+  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions, relay: Backplane | null = null) {
     this.#app = app;
     this.options = options;
     this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf, relay);
@@ -320,7 +320,7 @@ export class WebSocketHub {
   shutdown(): void {
     this.publisher.close();
     this.#stopKeepalive();
-    this.publisher.relay?.leave();
+    this.publisher.relay?.close();
   }
 
   /** One timer for all sockets: pings those not heard from since the last tick. */
