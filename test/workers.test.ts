@@ -129,11 +129,14 @@ describe("uwserve --workers", { timeout: 30_000 }, () => {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !/starting a new one/.test(cli.stderr())) await new Promise((r) => setTimeout(r, 50));
     expect(cli.stderr()).toMatch(/worker \d exited with code 1; starting a new one/);
-    // Both threads answer again (the replacement listens on the same port).
+    // Two threads answer again once the replacement listens on the same port (it starts after
+    // the crash is reported): keep asking, on fresh connections, for up to 10 s.
     const threads = new Set<string>();
-    for (let i = 0; i < 40 && threads.size < 2; i++) {
+    const until = Date.now() + 10_000;
+    while (threads.size < 2 && Date.now() < until) {
       const res = await fetch(new URL("/thread", url), { headers: { connection: "close" } });
       threads.add(await res.text());
+      if (threads.size < 2) await new Promise((r) => setTimeout(r, 25));
     }
     expect(threads.size).toBe(2);
     expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed/);
