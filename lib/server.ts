@@ -36,7 +36,7 @@ import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
 import { hubBackplane, type Backplane } from "./backplane.js";
-import { workerRole } from "./workers.js";
+import { requestStopAll, workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -256,6 +256,8 @@ export class Server implements ServerLike, ContextOwner {
    * `true` cuts every connection at once, also after a graceful stop that is still waiting.
    */
   stop(closeActiveConnections = false): Promise<void> {
+    // One of `--workers` threads: the others stop too (the main thread asks each one).
+    if (!this.#stopped && workerRole() !== null) requestStopAll(closeActiveConnections);
     if (this.#listenSocket !== null) {
       uws.us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = null;

@@ -50,8 +50,9 @@ export function freePort(hostname: string): Promise<number> {
 }
 
 interface WorkerMessage {
-  type: "ready" | "failed";
+  type: "ready" | "failed" | "stop-all";
   detail?: string;
+  force?: boolean;
 }
 
 /** The workers of one `--workers` run, seen from the main thread. */
@@ -103,6 +104,9 @@ export class WorkerGroup {
           resolve();
         } else if (message.type === "failed") {
           reject(new Error(message.detail ?? "the worker failed to start"));
+        } else if (message.type === "stop-all") {
+          // server.stop() inside one worker stops them all.
+          void this.stop(message.force === true);
         }
       });
       worker.on("error", (err) => {
@@ -144,6 +148,11 @@ export function serveAsWorker(server: { stop(force?: boolean): Promise<unknown> 
     if (message?.type !== "stop") return;
     void server.stop(message.force === true).finally(() => parentPort!.close());
   });
+}
+
+/** In a worker: its server's stop() was called; every worker of the group stops. */
+export function requestStopAll(force: boolean): void {
+  parentPort?.postMessage({ type: "stop-all", force } satisfies WorkerMessage);
 }
 
 /** In a worker whose server couldn't start. */

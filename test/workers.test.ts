@@ -24,6 +24,10 @@ export default {
   fetch(req, server) {
     const path = new URL(req.url).pathname;
     if (path === "/thread") return new Response(String(threadId));
+    if (path === "/stop") {
+      void server.stop();
+      return new Response("stopping");
+    }
     if (path === "/crash") {
       // An exception outside any handler: the worker dies with its server and sockets open.
       setTimeout(() => { throw new Error("worker crash on purpose"); }, 10);
@@ -142,6 +146,14 @@ describe("uwserve --workers", { timeout: 30_000 }, () => {
     expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed/);
     cli.child.kill("SIGINT");
     expect(await withTimeout(cli.exited, 10_000, "the process to exit")).toBe(0);
+  });
+
+  it("server.stop() inside one worker stops every worker, and the process ends with 0", async () => {
+    const cli = startWorkers(2);
+    const url = await withTimeout(cli.url, 15_000, "the listening line");
+    expect(await (await fetch(new URL("/stop", url), { headers: { connection: "close" } })).text()).toBe("stopping");
+    expect(await withTimeout(cli.exited, 10_000, "the process to exit")).toBe(0);
+    expect(cli.stderr()).not.toMatch(/uv_loop_close|Assertion failed|starting a new one/);
   });
 
   it("--workers takes a count or auto; anything else is a usage error", async () => {
