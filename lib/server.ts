@@ -36,7 +36,7 @@ import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
 import { hubBackplane, type Backplane } from "./backplane.js";
-import { requestStopAll, workerRole } from "./workers.js";
+import { groupTotal, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -104,6 +104,9 @@ export class Server implements ServerLike, ContextOwner {
   /** Shapes of the current table not yet registered (reload() from inside a handler). */
   #unregistered: number;
   readonly #hub: WebSocketHub;
+  /** In a `--workers` thread: the group's shared counters and this worker's first slot (else null). */
+  readonly #counters: Int32Array | null;
+  readonly #slot: number;
   #domains: string[] | null;
   #scheme: "http" | "https";
   readonly maxRequestBodySize: number;
@@ -145,6 +148,14 @@ export class Server implements ServerLike, ContextOwner {
       this.#scheme = "http";
     }
     this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), joinWorkerHub(this.#app));
+    const role = workerRole();
+    this.#counters = role !== null ? new Int32Array(role.counters) : null;
+    this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : 0;
+    if (this.#counters !== null) {
+      const counters = this.#counters;
+      const slot = this.#slot + WEBSOCKETS_SLOT;
+      this.#hub.onCount = (open) => Atomics.store(counters, slot, open);
+    }
     // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
     this.#registerShape("/*", "/*");
     if (options.routes !== null) this.#registerShapes(options.routes);
@@ -233,12 +244,13 @@ export class Server implements ServerLike, ContextOwner {
   get stopping(): boolean {
     return this.#stopping !== null;
   }
+  /** Requests in flight (across every worker of a `--workers` group). */
   get pendingRequests(): number {
-    return this.#pending;
+    return this.#counters === null ? this.#pending : groupTotal(this.#counters, REQUESTS_SLOT);
   }
-  /** Open WebSockets. */
+  /** Open WebSockets (across every worker of a `--workers` group). */
   get pendingWebSockets(): number {
-    return this.#hub.pending;
+    return this.#counters === null ? this.#hub.pending : groupTotal(this.#counters, WEBSOCKETS_SLOT);
   }
   get addr(): Addr {
     const unix = this.#options.unix;
@@ -678,6 +690,7 @@ export class Server implements ServerLike, ContextOwner {
     request.params = params;
     ctx.request = request;
     this.#pending++;
+    if (this.#counters !== null) Atomics.store(this.#counters, this.#slot + REQUESTS_SLOT, this.#pending);
 
     let result: unknown;
     try {
@@ -801,6 +814,7 @@ export class Server implements ServerLike, ContextOwner {
   /** ContextOwner: called exactly once per request. */
   requestFinished(ctx: RequestContext): void {
     this.#pending--;
+    if (this.#counters !== null) Atomics.store(this.#counters, this.#slot + REQUESTS_SLOT, this.#pending);
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
     if (this.#stopping !== null) this.#closeWhenIdle();
   }

@@ -259,6 +259,8 @@ export class WebSocketHub {
   readonly open: Set<ServerWebSocket<unknown>>;
   /** Called when the last socket closed during a graceful stop. */
   onIdle: (() => void) | null;
+  /** Told the number of open sockets whenever it changes (shared counters of `--workers`). */
+  onCount: ((open: number) => void) | null;
   readonly #app: TemplatedApp;
   #keepalive: ReturnType<typeof setInterval> | null;
 
@@ -268,6 +270,7 @@ export class WebSocketHub {
     this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf, relay);
     this.open = new Set();
     this.onIdle = null;
+    this.onCount = null;
     this.#keepalive = null;
   }
 
@@ -343,6 +346,7 @@ export class WebSocketHub {
     const socket = native.s;
     socket.attach(native);
     this.open.add(socket);
+    this.onCount?.(this.open.size);
     if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
     const listener = socket.listener;
     const open = this.options.open;
@@ -463,6 +467,7 @@ export class WebSocketHub {
       socket.topics = null;
     }
     this.open.delete(socket);
+    this.onCount?.(this.open.size);
     this.publisher.forget(socket);
     try {
       if (socket.listener !== null) socket.listener.onClose(code, reason);

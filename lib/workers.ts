@@ -19,6 +19,23 @@ export interface WorkerRole {
   port: number;
   /** The hub group: the workers of one group exchange publishes. */
   group: string;
+  /**
+   * Shared counters, two Int32 per worker (open requests, open WebSockets), so that every
+   * worker's server reports totals across the group.
+   */
+  counters: SharedArrayBuffer;
+}
+
+/** Where worker `index` keeps its counts in WorkerRole.counters. */
+export const REQUESTS_SLOT = 0;
+export const WEBSOCKETS_SLOT = 1;
+export const SLOTS_PER_WORKER = 2;
+
+/** Sums one kind of count over every worker of the group. */
+export function groupTotal(counters: Int32Array, slot: number): number {
+  let total = 0;
+  for (let i = slot; i < counters.length; i += SLOTS_PER_WORKER) total += Atomics.load(counters, i);
+  return total;
 }
 
 /** The role of this thread, when startWorkers() started it; null on the main thread or elsewhere. */
@@ -61,13 +78,16 @@ export class WorkerGroup {
   readonly #script: URL;
   readonly #argv: string[];
   readonly #role: Omit<WorkerRole, "index">;
+  readonly #counters: Int32Array;
   readonly #workers: Array<Worker | null>;
   #stopping: Promise<void> | null;
 
   private constructor(script: URL, argv: string[], count: number, port: number, url: URL) {
     this.#script = script;
     this.#argv = argv;
-    this.#role = { port, group: `uwserve:${process.pid}:${port}` };
+    const counters = new SharedArrayBuffer(count * SLOTS_PER_WORKER * Int32Array.BYTES_PER_ELEMENT);
+    this.#counters = new Int32Array(counters);
+    this.#role = { port, group: `uwserve:${process.pid}:${port}`, counters };
     this.#workers = new Array<Worker | null>(count).fill(null);
     this.#stopping = null;
     this.url = url;
@@ -115,6 +135,8 @@ export class WorkerGroup {
       });
       worker.on("exit", (code) => {
         if (this.#workers[index] === worker) this.#workers[index] = null;
+        // What it counted is gone with it.
+        for (let slot = 0; slot < SLOTS_PER_WORKER; slot++) Atomics.store(this.#counters, index * SLOTS_PER_WORKER + slot, 0);
         if (!started) {
           reject(new Error(`worker ${index} exited (${code}) before listening`));
           return;

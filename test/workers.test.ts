@@ -24,6 +24,7 @@ export default {
   fetch(req, server) {
     const path = new URL(req.url).pathname;
     if (path === "/thread") return new Response(String(threadId));
+    if (path === "/counts") return new Response(server.pendingRequests + " " + server.pendingWebSockets + " " + threadId);
     if (path === "/stop") {
       void server.stop();
       return new Response("stopping");
@@ -101,6 +102,16 @@ describe("uwserve --workers", { timeout: 30_000 }, () => {
     }
     const threads = new Set(clients.map((c) => c.thread));
     expect(threads.size).toBe(2);
+
+    // Every worker's server reports totals across the group: whichever thread answers, it counts
+    // all the sockets (and this one request).
+    const answeredBy = new Set<string>();
+    for (let i = 0; i < 40 && answeredBy.size < 2; i++) {
+      const [requests, sockets, thread] = (await (await fetch(new URL("/counts", url), { headers: { connection: "close" } })).text()).split(" ");
+      expect([Number(requests), Number(sockets)]).toEqual([1, clients.length]);
+      answeredBy.add(thread!);
+    }
+    expect(answeredBy.size).toBe(2);
 
     // One publisher on each thread.
     const senders = [...threads].map((thread) => clients.find((c) => c.thread === thread)!);
