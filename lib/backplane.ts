@@ -29,6 +29,8 @@ export interface Backplane {
   subscribe(topic: string): void;
   /** One local subscriber fewer for `topic`. */
   unsubscribe(topic: string): void;
+  /** Subscribers the other nodes have for `topic`, when the driver knows (else it is absent). */
+  remoteSubscribers?(topic: string): number;
   /** Stops relaying both ways; what is still in flight to this node is dropped. */
   close(): void;
 }
@@ -41,6 +43,7 @@ export function hubBackplane(deliver: BackplaneDelivery, group: string): Backpla
     publish: (topic, message, isBinary, compress) => member.publish(topic, message, isBinary, compress),
     subscribe: (topic) => void member.subscribe(topic),
     unsubscribe: (topic) => void member.unsubscribe(topic),
+    remoteSubscribers: (topic) => member.remoteSubscribers(topic),
     close: () => void member.leave(),
   };
 }

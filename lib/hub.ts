@@ -90,6 +90,11 @@ export class HubMember {
     return this.#native.hubPublish(this.id, topic, message, isBinary, compress);
   }
 
+  /** Subscribers the other threads of the group have for `topic` (this thread's are not counted). */
+  remoteSubscribers(topic: string): number {
+    return this.#left ? 0 : this.#native.hubSubscribers(this.id, topic);
+  }
+
   /** This member's counters, null after leave(). */
   stats(): HubMemberStats | null {
     return this.#left ? null : this.#native.hubStats(this.id);

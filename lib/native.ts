@@ -46,6 +46,8 @@ export interface NativeAddon {
   /** Leaves the hub (on the member's own thread; throws elsewhere); false when it had already left. */
   hubLeave(member: number): boolean;
   /** The hub's counters, or one member's (null when it isn't in the hub). */
+  /** Subscribers the other members of `member`'s group reported for `topic`. */
+  hubSubscribers(member: number, topic: string): number;
   hubStats(): NativeHubStats;
   hubStats(member: number): NativeHubMemberStats | null;
 }
@@ -129,6 +131,7 @@ const NATIVE_FUNCTIONS = [
   "hubPublish",
   "hubLeave",
   "hubStats",
+  "hubSubscribers",
 ] as const;
 
 /**

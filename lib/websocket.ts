@@ -309,9 +309,12 @@ export class WebSocketHub {
     return this.publisher.publish(topic, data, typeof data !== "string", compress, null);
   }
 
+  /** Subscribers of `topic` here, plus those of the other workers when a backplane knows them. */
   subscriberCount(topic: string): number {
     checkTopic(topic);
-    return this.#app.numSubscribers(topic);
+    const local = this.#app.numSubscribers(topic);
+    const relay = this.publisher.relay;
+    return relay?.remoteSubscribers === undefined ? local : local + relay.remoteSubscribers(topic);
   }
 
   /** Graceful stop: a close frame with 1001 Going Away to every open socket. */

@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("hubPublish", Napi::Function::New(env, uwserve::HubPublish, "hubPublish"));
   exports.Set("hubLeave", Napi::Function::New(env, uwserve::HubLeave, "hubLeave"));
   exports.Set("hubStats", Napi::Function::New(env, uwserve::HubStats, "hubStats"));
+  exports.Set("hubSubscribers", Napi::Function::New(env, uwserve::HubSubscribers, "hubSubscribers"));
   uwserve::CloseLeftoverSocketsAtTeardown(env);
   return exports;
 }

@@ -631,6 +631,27 @@ Napi::Value HubLeave(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
+Napi::Value HubSubscribers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsString()) return ThrowType(env, "hubSubscribers(member, topic: string)");
+  std::string topic;
+  if (!ReadString(env, info[1], &topic)) return env.Undefined();
+  Registry& hub = Hub();
+  std::lock_guard<std::mutex> lock(hub.mu);
+  Member* self = FindOwnMember(env, info[0], "hubSubscribers");
+  if (self == nullptr) return env.Undefined();
+  double total = 0;
+  auto it = hub.topics.find(self->prefix + topic);
+  if (it != hub.topics.end()) {
+    for (Member* m : it->second) {
+      if (m == self) continue;
+      auto count = m->interest.find(topic);
+      if (count != m->interest.end()) total += count->second;
+    }
+  }
+  return Napi::Number::New(env, total);
+}
+
 Napi::Value HubStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);

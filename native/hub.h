@@ -35,5 +35,8 @@ Napi::Value HubLeave(const Napi::CallbackInfo& info);
 
 // Takes () or (member), returns the hub's or the member's counters as a plain object.
 Napi::Value HubStats(const Napi::CallbackInfo& info);
+// Takes (member, topic), returns how many subscribers the other members of its group have for
+// topic (the interest counts they reported): with the caller's own, the group's total.
+Napi::Value HubSubscribers(const Napi::CallbackInfo& info);
 
 }  // namespace uwserve

@@ -24,7 +24,7 @@ export default {
   fetch(req, server) {
     const path = new URL(req.url).pathname;
     if (path === "/thread") return new Response(String(threadId));
-    if (path === "/counts") return new Response(server.pendingRequests + " " + server.pendingWebSockets + " " + threadId);
+    if (path === "/counts") return new Response([server.pendingRequests, server.pendingWebSockets, server.subscriberCount("room"), threadId].join(" "));
     if (path === "/stop") {
       void server.stop();
       return new Response("stopping");
@@ -104,11 +104,11 @@ describe("uwserve --workers", { timeout: 30_000 }, () => {
     expect(threads.size).toBe(2);
 
     // Every worker's server reports totals across the group: whichever thread answers, it counts
-    // all the sockets (and this one request).
+    // all the sockets and subscribers (and this one request).
     const answeredBy = new Set<string>();
     for (let i = 0; i < 40 && answeredBy.size < 2; i++) {
-      const [requests, sockets, thread] = (await (await fetch(new URL("/counts", url), { headers: { connection: "close" } })).text()).split(" ");
-      expect([Number(requests), Number(sockets)]).toEqual([1, clients.length]);
+      const [requests, sockets, subscribers, thread] = (await (await fetch(new URL("/counts", url), { headers: { connection: "close" } })).text()).split(" ");
+      expect([Number(requests), Number(sockets), Number(subscribers)]).toEqual([1, clients.length, clients.length]);
       answeredBy.add(thread!);
     }
     expect(answeredBy.size).toBe(2);
