@@ -18,6 +18,7 @@
  */
 import type { TemplatedApp } from "./uws.js";
 import { relaySafely, type Backplane } from "./backplane.js";
+import { Sweep } from "./sweep.js";
 import type { WebSocketData } from "./types.js";
 
 /** What the publisher needs of a socket (implemented by ServerWebSocket). */
@@ -50,8 +51,8 @@ export class TopicPublisher {
   readonly #app: TemplatedApp;
   readonly #limit: number;
   readonly #publishToSelf: boolean;
-  /** Sockets with at least one subscription: the sweep looks at these. */
-  readonly subscribed: Set<Subscriber>;
+  /** Sockets with at least one subscription, swept for data queued by publishes alone. */
+  readonly #subscribed: Sweep<Subscriber>;
   /** Sockets known to have data queued in the core. */
   readonly congested: Set<Subscriber>;
   readonly #dropsByTopic: Map<string, number>;
@@ -61,7 +62,6 @@ export class TopicPublisher {
   #turnPublishes: number;
   #queue: Deferred[];
   #flushScheduled: boolean;
-  #sweep: ReturnType<typeof setInterval> | null;
   #closed: boolean;
   /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
   readonly relay: Backplane | null;
@@ -71,7 +71,7 @@ export class TopicPublisher {
     this.#app = app;
     this.#limit = limit;
     this.#publishToSelf = publishToSelf;
-    this.subscribed = new Set();
+    this.#subscribed = new Sweep(SWEEP_MS, (socket) => this.#checkCongestion(socket));
     this.congested = new Set();
     this.#dropsByTopic = new Map();
     this.#drops = 0;
@@ -79,12 +79,7 @@ export class TopicPublisher {
     this.#turnPublishes = 0;
     this.#queue = [];
     this.#flushScheduled = false;
-    this.#sweep = null;
     this.#closed = false;
-  }
-
-  get publishToSelf(): boolean {
-    return this.#publishToSelf;
   }
 
   /**
@@ -136,7 +131,7 @@ export class TopicPublisher {
     // The core's ws.publish skips its sender but sends nothing at all when the sender has no
     // subscriptions; the app's publish reaches everyone. So: the sender's only when it matters.
     const native = excluded?.native ?? null;
-    if (native !== null && this.subscribed.has(excluded!)) native.publish(topic, message, isBinary, compress);
+    if (native !== null && this.#subscribed.has(excluded!)) native.publish(topic, message, isBinary, compress);
     else this.#app.publish(topic, message, isBinary, compress);
   }
 
@@ -166,38 +161,28 @@ export class TopicPublisher {
   }
 
   subscribedSocket(socket: Subscriber): void {
-    this.subscribed.add(socket);
-    if (this.#sweep === null && !this.#closed) {
-      this.#sweep = setInterval(() => this.#sweepCongestion(), SWEEP_MS);
-      this.#sweep.unref();
-    }
+    if (!this.#closed) this.#subscribed.add(socket);
   }
 
   /** The socket closed, or has no subscriptions left. */
   forget(socket: Subscriber): void {
-    this.subscribed.delete(socket);
+    this.#subscribed.delete(socket);
     this.congested.delete(socket);
-    if (this.subscribed.size === 0 && this.#sweep !== null) {
-      clearInterval(this.#sweep);
-      this.#sweep = null;
-    }
   }
 
-  /** Finds subscribers whose queue grew from publishes alone (a client that stopped reading). */
-  #sweepCongestion(): void {
-    for (const socket of this.subscribed) {
-      const native = socket.native;
-      if (native === null) continue;
-      if (native.getBufferedAmount() > 0) this.congested.add(socket);
-      else this.congested.delete(socket);
-    }
+  /** Finds a subscriber whose queue grew from publishes alone (a client that stopped reading). */
+  #checkCongestion(socket: Subscriber): boolean {
+    const native = socket.native;
+    if (native === null) return true; // closed: forget() takes it out
+    if (native.getBufferedAmount() > 0) this.congested.add(socket);
+    else this.congested.delete(socket);
+    return true;
   }
 
   close(): void {
     this.#closed = true;
     this.#queue = [];
-    if (this.#sweep !== null) clearInterval(this.#sweep);
-    this.#sweep = null;
+    this.#subscribed.clear();
   }
 }
 

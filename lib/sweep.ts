@@ -28,6 +28,10 @@ export class Sweep<T> {
     this.#items.delete(item);
   }
 
+  has(item: T): boolean {
+    return this.#items.has(item);
+  }
+
   /** Stops the timer and forgets every item. */
   clear(): void {
     this.#items.clear();
