@@ -1,6 +1,7 @@
 // Child processes of the runner: spawned pinned to a core, tracked so none outlives it, measured through /proc (Linux).
 import { spawn, execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root: servers run from there. */
@@ -176,4 +177,14 @@ export function startReadyServer(def, core, env) {
     error.message += stderr ? `\n--- server stderr ---\n${stderr.trim()}` : "";
     throw error;
   });
+}
+
+/** Takes a binary name, returns its path from node_modules/.bin or PATH, or null. */
+export function findBinary(name) {
+  const local = join(ROOT_DIR, "node_modules", ".bin", name);
+  if (existsSync(local)) return local;
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir && existsSync(join(dir, name))) return join(dir, name);
+  }
+  return null;
 }

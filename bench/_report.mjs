@@ -54,16 +54,21 @@ export function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
-/** Takes all cells (one per server × scenario × round), returns summary[scenario][server]. */
-export function summarize(cells) {
+/** Takes cells (one per server × scenario × round), returns the rounds of each scenario × server together. */
+export function groupCells(cells) {
   const groups = new Map();
   for (const cell of cells) {
     const key = `${cell.scenario}\0${cell.server}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(cell);
   }
+  return groups.values();
+}
+
+/** Takes all cells (one per server × scenario × round), returns summary[scenario][server]. */
+export function summarize(cells) {
   const summary = {};
-  for (const group of groups.values()) {
+  for (const group of groupCells(cells)) {
     const { scenario, server } = group[0];
     const measured = group.filter((c) => c.rps != null);
     const rps = median(measured.map((c) => c.rps));

@@ -6,12 +6,12 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import os from "node:os";
 import { SCENARIOS, verify } from "./_scenarios.mjs";
 import { ensureTls, makeFile } from "./servers/_assets.mjs";
 import { fileMemory, renderFileMemory, MEMORY_SERVERS } from "./file-memory.mjs";
-import { stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand, startReadyServer } from "./_proc.mjs";
+import { stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
 import { findWrk, runLoad } from "./_load.mjs";
 import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
 
@@ -98,16 +98,6 @@ function fail(message) {
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-/** Takes a binary name, returns its path from node_modules/.bin or PATH, or null. */
-function findBinary(name) {
-  const local = join(ROOT, "node_modules", ".bin", name);
-  if (existsSync(local)) return local;
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return null;
-}
 
 /** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
 function serverTable() {

@@ -7,10 +7,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { delimiter, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import os from "node:os";
-import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer } from "./_proc.mjs";
-import { median } from "./_report.mjs";
+import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
+import { groupCells, median } from "./_report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = fileURLToPath(new URL(".", import.meta.url));
@@ -132,16 +132,6 @@ function buildClient() {
 
 // ---------------------------------------------------------------------------------------------
 // Servers
-
-/** Takes a binary name, returns its path from node_modules/.bin or PATH, or null. */
-function findBinary(name) {
-  const local = join(ROOT, "node_modules", ".bin", name);
-  if (existsSync(local)) return local;
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  return null;
-}
 
 /** Returns every known server with how to start it, or `skip` saying why it cannot run here. */
 function serverTable() {
@@ -450,14 +440,8 @@ async function straceCell({ def, scenario, opts, cores }) {
 // Summary, targets, report
 
 function summarize(cells) {
-  const groups = new Map();
-  for (const cell of cells) {
-    const key = `${cell.scenario}\0${cell.server}`;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(cell);
-  }
   const summary = {};
-  for (const group of groups.values()) {
+  for (const group of groupCells(cells)) {
     const { scenario, server } = group[0];
     const measured = group.filter((c) => c.rate != null);
     const rate = median(measured.map((c) => c.rate));
