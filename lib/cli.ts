@@ -2,10 +2,10 @@
 // The `uwserve` command: imports an entry module and serves its default export, like `bun ENTRY` and `deno serve ENTRY`.
 import { readFileSync, statSync } from "node:fs";
 import { extname, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { inspect } from "node:util";
 import { serve } from "./index.js";
-import { freePort, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
+import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
+import { freePort, planGroup, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -35,11 +35,10 @@ Options:
 
 ARGS after -- reach the entry as process.argv.slice(2).
 SIGINT/SIGTERM stop the server gracefully (exit 0); a second signal closes all
-connections at once (exit 1).
+connections at once (exit 1). SIGHUP evaluates ENTRY again and swaps in its
+fetch, error and routes (in every worker), keeping connections open.
 `;
 
-const ENTRY_EXTENSIONS = [".js", ".mjs", ".cjs", ".ts", ".mts", ".cts"];
-const TS_EXTENSIONS = new Set([".ts", ".mts", ".cts"]);
 // serve() options read from a default export that is a class instance rather than a plain object.
 const APP_OPTION_KEYS = [
   "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
@@ -63,6 +62,8 @@ type Command = { kind: "help" } | { kind: "version" } | ({ kind: "run" } & RunAr
 interface CliServer {
   url: URL;
   stop(closeActiveConnections?: boolean): Promise<unknown>;
+  /** A uwserve Server's reload of this thread alone (the entry's export may be another kind of server). */
+  reloadThisThread?(options: Record<string, unknown>): void;
 }
 
 /** A problem the user can fix: printed without a stack, exit code 1. */
@@ -156,17 +157,6 @@ function resolveEntry(entry: string): string {
     throw new CliError(`entry ${JSON.stringify(entry)} has an unsupported extension; expected one of ${ENTRY_EXTENSIONS.join(", ")}`);
   }
   return path;
-}
-
-async function importEntry(path: string): Promise<Record<string, unknown>> {
-  // tsx's loader hooks cost a worker-thread start, so plain JavaScript entries skip them.
-  if (TS_EXTENSIONS.has(extname(path))) {
-    const [esm, cjs] = await Promise.all([import("tsx/esm/api"), import("tsx/cjs/api")]);
-    esm.register();
-    // Outside a "type": "module" package Node loads .ts as CommonJS, which only tsx's require hook compiles.
-    cjs.register();
-  }
-  return import(pathToFileURL(path).href);
 }
 
 /** One phrase describing what an entry exported, for error messages. */
@@ -289,6 +279,20 @@ function warnFlagsIgnored(args: RunArgs, why: string): void {
   }
 }
 
+/** The entry's default export (TypeScript compiled to CommonJS nests it one level down). */
+function defaultExport(module: Record<string, unknown>): unknown {
+  const exported = module.default;
+  // Flagged by __esModule, as Babel and TypeScript do.
+  if ((exported as { __esModule?: unknown } | null)?.__esModule === true) return (exported as { default?: unknown }).default;
+  return exported;
+}
+
+/** What reload() takes from a re-evaluated entry's export. */
+function reloadOptions(options: Record<string, unknown>): Record<string, unknown> {
+  const { fetch, error, routes } = options;
+  return { fetch, error, routes, static: options.static };
+}
+
 async function run(args: RunArgs): Promise<void> {
   const path = resolveEntry(args.entry);
   process.argv = [process.argv[0], path, ...args.entryArgs];
@@ -298,10 +302,7 @@ async function run(args: RunArgs): Promise<void> {
   } catch (err) {
     throw new CliError(`${args.entry} threw while loading:\n${inspect(err)}`);
   }
-  let exported = module.default;
-  // TypeScript compiled to CommonJS (a .ts file outside a "type": "module" package) nests
-  // `export default` one level down, flagged by __esModule as Babel and TypeScript do.
-  if ((exported as { __esModule?: unknown } | null)?.__esModule === true) exported = (exported as { default?: unknown }).default;
+  const exported = defaultExport(module);
   // An entry that started its own server and exports nothing just keeps running. CommonJS
   // modules always have a default export (module.exports), an empty object when they export nothing.
   const commonjsEmpty = /\.c[jt]s$/.test(path) && isPlainObject(exported) && Object.keys(exported).length === 0;
@@ -310,6 +311,8 @@ async function run(args: RunArgs): Promise<void> {
     return;
   }
   let server: CliServer;
+  /** SIGHUP: the entry is evaluated again and the server takes its new handlers. */
+  let reload: (() => Promise<void>) | null = null;
   if (typeof exported === "object" && exported !== null && isServer(exported)) {
     warnFlagsIgnored(args, "exports a server it already started");
     server = exported;
@@ -317,31 +320,53 @@ async function run(args: RunArgs): Promise<void> {
     const options = serveOptions(args.entry, exported, args);
     const workers = args.workers ?? options.workers;
     delete options.workers;
+    const reloadFromEntry = async (target: CliServer): Promise<void> => {
+      const fresh = serveOptions(args.entry, defaultExport(await importEntryAgain(path)), args);
+      target.reloadThisThread!(reloadOptions(fresh));
+    };
     const role = workerRole();
     if (role !== null) {
       // One of several workers: the main thread chose the port; share it with the others.
       options.port = role.port;
       options.reusePort = true;
+      let started: CliServer;
       try {
-        serveAsWorker(startServer(options));
+        started = startServer(options);
       } catch (err) {
         reportWorkerFailure(err instanceof Error ? err.message : String(err));
+        return;
       }
+      serveAsWorker(started, () => reloadFromEntry(started));
       return;
     }
     const count = workers === undefined ? 1 : resolveWorkerCount(workers, args.workers !== undefined ? "--workers" : "the export's workers");
     if (count > 1) {
-      server = await startWorkers(options, count);
+      const group = await startWorkers(options, count);
+      server = group;
+      reload = async () => group.reload();
     } else {
-      server = startServer(options);
+      const started = startServer(options);
+      server = started;
+      reload = () => reloadFromEntry(started);
     }
   }
   console.log(`uwserve listening on ${server.url.href}`);
   stopOnSignals(server);
+  if (reload !== null) reloadOnHangup(reload);
+}
+
+/** SIGHUP re-evaluates the entry and swaps in its handlers, in every worker: code changes without dropped connections. */
+function reloadOnHangup(reload: () => Promise<void>): void {
+  process.on("SIGHUP", () => {
+    reload().then(
+      () => console.error("uwserve: SIGHUP, reloaded the entry"),
+      (err: unknown) => console.error(`uwserve: SIGHUP, the entry could not be reloaded; the server keeps its handlers:\n${inspect(err)}`),
+    );
+  });
 }
 
 /** `--workers N`: N threads each running this CLI on the entry, on one port chosen here. */
-async function startWorkers(options: Record<string, unknown>, count: number): Promise<CliServer> {
+async function startWorkers(options: Record<string, unknown>, count: number): Promise<CliServer & { reload(): void }> {
   const hostname = typeof options.hostname === "string" ? options.hostname : "0.0.0.0";
   const fromEnv = process.env.PORT || process.env.NODE_PORT;
   let port = typeof options.port === "number" ? options.port : Number(options.port ?? fromEnv ?? 3000);
@@ -350,11 +375,13 @@ async function startWorkers(options: Record<string, unknown>, count: number): Pr
   if (port === 0) port = await freePort(hostname === "0.0.0.0" ? "127.0.0.1" : hostname);
   const host = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
   const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${port}/`);
+  const group = new WorkerGroup({ script: new URL(import.meta.url), argv: CLI_ARGV, count, port, ...planGroup(count) });
   try {
-    return await WorkerGroup.start(new URL(import.meta.url), CLI_ARGV, count, port, url);
+    group.start();
   } catch (err) {
-    throw new CliError(`cannot start the workers: ${err instanceof Error ? err.message : inspect(err)}`);
+    throw new CliError(`cannot start the workers: ${err instanceof Error ? err.message.replace(/^uwserve: /, "") : inspect(err)}`);
   }
+  return { url, stop: (force) => group.stop(force), reload: () => group.reload() };
 }
 
 function readVersion(): string {
@@ -370,6 +397,11 @@ async function main(argv: string[]): Promise<void> {
     else await run(command);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;
+    // In a worker the main thread says it (once, for the group).
+    if (workerRole() !== null) {
+      reportWorkerFailure(err.message);
+      process.exit(1);
+    }
     console.error(`uwserve: ${err.message}`);
     if (err instanceof UsageError) console.error("Run uwserve --help for usage.");
     // Exit now: a half-loaded entry may hold timers or sockets that would keep the process alive.
@@ -379,4 +411,5 @@ async function main(argv: string[]): Promise<void> {
 
 // Kept before run() rewrites process.argv for the entry: workers re-run the CLI with it.
 const CLI_ARGV = process.argv.slice(2);
+if (workerRole() !== null) reportEarlyExit();
 await main(CLI_ARGV);

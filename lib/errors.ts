@@ -15,7 +15,8 @@ export type UwserveErrorCode =
   | "UWSERVE_ERR_BODY_TOO_LARGE"
   | "UWSERVE_ERR_REQUEST_CLOSED"
   | "UWSERVE_ERR_NOT_A_SERVER_REQUEST"
-  | "UWSERVE_ERR_NO_WEBSOCKET_HANDLER";
+  | "UWSERVE_ERR_NO_WEBSOCKET_HANDLER"
+  | "UWSERVE_ERR_WORKER";
 
 type ErrorClass = new (message: string) => Error;
 

@@ -7,6 +7,8 @@ import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./
 import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
 import { resolveWebSocketOptions } from "./websocket-options.js";
+import { importEntryAgain } from "./entry.js";
+import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
@@ -18,11 +20,7 @@ let warnedIdleTimeout = false;
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
-  "compression", "automaticCompression",
-]);
-/** Options of the contract that later uwserve work adds; refusing them beats ignoring them. */
-const NOT_YET = new Set([
-  "workers",
+  "compression", "automaticCompression", "workers",
 ]);
 
 /**
@@ -35,7 +33,43 @@ export function serve(options: DenoServeOptions): Server;
 export function serve(handler: DenoHandler): Server;
 export function serve(options: DenoServeOptions, handler: DenoHandler): Server;
 export function serve(first?: unknown, second?: unknown): Server {
-  return new Server(resolveCall(first, second));
+  const options = resolveCall(first, second);
+  return (options.workers !== null ? serveInWorker(options) : null) ?? new Server(options);
+}
+
+/** This worker's server, when the thread is one of the workers `serve({ workers })` started. */
+let workerServer: Server | null = null;
+/** True while the worker evaluates its entry again for a reload. */
+let reevaluating = false;
+
+/**
+ * `serve({ workers })` inside one of the workers it started (they re-run the main module):
+ * the first call makes this thread's server on the group's port; a call while the entry is
+ * evaluated again (reload() on another thread) hands its handlers to that server. Null on any
+ * other thread.
+ */
+function serveInWorker(options: ResolvedOptions): Server | null {
+  const role = workerRole();
+  if (role?.entry === undefined) return null;
+  if (workerServer !== null) {
+    if (!reevaluating) {
+      throw uwserveError(Error, "UWSERVE_ERR_INVALID_CALL", "uwserve: serve({ workers }) was called twice in one worker thread; each worker runs one server of the group");
+    }
+    workerServer.adoptHandlers(options);
+    return workerServer;
+  }
+  const entry = role.entry;
+  const server = new Server({ ...options, port: role.port, reusePort: true });
+  workerServer = server;
+  serveAsWorker(server, async () => {
+    reevaluating = true;
+    try {
+      await importEntryAgain(entry);
+    } finally {
+      reevaluating = false;
+    }
+  });
+  return server;
 }
 
 function resolveCall(first: unknown, second: unknown): ResolvedOptions {
@@ -83,11 +117,7 @@ function resolveCall(first: unknown, second: unknown): ResolvedOptions {
 /** Throws for options this version doesn't have, with a hint for near-misses. */
 function checkKey(key: string): void {
   if (KNOWN.has(key)) return;
-  if (NOT_YET.has(key)) {
-    const hint = key === "workers" ? " in serve(); run the entry with `uwserve --workers N entry.ts` (or `workers` in its default export)" : " by this version of uwserve yet";
-    throw uwserveError(TypeError, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: option "${key}" is not supported${hint}`);
-  }
-  const hint = [...KNOWN, ...NOT_YET].find((known) => isNearMiss(key, known));
+  const hint = [...KNOWN].find((known) => isNearMiss(key, known));
   if (hint !== undefined) {
     throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", `uwserve: unknown option "${key}"; did you mean "${hint}"?`);
   }
@@ -202,6 +232,11 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   const compression = options[compressionOption] ?? false;
   if (typeof compression !== "boolean") throw invalidOption(compressionOption, "a boolean", compression);
 
+  const workers = options.workers === undefined ? null : resolveWorkerCount(options.workers, "workers");
+  if (workers !== null && workers > 1 && unix !== null) {
+    throw uwserveError(TypeError, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: "workers" share a TCP port; one unix socket ("${unixOption}") can't be served by several threads`);
+  }
+
   const reusePort = options.reusePort ?? false;
   if (typeof reusePort !== "boolean") throw invalidOption("reusePort", "a boolean", reusePort);
 
@@ -226,6 +261,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     port: resolvePort(options.port, style),
     hostname,
     reusePort,
+    workers,
     maxRequestBodySize: positiveInteger(options, "maxRequestBodySize", DEFAULT_MAX_BODY),
     maxHeaderSize: positiveInteger(options, "maxHeaderSize", DEFAULT_MAX_HEADER),
     development: Boolean(development),

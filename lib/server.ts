@@ -36,7 +36,7 @@ import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
 import { hubBackplane, type Backplane } from "./backplane.js";
-import { groupTotal, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, workerRole } from "./workers.js";
+import { groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -48,6 +48,8 @@ export interface ResolvedOptions {
   port: number;
   hostname: string;
   reusePort: boolean;
+  /** Threads to serve on (`workers`), null when not given; above 1 this thread starts a worker group. */
+  workers: number | null;
   maxRequestBodySize: number;
   maxHeaderSize: number;
   /** Automatic response compression (`compression` / Deno's `automaticCompression`). */
@@ -104,9 +106,12 @@ export class Server implements ServerLike, ContextOwner {
   /** Shapes of the current table not yet registered (reload() from inside a handler). */
   #unregistered: number;
   readonly #hub: WebSocketHub;
-  /** In a `--workers` thread: the group's shared counters and this worker's first slot (else null). */
+  /** In a worker group: every worker's shared counters (else null). */
   readonly #counters: Int32Array | null;
+  /** This worker's first slot in #counters (-1 on the main thread, which serves no request itself). */
   readonly #slot: number;
+  /** On the main thread of `serve({ workers })`: the workers that serve (else null). */
+  #group: WorkerGroup | null;
   #domains: string[] | null;
   #scheme: "http" | "https";
   readonly maxRequestBodySize: number;
@@ -147,12 +152,17 @@ export class Server implements ServerLike, ContextOwner {
       this.#domains = null;
       this.#scheme = "http";
     }
-    this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), joinWorkerHub(this.#app));
     const role = workerRole();
-    this.#counters = role !== null ? new Int32Array(role.counters) : null;
-    this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : 0;
-    if (this.#counters !== null) {
-      const counters = this.#counters;
+    // `serve({ workers: N })` on the main thread: N workers serve, this thread supervises.
+    const plan = role === null && options.workers !== null && options.workers > 1 ? planGroup(options.workers) : null;
+    const group = role?.group ?? plan?.group ?? null;
+    this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), group === null ? null : joinGroupHub(this.#app, group));
+    const counters = role?.counters ?? plan?.counters ?? null;
+    this.#counters = counters !== null ? new Int32Array(counters) : null;
+    this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : -1;
+    this.#group = null;
+    if (this.#slot >= 0) {
+      const counters = this.#counters!;
       const slot = this.#slot + WEBSOCKETS_SLOT;
       this.#hub.onCount = (open) => Atomics.store(counters, slot, open);
     }
@@ -163,6 +173,7 @@ export class Server implements ServerLike, ContextOwner {
     this.#port = 0;
     this.#hostname = options.hostname;
     this.#listen();
+    if (plan !== null) this.#startWorkers(plan);
     const unix = options.unix;
     if (unix !== null) {
       // A unix socket has no host or port: the URL names the socket file.
@@ -180,7 +191,9 @@ export class Server implements ServerLike, ContextOwner {
       if (options.signal.aborted) void this.stop();
       else options.signal.addEventListener("abort", () => void this.stop(), { once: true });
     }
-    if (options.onListen !== null) {
+    if (role !== null) {
+      // A worker of a group: the main thread has announced the server.
+    } else if (options.onListen !== null) {
       options.onListen(this.addr);
     } else if (options.style === "deno") {
       // Deno announces where it listens unless onListen is given.
@@ -221,6 +234,42 @@ export class Server implements ServerLike, ContextOwner {
     }
     this.#listenSocket = socket;
     this.#port = uws.us_socket_local_port(socket);
+  }
+
+  /**
+   * The main thread picked the port (listening proves it is free, and port 0 becomes a real
+   * one that SO_REUSEPORT can share) and leaves it to the workers, which re-run the main module:
+   * its serve() call makes each one's server (lib/serve.ts). Blocks until all of them listen.
+   */
+  #startWorkers(plan: { group: string; counters: SharedArrayBuffer }): void {
+    uws.us_listen_socket_close(this.#listenSocket!);
+    this.#listenSocket = null;
+    const main = process.argv[1];
+    const count = this.#options.workers!;
+    try {
+      if (main === undefined || main === "") {
+        throw uwserveError(
+          Error,
+          "UWSERVE_ERR_WORKER",
+          "uwserve: serve({ workers }) runs the main module again in each worker, and this process has none (node -e, a REPL); put the server in a file, or run it with `uwserve --workers N entry`",
+        );
+      }
+      const group = new WorkerGroup({
+        script: new URL("./worker-entry.js", import.meta.url),
+        argv: process.argv.slice(2),
+        count,
+        port: this.#port,
+        ...plan,
+        entry: resolvePath(main),
+      });
+      group.onStopAll = (force) => void this.stop(force);
+      group.start();
+      this.#group = group;
+    } catch (err) {
+      this.#hub.shutdown();
+      this.#app.close();
+      throw err;
+    }
   }
 
   // ---- members -------------------------------------------------------------------------
@@ -268,7 +317,14 @@ export class Server implements ServerLike, ContextOwner {
    * `true` cuts every connection at once, also after a graceful stop that is still waiting.
    */
   stop(closeActiveConnections = false): Promise<void> {
-    // One of `--workers` threads: the others stop too (the main thread asks each one).
+    if (this.#group !== null) {
+      // The workers stop their servers; this thread's app has nothing to wait for.
+      const exited = this.#group.stop(closeActiveConnections);
+      this.#stopping ??= this.#finished;
+      void exited.then(() => this.#closeEverything());
+      return this.#finished;
+    }
+    // One of a group's workers: the others stop too (the main thread asks each one).
     if (!this.#stopped && workerRole() !== null) requestStopAll(closeActiveConnections);
     if (this.#listenSocket !== null) {
       uws.us_listen_socket_close(this.#listenSocket);
@@ -328,6 +384,14 @@ export class Server implements ServerLike, ContextOwner {
    * calls fetch or answers 404). That keeps matching in C++ and makes the swap one assignment.
    */
   reload<R extends string>(options: ReloadOptions<R>): void {
+    this.reloadThisThread(options);
+    // Functions can't cross threads: the other threads of a group evaluate the entry again.
+    if (this.#group !== null) this.#group.reload();
+    else if (workerRole() !== null) requestReloadAll();
+  }
+
+  /** @internal reload() without reaching the other threads (they are reloading themselves). */
+  reloadThisThread<R extends string>(options: ReloadOptions<R>): void {
     if (typeof options !== "object" || options === null) {
       throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: reload() takes an options object ({ fetch, error, routes })");
     }
@@ -363,6 +427,12 @@ export class Server implements ServerLike, ContextOwner {
     }
     // In-flight requests captured the previous object; new ones see this one.
     this.#handlers = next;
+  }
+
+  /** @internal serve() ran again in a worker re-evaluating its entry: take that call's handlers. */
+  adoptHandlers(options: ResolvedOptions): void {
+    if (options.routes !== null) this.#registerShapes(options.routes);
+    this.#handlers = { fetch: options.fetch, handler: options.handler, error: options.error, routes: options.routes };
   }
 
   /** Registers with the uWS router every shape of `table` it doesn't have yet. */
@@ -569,6 +639,10 @@ export class Server implements ServerLike, ContextOwner {
   #setRef(ref: boolean): void {
     if (this.#refed === ref) return;
     this.#refed = ref;
+    if (this.#group !== null) {
+      this.#group.setRef(ref);
+      return;
+    }
     if (this.#listenSocket === null) return;
     const native = tryLoadNative();
     if (native === null) {
@@ -690,7 +764,7 @@ export class Server implements ServerLike, ContextOwner {
     request.params = params;
     ctx.request = request;
     this.#pending++;
-    if (this.#counters !== null) Atomics.store(this.#counters, this.#slot + REQUESTS_SLOT, this.#pending);
+    if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
 
     let result: unknown;
     try {
@@ -814,7 +888,7 @@ export class Server implements ServerLike, ContextOwner {
   /** ContextOwner: called exactly once per request. */
   requestFinished(ctx: RequestContext): void {
     this.#pending--;
-    if (this.#counters !== null) Atomics.store(this.#counters, this.#slot + REQUESTS_SLOT, this.#pending);
+    if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
     if (this.#stopping !== null) this.#closeWhenIdle();
   }
@@ -888,13 +962,11 @@ function isSendable(value: unknown): boolean {
 }
 
 /**
- * In a worker of `uwserve --workers`, the server joins the cross-thread hub: publishes made here
- * also go to the other workers' subscribers, and theirs arrive here to be published locally.
+ * In a worker group (and on its main thread), the server joins the cross-thread hub: publishes
+ * made here also go to the other workers' subscribers, and theirs arrive here to be published locally.
  */
-function joinWorkerHub(app: TemplatedApp): Backplane | null {
-  const role = workerRole();
-  if (role === null) return null;
-  return hubBackplane((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), role.group);
+function joinGroupHub(app: TemplatedApp, group: string): Backplane {
+  return hubBackplane((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), group);
 }
 
 /** Decodes uWS's remote address; IPv4-mapped IPv6 addresses are reported as IPv4. */

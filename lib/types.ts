@@ -43,6 +43,12 @@ export interface CommonServeOptions {
   path?: string;
   /** Let several processes listen on one port (SO_REUSEPORT). Without it a port in use is an error. */
   reusePort?: boolean;
+  /**
+   * Serve on this many worker threads sharing the port ("auto": one per core); pub/sub spans
+   * them. Each worker runs the main module again (as `cluster` does) and its serve() call makes
+   * that worker's server; the main thread's server supervises them. Default 1 (this thread).
+   */
+  workers?: number | "auto";
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
   maxRequestBodySize?: number;
   /** Largest accepted request head in bytes (default 16 KiB, as Node); larger gets 431. */

@@ -1,7 +1,9 @@
 /**
- * Running one entry on N worker threads that serve one port (`uwserve --workers N`). The main
- * thread starts the workers, each re-runs the CLI on the same entry and listens on the same
- * port, and the main thread stops them (gracefully first) and restarts one that crashes.
+ * Running one server on N worker threads that serve one port: `uwserve --workers N ENTRY`, or
+ * `serve({ workers: N })` in code, which re-runs the main module in each worker as `cluster`
+ * does. The main thread starts the workers and blocks until every one listens (so `serve()`
+ * returns a listening server, as without workers), stops them (gracefully first), restarts one
+ * that crashes, and relays a `reload()` to the others.
  *
  * Connections are spread by the kernel: every worker listens with SO_REUSEPORT on the same
  * explicit port. (The alternative, a uWS acceptor app handing sockets to child apps, puts every
@@ -10,10 +12,10 @@
  */
 import { availableParallelism } from "node:os";
 import { createServer } from "node:net";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
 import { uwserveError } from "./errors.js";
 
-/** What a worker started by startWorkers() knows about its role. */
+/** What a worker started by a WorkerGroup knows about its role. */
 export interface WorkerRole {
   index: number;
   port: number;
@@ -24,12 +26,21 @@ export interface WorkerRole {
    * worker's server reports totals across the group.
    */
   counters: SharedArrayBuffer;
+  /** The worker's line to the main thread (reports up, "stop" and "reload" down). */
+  control?: MessagePort;
+  /** One Int32 the worker bumps after each report, so a main thread blocked on it wakes. */
+  signal?: SharedArrayBuffer;
+  /** `serve({ workers })`: the main module this worker re-runs (absent under the CLI). */
+  entry?: string;
 }
 
 /** Where worker `index` keeps its counts in WorkerRole.counters. */
 export const REQUESTS_SLOT = 0;
 export const WEBSOCKETS_SLOT = 1;
 export const SLOTS_PER_WORKER = 2;
+
+/** How long the main thread waits for the workers to listen before giving up. */
+const START_DEADLINE_MS = 30_000;
 
 /** Sums one kind of count over every worker of the group. */
 export function groupTotal(counters: Int32Array, slot: number): number {
@@ -38,9 +49,8 @@ export function groupTotal(counters: Int32Array, slot: number): number {
   return total;
 }
 
-/** The role of this thread, when startWorkers() started it; null on the main thread or elsewhere. */
+/** The role of this thread, when a WorkerGroup started it; null on the main thread or elsewhere. */
 export function workerRole(): WorkerRole | null {
-  if (isMainThread) return null;
   return (workerData as { uwserveWorker?: WorkerRole } | null)?.uwserveWorker ?? null;
 }
 
@@ -66,118 +76,247 @@ export function freePort(hostname: string): Promise<number> {
   });
 }
 
-interface WorkerMessage {
-  type: "ready" | "failed" | "stop-all";
-  detail?: string;
-  force?: boolean;
+let groups = 0;
+
+/** A hub group name and counters for a new WorkerGroup of `count` workers. */
+export function planGroup(count: number): { group: string; counters: SharedArrayBuffer } {
+  return {
+    group: `uwserve:${process.pid}:${++groups}`,
+    counters: new SharedArrayBuffer(count * SLOTS_PER_WORKER * Int32Array.BYTES_PER_ELEMENT),
+  };
 }
 
-/** The workers of one `--workers` run, seen from the main thread. */
+/** Worker → main thread. */
+type Report =
+  | { type: "ready" }
+  | { type: "failed"; detail: string }
+  | { type: "stop-all"; force: boolean }
+  | { type: "reload-all" };
+
+/** Main thread → worker. */
+type Command = { type: "stop"; force: boolean } | { type: "reload" };
+
+export interface WorkerGroupOptions {
+  /** The module each worker runs. */
+  script: URL;
+  /** Its process.argv after the script. */
+  argv: string[];
+  count: number;
+  port: number;
+  group: string;
+  counters: SharedArrayBuffer;
+  /** The main module the workers re-run (`serve({ workers })`), else absent (the CLI). */
+  entry?: string;
+}
+
+interface Member {
+  worker: Worker;
+  control: MessagePort;
+  started: boolean;
+}
+
+/** The workers of one group, seen from the main thread. */
 export class WorkerGroup {
-  readonly url: URL;
-  readonly #script: URL;
-  readonly #argv: string[];
-  readonly #role: Omit<WorkerRole, "index">;
+  readonly #options: WorkerGroupOptions;
   readonly #counters: Int32Array;
-  readonly #workers: Array<Worker | null>;
+  readonly #signal: Int32Array;
+  readonly #members: Array<Member | null>;
   #stopping: Promise<void> | null;
+  #refed: boolean;
+  /** A worker's server.stop(): by default the whole group stops. */
+  onStopAll: (force: boolean) => void;
 
-  private constructor(script: URL, argv: string[], count: number, port: number, url: URL) {
-    this.#script = script;
-    this.#argv = argv;
-    const counters = new SharedArrayBuffer(count * SLOTS_PER_WORKER * Int32Array.BYTES_PER_ELEMENT);
-    this.#counters = new Int32Array(counters);
-    this.#role = { port, group: `uwserve:${process.pid}:${port}`, counters };
-    this.#workers = new Array<Worker | null>(count).fill(null);
+  constructor(options: WorkerGroupOptions) {
+    this.#options = options;
+    this.#counters = new Int32Array(options.counters);
+    this.#signal = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+    this.#members = new Array<Member | null>(options.count).fill(null);
     this.#stopping = null;
-    this.url = url;
-  }
-
-  /** Starts `count` workers running `script` with `argv`; resolves once every one listens. */
-  static async start(script: URL, argv: string[], count: number, port: number, url: URL): Promise<WorkerGroup> {
-    const group = new WorkerGroup(script, argv, count, port, url);
-    try {
-      await Promise.all(group.#workers.map((_, index) => group.#spawn(index)));
-    } catch (err) {
-      await group.stop(true);
-      throw err;
-    }
-    return group;
+    this.#refed = true;
+    this.onStopAll = (force) => void this.stop(force);
   }
 
   get size(): number {
-    return this.#workers.length;
+    return this.#members.length;
+  }
+  get port(): number {
+    return this.#options.port;
   }
 
-  /** Starts worker `index`; resolves when it listens, rejects when it fails to start. */
-  #spawn(index: number): Promise<void> {
-    const worker = new Worker(this.#script, {
-      argv: this.#argv,
-      workerData: { uwserveWorker: { ...this.#role, index } satisfies WorkerRole },
+  /**
+   * Starts every worker and blocks until each one listens: the workers are threads of their
+   * own, so they start while this one waits. Throws (after ending the others) when one fails,
+   * naming it and why.
+   */
+  start(deadlineMs = START_DEADLINE_MS): void {
+    for (let index = 0; index < this.#members.length; index++) this.#spawn(index);
+    const deadline = Date.now() + deadlineMs;
+    let ready = 0;
+    let failure: string | null = null;
+    while (ready < this.#members.length && failure === null) {
+      const seen = Atomics.load(this.#signal, 0);
+      for (let index = 0; index < this.#members.length && failure === null; index++) {
+        const member = this.#members[index]!;
+        for (let received = receiveMessageOnPort(member.control); received !== undefined; received = receiveMessageOnPort(member.control)) {
+          const report = received.message as Report;
+          if (report.type === "ready" && !member.started) {
+            member.started = true;
+            ready++;
+          } else if (report.type === "failed") {
+            failure = `worker ${index} failed to start: ${report.detail}`;
+            break;
+          }
+        }
+      }
+      if (ready === this.#members.length || failure !== null) break;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        failure = `${this.#members.length - ready} of ${this.#members.length} workers did not start a server within ${deadlineMs / 1000} s`;
+        break;
+      }
+      Atomics.wait(this.#signal, 0, seen, left);
+    }
+    if (failure !== null) {
+      this.#stopping = Promise.resolve();
+      for (const member of this.#members) void member?.worker.terminate();
+      throw uwserveError(Error, "UWSERVE_ERR_WORKER", `uwserve: ${failure}`);
+    }
+    for (let index = 0; index < this.#members.length; index++) this.#listen(index, this.#members[index]!);
+  }
+
+  /** Starts worker `index`; its reports are read by start() (the first time) or #listen(). */
+  #spawn(index: number): Member {
+    const { port1, port2 } = new MessageChannel();
+    const { port, group, counters, entry } = this.#options;
+    const role: WorkerRole = { index, port, group, counters, control: port2, signal: this.#signal.buffer as SharedArrayBuffer, entry };
+    const worker = new Worker(this.#options.script, {
+      argv: this.#options.argv,
+      workerData: { uwserveWorker: role },
+      transferList: [port2],
     });
-    this.#workers[index] = worker;
-    return new Promise<void>((resolve, reject) => {
-      let started = false;
-      worker.on("message", (message: WorkerMessage) => {
-        if (message.type === "ready") {
-          started = true;
-          resolve();
-        } else if (message.type === "failed") {
-          reject(new Error(message.detail ?? "the worker failed to start"));
-        } else if (message.type === "stop-all") {
-          // server.stop() inside one worker stops them all.
-          void this.stop(message.force === true);
-        }
-      });
-      worker.on("error", (err) => {
-        if (!started) reject(err);
-        else console.error(`uwserve: worker ${index} failed:`, err);
-      });
-      worker.on("exit", (code) => {
-        if (this.#workers[index] === worker) this.#workers[index] = null;
-        // What it counted is gone with it.
-        for (let slot = 0; slot < SLOTS_PER_WORKER; slot++) Atomics.store(this.#counters, index * SLOTS_PER_WORKER + slot, 0);
-        if (!started) {
-          reject(new Error(`worker ${index} exited (${code}) before listening`));
-          return;
-        }
-        if (this.#stopping === null) {
-          // A crash: say so and start a replacement on the same port.
-          console.error(`uwserve: worker ${index} exited with code ${code}; starting a new one`);
-          this.#spawn(index).catch((err) => console.error(`uwserve: worker ${index} could not be restarted:`, err));
-        }
-      });
+    if (!this.#refed) worker.unref();
+    const member: Member = { worker, control: port1, started: false };
+    this.#members[index] = member;
+    worker.on("error", (err) => console.error(`uwserve: worker ${index} failed:`, err));
+    worker.on("exit", (code) => {
+      port1.close();
+      if (this.#members[index] === member) this.#members[index] = null;
+      // What it counted is gone with it.
+      for (let slot = 0; slot < SLOTS_PER_WORKER; slot++) Atomics.store(this.#counters, index * SLOTS_PER_WORKER + slot, 0);
+      if (this.#stopping === null && member.started) {
+        // A crash: say so and start a replacement on the same port.
+        console.error(`uwserve: worker ${index} exited with code ${code}; starting a new one`);
+        this.#listen(index, this.#spawn(index));
+      }
     });
+    return member;
+  }
+
+  /** After start(): the worker's reports arrive as events (the port doesn't hold the process). */
+  #listen(index: number, member: Member): void {
+    member.control.on("message", (report: Report) => {
+      if (report.type === "ready") {
+        member.started = true;
+      } else if (report.type === "failed") {
+        console.error(`uwserve: worker ${index} could not be restarted: ${report.detail}`);
+      } else if (report.type === "stop-all") {
+        // server.stop() inside one worker stops them all.
+        this.onStopAll(report.force);
+      } else if (report.type === "reload-all") {
+        // server.reload() inside one worker: the others re-run the entry.
+        this.reload(index);
+      }
+    });
+    member.control.unref();
   }
 
   /** Stops every worker: graceful by default (each stops its server, then exits), `true` cuts connections. */
   stop(closeActiveConnections = false): Promise<void> {
-    for (const worker of this.#workers) worker?.postMessage({ type: "stop", force: closeActiveConnections });
+    const members = this.#members.filter((member): member is Member => member !== null);
+    for (const member of members) member.control.postMessage({ type: "stop", force: closeActiveConnections } satisfies Command);
     if (this.#stopping !== null && !closeActiveConnections) return this.#stopping;
-    const exits = this.#workers.map((worker) => (worker === null ? Promise.resolve() : new Promise<void>((resolve) => worker.once("exit", () => resolve()))));
+    const exits = members.map((member) => new Promise<void>((resolve) => member.worker.once("exit", () => resolve())));
     this.#stopping = Promise.all(exits).then(() => {});
     return this.#stopping;
+  }
+
+  /** Asks every worker but `except` to reload its server from the entry. */
+  reload(except = -1): void {
+    this.#members.forEach((member, index) => {
+      if (member !== null && index !== except) member.control.postMessage({ type: "reload" } satisfies Command);
+    });
+  }
+
+  /** Whether the workers keep the process alive (server.ref()/unref()). */
+  setRef(ref: boolean): void {
+    this.#refed = ref;
+    for (const member of this.#members) {
+      if (ref) member?.worker.ref();
+      else member?.worker.unref();
+    }
+  }
+}
+
+// ---- inside a worker --------------------------------------------------------------------------
+
+let reported = false;
+
+/** Sends a report to the main thread and wakes it if it is blocked in WorkerGroup.start(). */
+function report(message: Report): void {
+  const role = workerRole();
+  if (role?.control === undefined) return;
+  role.control.postMessage(message);
+  if (role.signal !== undefined) {
+    const signal = new Int32Array(role.signal);
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
   }
 }
 
 /**
- * In a worker: tells the main thread the server listens, and stops it when asked (the worker
- * then ends by itself: every uWS handle is closed first, so its loop closes cleanly).
+ * In a worker, before it runs the entry: a worker that dies or ends before its server listens
+ * tells the main thread why, so start() fails at once with the reason instead of waiting.
  */
-export function serveAsWorker(server: { stop(force?: boolean): Promise<unknown> }): void {
-  parentPort!.postMessage({ type: "ready" } satisfies WorkerMessage);
-  parentPort!.on("message", (message: { type?: string; force?: boolean }) => {
-    if (message?.type !== "stop") return;
-    void server.stop(message.force === true).finally(() => parentPort!.close());
+export function reportEarlyExit(): void {
+  process.on("uncaughtExceptionMonitor", (err) => {
+    if (!reported) reportWorkerFailure(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  });
+  process.once("exit", (code) => {
+    if (!reported) reportWorkerFailure(`it exited (code ${code}) without starting a server; in a worker the entry must call serve({ workers }) again`);
+  });
+}
+
+/**
+ * In a worker: tells the main thread the server listens, and follows its commands: "stop"
+ * stops the server (the worker then ends by itself: every uWS handle is closed first, so its
+ * loop closes cleanly), "reload" runs `reload` (re-evaluating the entry).
+ */
+export function serveAsWorker(server: { stop(force?: boolean): Promise<unknown> }, reload: () => Promise<void>): void {
+  const control = workerRole()?.control;
+  if (control === undefined) return;
+  reported = true;
+  report({ type: "ready" });
+  control.on("message", (command: Command) => {
+    if (command.type === "stop") {
+      void server.stop(command.force).finally(() => control.close());
+    } else if (command.type === "reload") {
+      reload().catch((err: unknown) => console.error(`uwserve: worker ${workerRole()!.index} could not reload, it keeps its handlers:`, err));
+    }
   });
 }
 
 /** In a worker: its server's stop() was called; every worker of the group stops. */
 export function requestStopAll(force: boolean): void {
-  parentPort?.postMessage({ type: "stop-all", force } satisfies WorkerMessage);
+  report({ type: "stop-all", force });
+}
+
+/** In a worker: its server's reload() was called; the other workers reload from the entry. */
+export function requestReloadAll(): void {
+  report({ type: "reload-all" });
 }
 
 /** In a worker whose server couldn't start. */
 export function reportWorkerFailure(detail: string): void {
-  parentPort!.postMessage({ type: "failed", detail } satisfies WorkerMessage);
+  reported = true;
+  report({ type: "failed", detail });
 }

@@ -302,11 +302,17 @@ describe("option validation", () => {
     expect(await get(server)).toBe("x");
   });
 
-  it("options of later work are refused with UWSERVE_ERR_NOT_SUPPORTED", () => {
-    for (const option of ["workers"]) {
-      const err = thrown(() => serve({ port: 0, fetch, [option]: {} } as never));
-      expect(err.code, option).toBe("UWSERVE_ERR_NOT_SUPPORTED");
+  it("workers must be a count or \"auto\", can't share a unix socket, and 1 is this thread alone", async () => {
+    for (const value of [{}, 0, 1.5, 257, "many"]) {
+      const err = thrown(() => serve({ port: 0, fetch, workers: value } as never));
+      expect(err.code, String(value)).toBe("UWSERVE_ERR_INVALID_OPTION");
+      expect(err.message).toContain('workers must be "auto" or a whole number from 1 to 256');
     }
+    const unix = thrown(() => serve({ unix: "/tmp/uwserve-never.sock", fetch, workers: 2 }));
+    expect(unix.code).toBe("UWSERVE_ERR_NOT_SUPPORTED");
+    expect(unix.message).toContain("one unix socket");
+    const server = track(serve({ port: 0, fetch, workers: 1 }));
+    expect(await get(server)).toBe("x");
   });
 
   it("a websocket option of the wrong shape is refused, naming it", () => {

@@ -343,6 +343,69 @@ describe("uwserve signals", () => {
   });
 });
 
+describe("uwserve SIGHUP", () => {
+  /** Answers of `times` requests on new connections (so every worker gets some). */
+  async function answers(url: URL, times = 20): Promise<Set<string>> {
+    const seen = new Set<string>();
+    for (let i = 0; i < times; i++) seen.add(await (await get(url, { headers: { connection: "close" } })).text());
+    return seen;
+  }
+
+  for (const workers of [null, "3"]) {
+    it(`evaluates the entry again and swaps its handlers ${workers === null ? "in place" : "in every worker"}, keeping connections`, { timeout: TEST_TIMEOUT_MS }, async () => {
+      const version = fixture("version.txt", "v1");
+      const entry = fixture(
+        "versioned.mjs",
+        `import { readFileSync } from "node:fs";\n` +
+          `const version = readFileSync(${JSON.stringify(version)}, "utf8");\n` +
+          `export default { fetch: () => new Response(version) };\n`,
+      );
+      const cli = startCli([...(workers === null ? [] : ["--workers", workers]), "--port", "0", "--hostname", "127.0.0.1", entry]);
+      const url = await withDeadline(cli.url, "the listening line");
+      expect(await answers(url)).toEqual(new Set(["v1"]));
+      // A keep-alive connection opened before the reload is served after it.
+      const agent = await import("node:http");
+      const keepAlive = new agent.Agent({ keepAlive: true, maxSockets: 1 });
+      const viaAgent = () =>
+        new Promise<string>((resolve, reject) => {
+          agent.get(url, { agent: keepAlive }, (res) => {
+            let body = "";
+            res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => resolve(body));
+          }).on("error", reject);
+        });
+      expect(await viaAgent()).toBe("v1");
+
+      fixture("version.txt", "v2");
+      cli.child.kill("SIGHUP");
+      const deadline = Date.now() + 5000;
+      let seen = await answers(url);
+      while (Date.now() < deadline && !(seen.size === 1 && seen.has("v2"))) seen = await answers(url, 10);
+      expect(seen).toEqual(new Set(["v2"]));
+      expect(await viaAgent()).toBe("v2");
+      keepAlive.destroy();
+      if (workers === null) expect(cli.stderr()).toContain("uwserve: SIGHUP, reloaded the entry");
+
+      cli.child.kill("SIGINT");
+      expect((await withDeadline(cli.exited, "exit after SIGINT")).code).toBe(0);
+    });
+  }
+
+  it("keeps the old handlers when the entry no longer loads", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const entry = fixture("breaks.mjs", `export default { fetch: () => new Response("still here") };\n`);
+    const cli = startCli(["--port", "0", "--hostname", "127.0.0.1", entry]);
+    const url = await withDeadline(cli.url, "the listening line");
+    fixture("breaks.mjs", `throw new Error("broken on purpose");\n`);
+    cli.child.kill("SIGHUP");
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && !cli.stderr().includes("could not be reloaded")) await new Promise((r) => setTimeout(r, 20));
+    expect(cli.stderr()).toContain("the entry could not be reloaded; the server keeps its handlers");
+    expect(cli.stderr()).toContain("broken on purpose");
+    expect(await (await get(url)).text()).toBe("still here");
+    cli.child.kill("SIGINT");
+    expect((await withDeadline(cli.exited, "exit after SIGINT")).code).toBe(0);
+  });
+});
+
 describe("examples/demo.ts", () => {
   it("answers /, /api/time, POST /echo, /stream and /error", { timeout: TEST_TIMEOUT_MS }, async () => {
     const cli = startCli(["--port", "0", "examples/demo.ts"]);
