@@ -5,7 +5,7 @@ import { extname, resolve } from "node:path";
 import { inspect } from "node:util";
 import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
-import { freePort, planGroup, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
+import { checkWorkersSupported, freePort, planGroup, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -377,6 +377,7 @@ async function startWorkers(options: Record<string, unknown>, count: number): Pr
   const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${port}/`);
   const group = new WorkerGroup({ script: new URL(import.meta.url), argv: CLI_ARGV, count, port, ...planGroup(count) });
   try {
+    checkWorkersSupported(count);
     group.start();
   } catch (err) {
     throw new CliError(`cannot start the workers: ${err instanceof Error ? err.message.replace(/^uwserve: /, "") : inspect(err)}`);

@@ -36,7 +36,7 @@ import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
 import { hubBackplane, type Backplane } from "./backplane.js";
-import { groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
+import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -154,7 +154,9 @@ export class Server implements ServerLike, ContextOwner {
     }
     const role = workerRole();
     // `serve({ workers: N })` on the main thread: N workers serve, this thread supervises.
-    const plan = role === null && options.workers !== null && options.workers > 1 ? planGroup(options.workers) : null;
+    const supervise = role === null && options.workers !== null && options.workers > 1;
+    if (supervise) checkWorkersSupported(options.workers!);
+    const plan = supervise ? planGroup(options.workers!) : null;
     const group = role?.group ?? plan?.group ?? null;
     this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), group === null ? null : joinGroupHub(this.#app, group));
     const counters = role?.counters ?? plan?.counters ?? null;

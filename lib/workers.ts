@@ -14,6 +14,7 @@ import { availableParallelism } from "node:os";
 import { createServer } from "node:net";
 import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
 import { uwserveError } from "./errors.js";
+import { loadNative } from "./native.js";
 
 /** What a worker started by a WorkerGroup knows about its role. */
 export interface WorkerRole {
@@ -74,6 +75,23 @@ export function freePort(hostname: string): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Workers need the native addon (its hub carries pub/sub between threads); one thread doesn't.
+ * Checked on the main thread before any worker starts, so the error comes once and says so.
+ */
+export function checkWorkersSupported(count: number): void {
+  try {
+    loadNative();
+  } catch (err) {
+    const cause = err instanceof Error ? err.message.replace(/^uwserve: /, "") : String(err);
+    throw uwserveError(
+      Error,
+      "UWSERVE_ERR_NATIVE_UNAVAILABLE",
+      `uwserve: workers: ${count} needs uwserve's native addon (its hub carries pub/sub between the threads); without it only one thread can serve (workers: 1). ${cause}`,
+    );
+  }
 }
 
 let groups = 0;

@@ -2,7 +2,7 @@
 // serve() returns once every worker listens, and the main thread's server supervises them:
 // totals, publish, server.fetch(), reload() reaching every thread, stop(), failures at start.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -318,5 +318,44 @@ if (isMainThread) {
     child.stdout!.on("data", (chunk: Buffer) => (out += chunk));
     await withTimeout(new Promise((resolve) => child.once("exit", resolve)), 10_000, "node -e");
     expect(out).toContain("UWSERVE_ERR_WORKER: uwserve: serve({ workers }) runs the main module again in each worker");
+  });
+
+  it("without the native addon one thread still serves, and workers > 1 fail at once with a message that says why (serve() and the CLI)", async () => {
+    // A copy of the package whose addon was never built (no build/ folder).
+    const pkg = join(dir, "unbuilt");
+    mkdirSync(pkg);
+    cpSync(join(ROOT, "dist"), join(pkg, "dist"), { recursive: true });
+    cpSync(join(ROOT, "package.json"), join(pkg, "package.json"));
+    symlinkSync(join(ROOT, "node_modules"), join(pkg, "node_modules"));
+    const index = pathToFileURL(join(pkg, "dist", "index.js")).href;
+    const app = run(
+      "no-addon.mjs",
+      `
+import { serve } from ${JSON.stringify(index)};
+const one = serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("one thread") });
+console.log("single " + (await (await fetch(one.url)).text()));
+await one.stop(true);
+try {
+  serve({ workers: 2, port: 0, fetch: () => new Response("x") });
+} catch (err) {
+  console.log("caught " + err.code + ": " + err.message.split("\\n")[0]);
+}
+`,
+    );
+    expect((await app.line(/single (.*)/))[1]).toBe("one thread");
+    const caught = await app.line(/caught (\S+): (.*)/);
+    expect(caught[1]).toBe("UWSERVE_ERR_NATIVE_UNAVAILABLE");
+    expect(caught[2]).toContain("workers: 2 needs uwserve's native addon (its hub carries pub/sub between the threads); without it only one thread can serve");
+    expect(await withTimeout(app.exited, 5000, "the exit")).toBe(0);
+
+    const entry = join(dir, "export.mjs");
+    writeFileSync(entry, `export default { fetch: () => new Response("x") };\n`);
+    const cli = spawn(process.execPath, [join(pkg, "dist", "cli.js"), "--workers", "2", "--port", "0", entry], { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(cli);
+    let err = "";
+    cli.stderr!.on("data", (chunk: Buffer) => (err += chunk));
+    const code = await withTimeout(new Promise((resolve) => cli.once("exit", resolve)), 10_000, "the CLI's exit");
+    expect(code).toBe(1);
+    expect(err).toContain("uwserve: cannot start the workers: workers: 2 needs uwserve's native addon");
   });
 });
