@@ -1,20 +1,16 @@
 // `uwserve --workers N`: one port served by N worker threads, pub/sub across them through the
 // native hub, and a graceful stop on SIGINT that ends every worker and the process cleanly.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
+import { CLI, connect, killChildren, startWorkers as startCli, type Client, type WorkersCli } from "./helpers/workers.js";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "dist", "cli.js");
 const dir = mkdtempSync(join(tmpdir(), "uwserve-workers-"));
-const children = new Set<ChildProcess>();
 afterAll(() => {
-  for (const child of children) child.kill("SIGKILL");
+  killChildren();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -43,52 +39,10 @@ export default {
 };
 `;
 
-function startWorkers(count: number): { child: ChildProcess; url: Promise<URL>; exited: Promise<number | null>; stderr: () => string } {
+function startWorkers(count: number): WorkersCli {
   const entry = join(dir, "chat.mjs");
   writeFileSync(entry, ENTRY);
-  const child = spawn(process.execPath, [CLI, "--workers", String(count), "--port", "0", "--hostname", "127.0.0.1", entry], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: undefined, NODE_PORT: undefined },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (out += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (err += s));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const url = new Promise<URL>((resolve, reject) => {
-    child.stdout!.on("data", () => {
-      const match = /uwserve listening on (\S+)/.exec(out);
-      if (match) resolve(new URL(match[1]!));
-    });
-    void exited.then((code) => reject(new Error(`uwserve exited (${code}) before listening\n${err}`)));
-  });
-  return { child, url, exited, stderr: () => err };
-}
-
-interface Client {
-  ws: WebSocket;
-  thread: string;
-  received: string[];
-}
-
-async function connect(url: URL): Promise<Client> {
-  const ws = new WebSocket(url.href.replace(/^http/, "ws"));
-  const received: string[] = [];
-  const thread = await withTimeout(
-    new Promise<string>((resolve, reject) => {
-      ws.on("message", (data) => {
-        const text = String(data);
-        if (text.startsWith("thread ")) resolve(text);
-        else received.push(text);
-      });
-      ws.once("error", reject);
-    }),
-    3000,
-    "the welcome message",
-  );
-  return { ws, thread, received };
+  return startCli(entry, count);
 }
 
 describe("uwserve --workers", { timeout: 30_000 }, () => {
