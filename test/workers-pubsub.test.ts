@@ -11,7 +11,8 @@ import { withTimeout } from "./helpers/server.js";
 import { connectAcrossThreads, connect, getText, killChildren, poll, startWorkers, type Client, type WorkersCli } from "./helpers/workers.js";
 
 const ENTRY = fileURLToPath(new URL("./fixtures/workers-pubsub.mjs", import.meta.url));
-const CHAT = fileURLToPath(new URL("../examples/chat/server.ts", import.meta.url));
+// examples/chat/server.ts, with the thread a socket is on as its first message.
+const CHAT = fileURLToPath(new URL("./fixtures/chat-workers.ts", import.meta.url));
 const BROKEN = /Assertion|uv_loop_close/;
 
 afterAll(() => killChildren());
@@ -390,53 +391,56 @@ describe("uwserve --workers: pub/sub across threads", { timeout: 20_000 }, () =>
     expect(cli.stderr()).not.toMatch(/starting a new one/);
   });
 
-  it("examples/chat under --workers 3: every client, on every thread, gets every chat message of its room once, in order per sender, and the join/leave notices", async () => {
+  it("examples/chat under --workers 3: every client, on every thread, gets every chat message of its room once, in order per sender, and the join/leave notices; every thread knows the whole room (members, history, leaves) and message ids are unique", async () => {
     const cli = startWorkers(CHAT, 3);
     const url = await listening(cli);
     interface ChatClient {
       ws: WebSocket;
       name: string;
       room: string;
+      /** The worker thread it is on: the fixture's first message. */
+      thread: number;
+      welcome: Record<string, unknown>;
       events: Array<Record<string, unknown>>;
       closed: Promise<number>;
     }
-    const chatConnect = async (name: string, room: string) => {
+    const chatConnect = async (name: string, room: string): Promise<ChatClient> => {
+      // Joins on other threads reach this thread's copy of the room over a BroadcastChannel: a
+      // moment apart, as people do.
+      await sleep(20);
       const ws = new WebSocket(new URL(`/chat/ws?name=${name}&room=${room}`, url).href.replace(/^http/, "ws"));
       const events: Array<Record<string, unknown>> = [];
       const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
       ws.on("message", (data) => events.push(JSON.parse(String(data))));
       await withTimeout(new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject))), 3000, "the chat socket");
-      const client: ChatClient = { ws, name, room, events, closed };
-      await poll(() => events.length > 0, 3000);
-      expect(events[0]).toMatchObject({ type: "welcome", name, room });
-      return client;
+      await poll(() => events.length >= 2, 3000);
+      expect(events[0]).toMatchObject({ type: "thread" });
+      expect(events[1]).toMatchObject({ type: "welcome", name, room });
+      return { ws, name, room, thread: events[0]!.thread as number, welcome: events[1]!, events, closed };
     };
-    // Which thread a client is on: the chat keeps its member lists per thread, so a welcome lists
-    // exactly the room's members on the same thread. Group those (union-find per room).
-    const parent = new Map<string, string>();
-    const find = (x: string): string => {
-      while (parent.get(x) !== x) x = parent.get(x)!;
-      return x;
-    };
+    const sorted = (names: Iterable<string>) => [...names].sort();
     const clients: ChatClient[] = [];
-    const groups = (room: string) => new Set(clients.filter((c) => c.room === room).map((c) => find(c.name))).size;
+    const inRoom = (room: string) => clients.filter((c) => c.room === room);
+    const threadsIn = (room: string) => new Set(inRoom(room).map((c) => c.thread)).size;
     const ROOMS = ["alpha", "beta"];
-    while (clients.length < 60 && (clients.length < 12 || ROOMS.some((room) => groups(room) < 3))) {
+    const problems: string[] = [];
+    while (clients.length < 60 && (clients.length < 12 || ROOMS.some((room) => threadsIn(room) < 3))) {
       const client = await chatConnect(`u${clients.length}`, ROOMS[clients.length % 2]!);
       clients.push(client);
-      parent.set(client.name, client.name);
-      for (const member of (client.events[0]!.members as string[]) ?? []) parent.set(find(member), find(client.name));
+      // The welcome lists everyone in the room, whichever thread they are on.
+      const want = sorted(inRoom(client.room).map((c) => c.name));
+      const got = sorted(client.welcome.members as string[]);
+      if (got.join() !== want.join()) problems.push(`${client.name} (thread ${client.thread}) welcomed with [${got.join()}], wanted [${want.join()}]`);
     }
-    expect(ROOMS.map(groups)).toEqual([3, 3]);
+    expect(ROOMS.map(threadsIn)).toEqual([3, 3]);
+    expect(problems).toEqual([]);
 
     // Three messages from everyone (the chat allows a burst of 20).
     const PER_CLIENT = 3;
     for (const client of clients) for (const k of range(PER_CLIENT)) client.ws.send(JSON.stringify({ type: "message", text: `${client.name} ${k}` }));
-    const inRoom = (room: string) => clients.filter((c) => c.room === room);
     const messages = (client: ChatClient) => client.events.filter((e) => e.type === "message");
     await poll(() => clients.every((client) => messages(client).length >= inRoom(client.room).length * PER_CLIENT), 10_000);
     await sleep(300);
-    const problems: string[] = [];
     for (const client of clients) {
       const got = new Map<string, string[]>();
       for (const event of messages(client)) {
@@ -464,18 +468,66 @@ describe("uwserve --workers: pub/sub across threads", { timeout: 20_000 }, () =>
     }
     expect(problems.slice(0, 20)).toEqual([]);
 
-    // A leave is announced to the room on every thread, once (server.publish from close).
-    const leaving = inRoom("alpha")[0]!;
+    // Message ids: unique across the threads ("THREAD-N", N counting on the sender's thread), and
+    // one message has the same id for everyone.
+    const ids = new Map<string, Set<string>>();
+    for (const client of clients) {
+      for (const event of messages(client)) {
+        const sender = clients.find((c) => c.name === event.name)!;
+        expect(event.id).toMatch(new RegExp(`^${sender.thread}-\\d+$`));
+        const seen = ids.get(event.id as string) ?? new Set();
+        ids.set(event.id as string, seen.add(event.text as string));
+      }
+    }
+    expect(ids.size).toBe(clients.length * PER_CLIENT);
+    expect([...ids.values()].filter((texts) => texts.size !== 1)).toEqual([]);
+
+    // One more message from each thread, in turn, into alpha…
+    const alpha = inRoom("alpha");
+    const threads = [...new Set(alpha.map((c) => c.thread))];
+    const lastTexts = threads.map((thread) => `last from thread ${thread}`);
+    for (const [i, thread] of threads.entries()) {
+      alpha.find((c) => c.thread === thread)!.ws.send(JSON.stringify({ type: "message", text: lastTexts[i] }));
+      await poll(() => alpha.every((c) => messages(c).some((e) => e.text === lastTexts[i])), 5000);
+    }
+    // …then a newcomer on each thread: its welcome has everyone in the room and the room's last 50
+    // messages, from all three threads, whichever thread it is on.
+    const sent = alpha.length * PER_CLIENT + threads.length;
+    const newcomers: ChatClient[] = [];
+    for (let attempt = 0; attempt < 40 && new Set(newcomers.map((c) => c.thread)).size < 3; attempt++) {
+      const newcomer = await chatConnect(`n${attempt}`, "alpha");
+      newcomers.push(newcomer);
+      const { members, history } = newcomer.welcome as { members: string[]; history: Array<Record<string, unknown>> };
+      expect(sorted(members)).toEqual(sorted([...alpha, ...newcomers].map((c) => c.name)));
+      expect(history).toHaveLength(Math.min(50, sent));
+      expect(history.slice(-threads.length).map((m) => m.text)).toEqual(lastTexts);
+      expect(new Set(history.map((m) => m.id)).size).toBe(history.length);
+      expect(history.every((m) => m.room === "alpha")).toBe(true);
+      // The sender's thread, by the id's prefix: all three are there.
+      expect(new Set(history.map((m) => String(m.id).split("-")[0])).size).toBe(3);
+    }
+    expect(new Set(newcomers.map((c) => c.thread)).size).toBe(3);
+
+    // A leave is announced to the room on every thread, once (server.publish from close)…
+    const leaving = alpha[0]!;
     leaving.ws.close();
     await leaving.closed;
-    const stay = inRoom("alpha").slice(1);
+    const stay = [...alpha.slice(1), ...newcomers];
     const leaves = (client: ChatClient) => client.events.filter((e) => e.type === "leave" && e.name === leaving.name).length;
     await poll(() => stay.every((client) => leaves(client) >= 1), 5000);
     await sleep(200);
     expect(stay.map(leaves)).toEqual(stay.map(() => 1));
     expect(inRoom("beta").map(leaves)).toEqual(inRoom("beta").map(() => 0));
+    // …and taken off the members on every thread: a newcomer on another thread doesn't list it.
+    const late: ChatClient[] = [];
+    for (let attempt = 0; attempt < 30 && !late.some((c) => c.thread !== leaving.thread); attempt++) {
+      const client = await chatConnect(`late${attempt}`, "alpha");
+      late.push(client);
+      expect(sorted(client.welcome.members as string[])).toEqual(sorted([...stay, ...late].map((c) => c.name)));
+    }
+    expect(late.some((c) => c.thread !== leaving.thread)).toBe(true);
 
-    for (const client of clients) client.ws.close();
+    for (const client of [...clients, ...newcomers, ...late]) client.ws.close();
     await stopWithSigint(cli);
   });
 });

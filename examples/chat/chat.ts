@@ -11,12 +11,16 @@
 //   { type: "message", id, room, name, text, time }                          to everyone in the room, sender included
 //   { type: "error", error }                                                 to a socket that sent something invalid
 // and a client sends { type: "message", text } or { type: "join", room } (moves it to another room).
+//
+// It also runs under `uwserve --workers N` (N threads on one port): see "Worker threads" below.
 import { readFileSync } from "node:fs";
+import { BroadcastChannel, isMainThread, threadId } from "node:worker_threads";
 import { Response, type Server, type ServerWebSocket } from "uwserve";
 
 export interface ChatMessage {
   type: "message";
-  id: number;
+  /** 1, 2, 3… on one thread; under workers "THREAD-N" (e.g. "2-17"), unique across the threads. */
+  id: number | string;
   room: string;
   name: string;
   text: string;
@@ -33,6 +37,11 @@ export interface ChatOptions {
   /** Messages a socket may send in a burst, and how many it regains per second. Default 20 and 5. */
   burst?: number;
   perSecond?: number;
+  /**
+   * Under workers: the BroadcastChannel on which the threads share members and history. Two chats
+   * in one process need different names (or paths) to stay apart. Default `uwserve-chat:${path}`.
+   */
+  channel?: string;
 }
 
 /** What the server keeps per socket in `ws.data`. */
@@ -86,9 +95,55 @@ export function createChat(options: ChatOptions = {}) {
 
   /** The last `historySize` messages per room, oldest first. Insertion order = room age. */
   const history = new Map<string, ChatMessage[]>();
-  /** Who is in each room now. */
-  const members = new Map<string, Set<ChatSocket>>();
+  /** Who is in each room now: a name per socket, in the order they joined. */
+  const members = new Map<string, string[]>();
   let nextId = 1;
+
+  // Worker threads. Under `uwserve --workers N` every thread runs this module, so each has its own
+  // `members` and `history`. Pub/sub already spans the threads (a message reaches the room on all
+  // of them), but these maps would only know the sockets of their own thread. So each thread tells
+  // the others of every join, leave and message on a BroadcastChannel (which reaches the channels
+  // of that name on every other thread of the process) and applies theirs just like its own: every
+  // thread keeps a copy of the whole chat. On one thread there is nobody to tell: no channel.
+  //
+  // Good enough for an example, not exact: a copy lags by a moment (a message sent on another
+  // thread as someone joins may be missing from their history, or come twice), and a worker that
+  // crashes takes its members' leaves with it (its replacement starts with empty copies).
+  const channel = isMainThread ? null : new BroadcastChannel(options.channel ?? `uwserve-chat:${path}`);
+  // An open channel would keep a worker alive after its server stopped.
+  channel?.unref();
+  if (channel) channel.onmessage = (event) => apply(event.data);
+
+  /** Changes this thread applies to its copies, and tells the other threads about. */
+  type Change = { type: "join"; room: string; name: string } | { type: "leave"; room: string; name: string } | ChatMessage;
+
+  /** Applies a change (from this thread or another); false for a leave of someone not there. */
+  function apply(change: Change): boolean {
+    const { room } = change;
+    if (change.type === "join") {
+      const here = members.get(room);
+      if (here) here.push(change.name);
+      else members.set(room, [change.name]);
+    } else if (change.type === "leave") {
+      const here = members.get(room);
+      const at = here?.indexOf(change.name) ?? -1;
+      if (!here || at < 0) return false;
+      here.splice(at, 1);
+      if (here.length === 0) members.delete(room);
+    } else {
+      const list = historyOf(room);
+      list.push(change);
+      if (list.length > historySize) list.splice(0, list.length - historySize);
+    }
+    return true;
+  }
+
+  /** Applies a change made here and passes it on to the other threads. */
+  function share(change: Change): boolean {
+    if (!apply(change)) return false;
+    channel?.postMessage(change);
+    return true;
+  }
 
   const send = (ws: ChatSocket, message: object): void => {
     ws.send(JSON.stringify(message));
@@ -103,7 +158,7 @@ export function createChat(options: ChatOptions = {}) {
     history.set(room, list);
     if (history.size > maxRooms) {
       for (const old of history.keys()) {
-        if (old !== room && !members.get(old)?.size) {
+        if (old !== room && !members.has(old)) {
           history.delete(old);
           if (history.size <= maxRooms) break;
         }
@@ -115,11 +170,9 @@ export function createChat(options: ChatOptions = {}) {
   function join(ws: ChatSocket, room: string): void {
     const { name } = ws.data;
     ws.data.room = room;
-    let here = members.get(room);
-    if (!here) members.set(room, (here = new Set()));
-    here.add(ws);
+    share({ type: "join", room, name });
     ws.subscribe(topic(room));
-    send(ws, { type: "welcome", name, room, members: [...here].map((peer) => peer.data.name), history: historyOf(room) });
+    send(ws, { type: "welcome", name, room, members: members.get(room), history: historyOf(room) });
     // ws.publish() reaches every subscriber but ws itself (publishToSelf is false by default).
     ws.publish(topic(room), JSON.stringify({ type: "join", name, room, time: Date.now() }));
   }
@@ -127,9 +180,7 @@ export function createChat(options: ChatOptions = {}) {
   /** Takes ws out of its room; `closed` when the socket is gone (ws.unsubscribe/publish are no-ops then). */
   function leave(ws: ChatSocket, closed: boolean): void {
     const { name, room, server } = ws.data;
-    const here = members.get(room);
-    if (!here?.delete(ws)) return;
-    if (here.size === 0) members.delete(room);
+    if (!share({ type: "leave", room, name })) return;
     if (!closed) ws.unsubscribe(topic(room));
     server.publish(topic(room), JSON.stringify({ type: "leave", name, room, time: Date.now() }));
   }
@@ -166,10 +217,10 @@ export function createChat(options: ChatOptions = {}) {
     if (type === "message") {
       if (typeof text !== "string" || text.trim() === "") return fail(ws, "text must be a non-empty string");
       if (text.length > TEXT_MAX) return fail(ws, `text is longer than ${TEXT_MAX} characters`);
-      const entry: ChatMessage = { type: "message", id: nextId++, room: ws.data.room, name: ws.data.name, text, time: Date.now() };
-      const list = historyOf(entry.room);
-      list.push(entry);
-      if (list.length > historySize) list.splice(0, list.length - historySize);
+      // Each thread counts on its own: under workers the thread id in front keeps ids unique.
+      const id = channel ? `${threadId}-${nextId++}` : nextId++;
+      const entry: ChatMessage = { type: "message", id, room: ws.data.room, name: ws.data.name, text, time: Date.now() };
+      share(entry);
       // server.publish() reaches the sender too, so every client shows messages in the server's order.
       ws.data.server.publish(topic(entry.room), JSON.stringify(entry));
     } else if (type === "join") {
@@ -216,7 +267,7 @@ export function createChat(options: ChatOptions = {}) {
     },
     /** Who is in `room` now (for tests and monitoring). */
     members(room: string): string[] {
-      return [...(members.get(room) ?? [])].map((ws) => ws.data.name);
+      return [...(members.get(room) ?? [])];
     },
     /** The kept messages of `room`, oldest first. */
     history(room: string): readonly ChatMessage[] {
