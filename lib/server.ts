@@ -384,6 +384,9 @@ export class Server implements ServerLike, ContextOwner {
    * ever registered stays registered and dispatches through the current table: a shape the
    * current table lacks yields to the router's next match (in the end the catch-all, which
    * calls fetch or answers 404). That keeps matching in C++ and makes the swap one assignment.
+   *
+   * In a worker group this thread takes `options` and every other worker evaluates its entry
+   * again and takes the handlers of that evaluation (the README's Workers section says why).
    */
   reload<R extends string>(options: ReloadOptions<R>): void {
     this.reloadThisThread(options);

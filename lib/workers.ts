@@ -6,9 +6,17 @@
  * that crashes, and relays a `reload()` to the others.
  *
  * Connections are spread by the kernel: every worker listens with SO_REUSEPORT on the same
- * explicit port. (The alternative, a uWS acceptor app handing sockets to child apps, puts every
- * accept on one thread; not measured yet.) Pub/sub topics span the workers through the native
- * hub (lib/hub.ts), which a server joins when it runs in such a worker.
+ * explicit port. A uWS acceptor (a main-thread App handing accepted sockets to the workers' Apps
+ * through addChildAppDescriptor) was measured against it (bench/workers-distribution.mjs) and
+ * rejected: uwebsockets@3.0.6 lacks it on Node 20 (its Node >= 22 builds have it); it was no
+ * faster with keep-alive and 6-8 % slower under connection churn (every accept runs on one
+ * thread); and a worker that ends before removeChildAppDescriptor makes the next hand-off
+ * segfault the process, which rules out replacing crashed workers. Its one gain, an exact
+ * round-robin spread, matters little: the kernel's hash was within 1.2x of even with 100
+ * keep-alive connections over 4 workers, and within 6 % under churn.
+ *
+ * Pub/sub topics span the workers through the native hub (lib/hub.ts), which a server joins
+ * when it runs in such a worker.
  */
 import { availableParallelism } from "node:os";
 import { createServer } from "node:net";
