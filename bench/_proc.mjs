@@ -145,9 +145,11 @@ export function cpuWindow(roles) {
 }
 
 /**
- * Starts a server entry ({ cmd, args }) pinned to `core` with `env`, resolves { child, port,
- * stderr() } once it prints "ready <port>" on stdout; on failure stops it and rejects with its
- * stderr appended.
+ * Starts a server entry ({ cmd, args, ready? }) pinned to `core` (a core, a taskset list such as
+ * "0-1", or null) with `env`, resolves { child, port, port2, stderr() } once it prints "ready
+ * <port>" on stdout ("ready <port> <port2>" for a server with a second port, e.g. one per thread;
+ * `def.ready` may give another RegExp whose first group is the port); on failure stops it and
+ * rejects with its stderr appended.
  */
 export function startReadyServer(def, core, env) {
   const child = spawnPinned(def.cmd, def.args, { cwd: ROOT_DIR, stdio: ["ignore", "pipe", "pipe"], env }, core);
@@ -156,19 +158,20 @@ export function startReadyServer(def, core, env) {
   return new Promise((resolve, reject) => {
     let stdout = "";
     const timer = setTimeout(() => reject(new Error('no "ready <port>" line on stdout within 20 s')), 20_000);
-    const done = (error, port) => {
+    const done = (error, port, port2 = null) => {
       clearTimeout(timer);
       if (error) reject(error);
-      else resolve({ child, port, stderr: () => stderr });
+      else resolve({ child, port, port2, stderr: () => stderr });
     };
     child.stdout.on("data", (d) => {
       if (stdout === null) return;
       stdout = (stdout + d).slice(-1000);
-      const m = /^ready (\d+)\s*$/m.exec(stdout);
+      const m = (def.ready ?? /^ready (\d+)(?: (\d+))?\s*$/m).exec(stdout);
       if (!m) return;
       stdout = null;
       const port = Number(m[1]);
-      done(port > 0 ? null : new Error(`printed "ready ${port}": not a usable port`), port);
+      const port2 = m[2] === undefined ? null : Number(m[2]);
+      done(port > 0 && port2 !== 0 ? null : new Error(`printed "${m[0].trim()}": not a usable port`), port, port2);
     });
     child.on("error", (e) => done(new Error(`could not start ${def.cmd}: ${e.message}`)));
     child.on("exit", (code, signal) => done(new Error(`exited (${code ?? signal}) before printing "ready <port>"`)));

@@ -6,6 +6,7 @@ export const FLAGS = {
   clientBound: ["†", "client-bound: the load generator used ≥ 90 % of its core while the server stayed < 90 %, so req/s understates the server"],
   unsaturated: ["‡", "unsaturated: neither process reached 80 % of its core (kernel copying, waits on the network, or a stalled VM)"],
   noisy: ["~", "noisy: something else used ≥ 10 % of the server's or client's core during the measurement"],
+  sharedCores: ["⇄", "shares cores with the load generator: the server ran on cores 0-1 (uwserve-workers-2), the load generator on core 1; server CPU can exceed 100 % and there is no noise check on those cores"],
 };
 
 /** Takes one measurement's CPU readings and error count, returns its flags. */
@@ -16,6 +17,7 @@ export function flagsOf(load) {
     clientBound: client !== null && server !== null && client >= 90 && server < 90,
     unsaturated: client !== null && server !== null && client < 80 && server < 80,
     noisy: (serverForeign ?? 0) >= 10 || (clientForeign ?? 0) >= 10,
+    sharedCores: load.sharedCores === true,
   };
 }
 
@@ -45,6 +47,8 @@ export const TARGETS = [
   { server: "uwserve", scenario: "json-gzip", per: "json26", vs: "deno", min: 1 },
   { server: "uwserve", scenario: "file-1mib", vs: "raw-uws", min: 0.7 },
   { server: "uwserve", scenario: "file-1mib", vs: "node-http", min: 2 },
+  // `uwserve --workers 1` serves on the main thread, as serve() does: the CLI costs nothing per request.
+  { server: "uwserve-workers-1", scenario: "hello", vs: "uwserve", min: 0.95 },
 ];
 
 export function median(values) {
@@ -217,6 +221,12 @@ export function renderMarkdown({ meta, settings, notes, scenarios, servers, unsu
       out.push(`| ${server} | – | – | – | – | – | – | – | – | – | ${scenario.absent ?? "not run"} |`);
     }
     out.push("");
+    if (rows["uwserve-workers-1"]?.rps && rows["uwserve-workers-2"]?.rps) {
+      const [one, two] = [rows["uwserve-workers-1"], rows["uwserve-workers-2"]];
+      out.push(`Workers: uwserve-workers-2 ÷ uwserve-workers-1 = ${ratioText(two.rps, one.rps)} req/s with ${pct(two.serverCpu)} of server CPU ` +
+        `against ${pct(one.serverCpu)}` + (rows.uwserve?.rps ? `; uwserve-workers-1 ÷ uwserve (no CLI) = ${ratioText(one.rps, rows.uwserve.rps)}` : "") +
+        ". The 2-worker server shares core 1 with wrk (⇄): the gain is what a second thread adds on this machine with the load generator on it.", "");
+    }
     const wire = wireLine(scenario, rows, ordered);
     if (wire) out.push(wire, "");
     if (scenario.pair && summary[scenario.pair]) out.push(...pairTable(scenario, rows, summary[scenario.pair], ordered), "");

@@ -24,7 +24,7 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
   --rounds N          interleaved rounds, medians reported (default 3)
   --duration S        measured seconds per cell (default 3)
   --warmup S          warm-up seconds per cell, not measured (default 1)
-  --only a,b          servers to run (default: all available)
+  --only a,b          servers to run (default: all available; uwserve-workers-1/-2 only when named)
   --scenarios a,b     scenarios to run (default: all)
   --connections N     override every scenario's connection count
   --retries N         re-measure a noisy or unsaturated cell up to N times (default 1)
@@ -36,7 +36,9 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
   --no-save           print the report only, write nothing to bench/results/
   --help
 
-Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno
+Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno,
+           uwserve-workers-1, uwserve-workers-2 (uwserve.mjs's server through the CLI with --workers 1 / 2;
+           only when named in --only; --workers 2 runs on cores 0-1 and shares core 1 with the load generator)
 Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}
 ${SCENARIOS.filter((s) => s.peers).map((s) => `           ${s.name}: only ${s.peers.join(", ")}`).join("\n")}
            (json-gzip and json-gzip-only bring json26 along: their ratios need it)`;
@@ -107,6 +109,16 @@ function serverTable() {
   const noDist = "dist/index.js not found (run `npm run build`)";
   const bun = findBinary("bun");
   const deno = findBinary("deno");
+  // uwserve.mjs's server as a CLI entry: --workers 1 serves on the main thread, --workers 2 on two worker threads
+  // sharing the port (SO_REUSEPORT). The CLI announces the port on its own line. Two threads need two cores: that
+  // server is pinned to cores 0-1 (`cores`), so it shares core 1 with the load generator (flagged ⇄).
+  const cli = (count) => ({
+    cmd: process.execPath,
+    args: [join(ROOT, "dist", "cli.js"), "--workers", String(count), "--port", "0", "--hostname", "127.0.0.1", file("uwserve-cli-entry.mjs")],
+    ready: /^uwserve listening on https?:\/\/\S+?:(\d+)\//m,
+    optional: true,
+    skip: dist ? null : noDist,
+  });
   return [
     { name: "raw-uws", ...node("raw-uws.mjs") },
     { name: "raw-uws-global-response", ...node("raw-uws-global-response.mjs") },
@@ -119,6 +131,8 @@ function serverTable() {
       name: "deno", cmd: deno, args: ["run", "--allow-net", "--allow-env", "--allow-read", file("deno.mjs")],
       skip: deno ? null : "deno not installed",
     },
+    { name: "uwserve-workers-1", ...cli(1) },
+    { name: "uwserve-workers-2", ...cli(2), cores: "0-1" },
   ];
 }
 
@@ -138,6 +152,8 @@ function supports(def, scenario) {
  * { child, port, stderr() } once it prints "ready <port>".
  */
 function startServer(def, core, scenario, assets = {}) {
+  // A server that needs more than one core brings its own core list.
+  if (def.cores && core !== null) core = def.cores;
   const env = {
     ...process.env, PORT: "0", BENCH_SCENARIO: scenario.name,
     BENCH_TLS: scenario.tls ? "1" : "0", BENCH_COMPRESSION: scenario.compression ? "1" : "0",
@@ -237,12 +253,18 @@ async function runCell({ round, def, scenario, opts, client, cores, failures, as
     const scheme = scenario.tls ? "https" : "http";
     const base = {
       tool: client.tool, wrkPath: client.wrkPath, url: `${scheme}://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
-      server: { pid: server.child.pid, core: cores.server }, clientCore: cores.client,
+      // A server on cores 0-1 has no core of its own to check for foreign load.
+      server: { pid: server.child.pid, core: def.cores ? null : cores.server }, clientCore: cores.client,
     };
     if (opts.warmup > 0) await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.warmup)) });
     for (;;) {
       cell.attempts++;
       const load = await runLoad({ ...base, seconds: Math.max(1, Math.round(opts.duration)) });
+      if (def.cores && cores.server !== null) {
+        // The server's threads on core 1 count as "foreign" load on the client's core: not noise, the setup.
+        load.cpu.clientForeign = null;
+        load.sharedCores = true;
+      }
       Object.assign(cell, {
         rps: load.rps, p50Ms: load.p50Ms, p99Ms: load.p99Ms, requests: load.requests, bytesPerReq: load.bytesPerReq ?? null, errors: load.errors, cpu: load.cpu,
       });
@@ -274,7 +296,7 @@ async function runCell({ round, def, scenario, opts, client, cores, failures, as
 
 function progressLine(cell, rounds) {
   const f = cell.flags;
-  const marks = [f.failed && "✗", f.clientBound && "†", f.unsaturated && "‡", f.noisy && "~", cell.attempts > 1 && `(${cell.attempts} tries)`]
+  const marks = [f.failed && "✗", f.clientBound && "†", f.unsaturated && "‡", f.noisy && "~", f.sharedCores && "⇄", cell.attempts > 1 && `(${cell.attempts} tries)`]
     .filter(Boolean).join(" ");
   const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
   return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(11)} ${cell.server.padEnd(24)} ` +
@@ -303,7 +325,8 @@ async function main() {
     }
   }
 
-  const wanted = table.filter((s) => !opts.only || opts.only.includes(s.name));
+  // The --workers servers are extra rows for a question of their own: only when asked for by name.
+  const wanted = table.filter((s) => (opts.only ? opts.only.includes(s.name) : !s.optional));
   for (const s of wanted.filter((s) => s.skip)) {
     console.error(`bench: skipping ${s.name}: ${s.skip}`);
     notes.push(`${s.name} skipped: ${s.skip}.`);
@@ -354,6 +377,11 @@ async function main() {
     notes.push(`server and load generator not pinned (${why}).`);
   }
 
+  const shared = servers.filter((s) => s.cores).map((s) => s.name);
+  if (shared.length && cores.server !== null) {
+    notes.push(`${shared.join(", ")} pinned to cores ${[...new Set(servers.filter((s) => s.cores).map((s) => s.cores))].join(", ")}, not core 0: ` +
+      `its threads share core ${cores.client} with the load generator (⇄), so it shows what a second worker gains on this 2-core machine with the load generator on it, not a 2-core server against a 1-core one.`);
+  }
   const client = chooseClient(opts, notes);
   if (opts.quick) notes.push("--quick run: autocannon, short and single-round; a smoke test, not a measurement.");
   const dist = join(ROOT, "dist", "index.js");

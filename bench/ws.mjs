@@ -3,6 +3,10 @@
 //
 //   node bench/ws.mjs [--rounds N] [--duration S] [--only a,b] [--scenarios a,b] [--windows 32,128] [--strace] …
 //
+// The xfanout-* and xlatency scenarios run the publisher's connection on one thread and the subscribers' on another
+// thread of the same process (servers/ws-threads.mjs): uwserve's hub against pure-JS relays, uwserve on one thread
+// for reference.
+//
 // See the "WebSockets" section of bench/README.md for what the columns and flags mean.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { execFileSync, spawn } from "node:child_process";
@@ -19,7 +23,11 @@ const WSLOAD_SRC = join(BENCH, "ws", "wsload.c");
 // An ignored build folder (.gitignore): the binary is built for this machine by the first run.
 const WSLOAD = join(BENCH, "ws", "build", "wsload");
 
-const SERVER_NAMES = ["raw-uws", "uwserve", "ws", "bun", "c-ceiling"];
+const SERVER_NAMES = ["raw-uws", "uwserve", "ws", "bun", "c-ceiling", "uwserve-hub", "relay-port", "relay-broadcast"];
+// The two-thread servers (servers/ws-threads.mjs) run only the cross-thread scenarios; of the others, only these do.
+const THREADED = ["uwserve-hub", "relay-port", "relay-broadcast"];
+const CROSS_PEERS = ["uwserve", "c-ceiling", ...THREADED];
+const RELAYS = ["relay-port", "relay-broadcast"];
 
 const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [options])
 
@@ -27,8 +35,15 @@ const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [o
   --duration S            measured seconds per cell (default 3)
   --warmup S              unmeasured load before each measurement (default 1)
   --only a,b              servers (default: all available): ${SERVER_NAMES.join(", ")}
-  --scenarios a,b         echo, fanout-<W> (one per --windows entry), idle (default: all)
+  --scenarios a,b         echo, fanout-<W> (one per --windows entry), idle, xfanout-<N> (one per --xt-subscribers
+                          entry), xlatency (default: all)
   --windows W,W           fan-out windows: messages in flight until every subscriber has them (default 32,128)
+  --xt-subscribers N,N    cross-thread fan-out: subscribers on thread B, one scenario each (default 500,10,1)
+  --xt-window W           cross-thread fan-out window (default 128)
+  --rate R                xlatency: messages/s the publisher sends on a timer (default 5000)
+  --latency-subscribers N xlatency: subscribers on thread B (default 10)
+  --thread-cores LIST     pin the two-thread servers to these cores (taskset list, e.g. 0-1) instead of the server's
+                          core; they then share the client's core (flagged ⇄)
   --size N                message size in bytes, at least 12 (default 32)
   --echo-connections N    echo clients, 1 message in flight each (default 64)
   --subscribers N         fan-out subscriber connections (default 500)
@@ -42,7 +57,10 @@ const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [o
   --help
 
 c-ceiling is wsload's own minimal C server (one send per socket per loop turn): not a peer but the calibration
-showing how far the client itself can go on this machine.`;
+showing how far the client itself can go on this machine. uwserve-hub, relay-port and relay-broadcast are one
+process with two uwserve threads (servers/ws-threads.mjs; publisher on A, subscribers on B) relaying through the
+native hub, a MessagePort, a BroadcastChannel: they run only xfanout-* and xlatency, with uwserve (one thread) and
+c-ceiling as references.`;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -51,6 +69,7 @@ function parseArgs(argv) {
   const o = {
     rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, windows: [32, 128], size: 32, echoConnections: 64,
     subscribers: 500, idleConnections: 5000, idleSettle: 12, retries: 1, strace: false, quick: false, save: true,
+    xtSubscribers: [500, 10, 1], xtWindow: 128, rate: 5000, latencySubscribers: 10, threadCores: null,
   };
   const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
   const explicit = new Set();
@@ -78,6 +97,11 @@ function parseArgs(argv) {
       case "--size": o.size = Math.round(number(12)); break;
       case "--echo-connections": o.echoConnections = Math.round(number(1)); break;
       case "--subscribers": o.subscribers = Math.round(number(1)); break;
+      case "--xt-subscribers": o.xtSubscribers = list(value()).map((n) => Math.round(number(1, n))); break;
+      case "--xt-window": o.xtWindow = Math.round(number(1)); break;
+      case "--rate": o.rate = number(1); break;
+      case "--latency-subscribers": o.latencySubscribers = Math.round(number(1)); break;
+      case "--thread-cores": o.threadCores = value(); if (!/^\d+([-,]\d+)*$/.test(o.threadCores)) fail("--thread-cores expects a taskset list such as 0-1"); break;
       case "--idle-connections": o.idleConnections = Math.round(number(1)); break;
       case "--idle-settle": o.idleSettle = number(2); break;
       case "--retries": o.retries = Math.round(number(0)); break;
@@ -88,7 +112,7 @@ function parseArgs(argv) {
       default: fail(`unknown option ${arg}\n\n${HELP}`);
     }
   }
-  if (o.windows.some((w) => w >= 4096)) fail("--windows: at most 4095 messages in flight");
+  if (o.windows.some((w) => w >= 4096) || o.xtWindow >= 4096) fail("--windows, --xt-window: at most 4095 messages in flight");
   if (o.quick) {
     if (!explicit.has("--rounds")) o.rounds = 1;
     if (!explicit.has("--duration")) o.duration = 2;
@@ -139,19 +163,47 @@ function serverTable() {
   // --expose-gc: the idle scenario's SIGUSR2 runs a full collection before each RSS reading (servers/_ws.mjs).
   const node = (name) => ({ cmd: process.execPath, args: ["--expose-gc", file(name)] });
   const dist = existsSync(join(ROOT, "dist", "index.js"));
+  const noDist = "dist/index.js not found (run `npm run build`)";
   const bun = findBinary("bun");
+  const hub = dist ? hubMissing() : noDist;
+  // Both threads of the process share the server's core (see the README): the cells compare what each relay costs.
+  const threads = (relay, skip) => ({ ...node("ws-threads.mjs"), env: { BENCH_RELAY: relay }, threads: true, skip });
   return [
     { name: "raw-uws", ...node("ws-raw-uws.mjs") },
-    { name: "uwserve", ...node("ws-uwserve.mjs"), skip: dist ? null : "dist/index.js not found (run `npm run build`)" },
+    { name: "uwserve", ...node("ws-uwserve.mjs"), skip: dist ? null : noDist },
     { name: "ws", ...node("ws-ws.mjs") },
     { name: "bun", cmd: bun, args: [file("ws-bun.mjs")], skip: bun ? null : "bun not installed (npm install --no-save bun)" },
     { name: "c-ceiling", cmd: WSLOAD, args: ["serve", "-p", "0"], calibration: true },
+    { name: "uwserve-hub", ...threads("hub", hub) },
+    { name: "relay-port", ...threads("port", dist ? null : noDist) },
+    { name: "relay-broadcast", ...threads("broadcast", dist ? null : noDist) },
   ];
 }
 
-/** Takes a server entry and a core, starts it with PORT=0, resolves { child, port, stderr() } once it prints "ready <port>". */
+/** Returns null when this build's native hub loads (dist/hub.js joinHub), else why not. */
+function hubMissing() {
+  try {
+    execFileSync(process.execPath, ["--input-type=module", "-e", 'const { joinHub } = await import("./dist/hub.js"); joinHub(() => {}).leave();'], {
+      cwd: ROOT, stdio: ["ignore", "ignore", "pipe"],
+    });
+    return null;
+  } catch (error) {
+    const why = String(error.stderr ?? "").split("\n").find((l) => /Error/.test(l))?.trim();
+    return `the native hub does not load${why ? ` (${why})` : ""}: build the addon (npm run build)`;
+  }
+}
+
+/** Takes a server entry and a scenario, returns whether that server runs it (the two-thread ones only cross-thread ones). */
+function supports(def, scenario) {
+  return scenario.cross ? CROSS_PEERS.includes(def.name) : !def.threads;
+}
+
+/**
+ * Takes a server entry and a core, starts it with PORT=0 (and the entry's env), resolves { child, port, port2,
+ * stderr() } once it prints "ready <port>" (a two-thread server: "ready <port A> <port B>").
+ */
 function startServer(def, core) {
-  return startReadyServer(def, core, { ...process.env, PORT: "0" }).catch((error) => {
+  return startReadyServer(def, core, { ...process.env, PORT: "0", ...def.env }).catch((error) => {
     error.startFailed = true;
     throw error;
   });
@@ -188,6 +240,19 @@ function scenarioList(opts) {
       title: `${opts.idleConnections.toLocaleString("en-US")} idle connections: server RSS growth per connection`,
       args: ["idle", "-c", opts.idleConnections],
     },
+    // Cross-thread: the client connects the publisher to the server's first port (thread A) and the subscribers to
+    // its second (-S; thread B). A one-thread server has one port: both go there.
+    ...opts.xtSubscribers.map((n) => ({
+      name: `xfanout-${n}`, kind: "fanout", cross: true, unit: "delivery", window: opts.xtWindow, connections: n + 1,
+      title: `publisher on thread A, ${n} subscriber${n === 1 ? "" : "s"} on thread B, one topic, ${opts.size}-byte text messages, window ${opts.xtWindow}`,
+      args: ["fanout", "-c", n, "-s", opts.size, "-W", opts.xtWindow],
+    })),
+    {
+      name: "xlatency", kind: "latency", cross: true, unit: "delivery", connections: opts.latencySubscribers + 1, rate: opts.rate,
+      title: `publisher on thread A sending ${opts.rate.toLocaleString("en-US")} messages/s on a timer, ` +
+        `${opts.latencySubscribers} subscribers on thread B, ${opts.size}-byte text messages: publish → receive delay`,
+      args: ["fanout", "-c", opts.latencySubscribers, "-s", opts.size, "-R", opts.rate],
+    },
   ].map((s) => ({ ...s, args: s.args.map(String) }));
 }
 
@@ -201,6 +266,7 @@ const FLAGS = {
   clientBusy: ["•", "client busy: the client used ≥ 90 % of its core, and the server did too: both at their limit; the c-ceiling row shows how much further the client can go"],
   unsaturated: ["‡", "unsaturated: neither process reached 80 % of its core (waits between the two sides, or work the kernel did outside the server process)"],
   noisy: ["~", "noisy: something else used ≥ 10 % of the server's or client's core during the measurement"],
+  sharedCores: ["⇄", "shares cores with the client: a two-thread server pinned to --thread-cores, which include the client's core; server CPU can exceed 100 % and there is no noise check"],
 };
 
 function flagsOf(cpu, failed) {
@@ -226,14 +292,15 @@ const noFlags = () => Object.fromEntries(Object.keys(FLAGS).map((k) => [k, false
  * every stdout line (idle uses it). The promise resolves when the client exits.
  */
 function runClient({ server, scenario, opts, cores, extraArgs = [], hooks = {} }) {
-  const args = [...scenario.args, "-p", String(server.port), ...extraArgs];
+  const args = [...scenario.args, "-p", String(server.port), ...(scenario.cross ? ["-S", String(server.port2 ?? server.port)] : []), ...extraArgs];
   const child = spawnPinned(WSLOAD, args, { stdio: ["ignore", "pipe", "pipe"] }, cores.client);
   let stdout = "";
   let stderr = "";
   let pending = "";
   let window = null;
   let cpu = null;
-  const roles = () => ({ server: { pid: server.child.pid, core: cores.server }, client: { pid: child.pid, core: cores.client } });
+  // A server on several cores (--thread-cores) has no core of its own to check for foreign load.
+  const roles = () => ({ server: { pid: server.child.pid, core: cores.shared ? null : cores.server }, client: { pid: child.pid, core: cores.client } });
   child.stdout.on("data", (d) => {
     stdout += d;
     pending += d;
@@ -265,7 +332,8 @@ function runClient({ server, scenario, opts, cores, extraArgs = [], hooks = {} }
       }
       const result = JSON.parse(line.slice("WSLOAD_JSON ".length));
       resolve({ result, code, signal, stderr: stderr.trim(), cpu: cpu && {
-        server: cpu.server.cpu, client: cpu.client.cpu, serverForeign: cpu.server.foreign, clientForeign: cpu.client.foreign,
+        // With the server's threads on the client's core, their time there is the setup, not foreign load.
+        server: cpu.server.cpu, client: cpu.client.cpu, serverForeign: cpu.server.foreign, clientForeign: cores.shared ? null : cpu.client.foreign,
       } });
     });
   });
@@ -287,12 +355,15 @@ async function loadCell({ server, scenario, opts, cores }) {
   const problem = problems(result, scenario, code);
   if (problem) throw new Error(problem + (stderr ? `\n${stderr}` : ""));
   if (!(result.seconds > 0)) throw new Error("wsload measured no time");
+  const latency = scenario.kind === "latency" ? result.latency : null;
+  if (latency && !(latency.count > 0)) throw new Error("wsload recorded no delivery delay");
   return {
     rate: result.deliveries / result.seconds,
     messageRate: result.messages / result.seconds,
     cpu,
     clientSelfCpu: result.cpuPct,
     clientSyscalls: result.syscalls,
+    ...(latency ? { p50Us: latency.p50Us, p90Us: latency.p90Us, p99Us: latency.p99Us, maxUs: latency.maxUs, meanUs: latency.meanUs, behind: result.behind } : {}),
   };
 }
 
@@ -342,7 +413,13 @@ async function idleCell({ server, scenario, opts, cores }) {
   };
 }
 
-async function runCell({ round, def, scenario, opts, cores, failures }) {
+/** The cores a cell runs on: the two-thread servers on --thread-cores when given (shared with the client). */
+function coresFor(def, opts, cores) {
+  return def.threads && opts.threadCores && cores.server !== null ? { server: opts.threadCores, client: cores.client, shared: true } : cores;
+}
+
+async function runCell({ round, def, scenario, opts, cores: runCores, failures }) {
+  const cores = coresFor(def, opts, runCores);
   const cell = { round, server: def.name, scenario: scenario.name, rate: null, cpu: null, attempts: 0, flags: noFlags() };
   let server = null;
   try {
@@ -352,7 +429,7 @@ async function runCell({ round, def, scenario, opts, cores, failures }) {
       Object.assign(cell, scenario.kind === "idle"
         ? await idleCell({ server, scenario, opts, cores })
         : await loadCell({ server, scenario, opts, cores }));
-      cell.flags = flagsOf(cell.cpu, false);
+      cell.flags = { ...flagsOf(cell.cpu, false), sharedCores: cores.shared === true };
       if (server.child.exitCode !== null || server.child.signalCode !== null) {
         throw new Error(`server died during the measurement (${server.child.exitCode ?? server.child.signalCode})`);
       }
@@ -381,7 +458,8 @@ function progressLine(cell, scenario, rounds) {
   const n = (v) => (v == null ? "–" : `${Math.round(v)}%`);
   const value = cell.rate == null ? "–" : Math.round(cell.rate).toLocaleString("en-US");
   const unit = scenario.kind === "idle" ? "B/conn" : `${scenario.unit === "msg" ? "msg" : "deliveries"}/s`;
-  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(11)} ${cell.server.padEnd(10)} ${value.padStart(11)} ${unit}` +
+  const delay = scenario.kind === "latency" && cell.p50Us != null ? `  p50 ${cell.p50Us} µs p99 ${cell.p99Us} µs` : "";
+  return `[${cell.round}/${rounds}] ${cell.scenario.padEnd(12)} ${cell.server.padEnd(15)} ${value.padStart(11)} ${unit}${delay}` +
     (scenario.kind === "idle" ? `  RSS ${cell.rssBeforeMiB?.toFixed(1) ?? "–"} → ${cell.rssAfterMiB?.toFixed(1) ?? "–"} MiB` :
       `  server ${n(cell.cpu?.server)} client ${n(cell.cpu?.client)}`) + `  ${marks}`;
 }
@@ -401,7 +479,8 @@ function parseStrace(text) {
 
 const SEND_CALLS = ["sendto", "sendmsg", "sendmmsg", "write", "writev"];
 
-async function straceCell({ def, scenario, opts, cores }) {
+async function straceCell({ def, scenario, opts, cores: runCores }) {
+  const cores = coresFor(def, opts, runCores);
   const server = await startServer(def, cores.server);
   const file = join(os.tmpdir(), `uwserve-ws-strace-${process.pid}-${def.name}-${scenario.name}.txt`);
   let tracer = null;
@@ -458,9 +537,16 @@ function summarize(cells) {
       clientCpu: median(measured.map((c) => c.cpu?.client)),
       // Server CPU time per message or delivery: compares servers even where the client was the limit.
       cpuNsPerUnit: median(measured.map((c) => (c.cpu?.server == null ? null : (c.cpu.server / 100) * 1e9 / c.rate))),
+      // Per published message (fan-out): what crossing threads adds shows here, whatever the number of subscribers.
+      cpuNsPerMessage: median(measured.map((c) => (c.cpu?.server == null || !c.messageRate ? null : (c.cpu.server / 100) * 1e9 / c.messageRate))),
       earlyBytes: median(measured.map((c) => c.earlyBytes)),
       rssBeforeMiB: median(measured.map((c) => c.rssBeforeMiB)),
       rssAfterMiB: median(measured.map((c) => c.rssAfterMiB)),
+      // xlatency: publish → receive delay per delivery, µs (each round's percentile, then the median of those).
+      p50Us: median(measured.map((c) => c.p50Us)),
+      p99Us: median(measured.map((c) => c.p99Us)),
+      p50Range: measured.length && measured[0].p50Us != null ? [Math.min(...measured.map((c) => c.p50Us)), Math.max(...measured.map((c) => c.p50Us))] : null,
+      behind: Math.max(0, ...measured.map((c) => c.behind ?? 0)),
       peakRssMiB: Math.max(0, ...measured.map((c) => c.rssMiB ?? 0)) || null,
       flags,
     };
@@ -476,6 +562,7 @@ function targetList(scenarios, summary) {
   const t = [];
   for (const sc of scenarios) {
     if (sc.kind === "echo") t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
+    if (sc.cross) continue;
     if (sc.kind === "fanout") {
       if (summary[sc.name]?.bun?.rate) t.push({ scenario: sc.name, vs: "bun", min: 0.9 });
       else if (sc.window === 32) t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
@@ -496,7 +583,38 @@ function targetList(scenarios, summary) {
     }
     const pass = ratio === null ? null : target.max !== undefined ? ratio <= target.max : ratio >= target.min;
     return { server: "uwserve", ...target, ratio, cpuRatio, pass, caveats };
-  });
+  }).concat(crossTargets(scenarios, summary));
+}
+
+/**
+ * The cross-thread targets (uwserve-hub): fan-out ≥ 3× the faster JS relay's deliveries/s in each xfanout scenario;
+ * xlatency's median delay at most 100 µs above uwserve's on one thread (the added latency of crossing threads).
+ */
+function crossTargets(scenarios, summary) {
+  const t = [];
+  const caveatsOf = (pairs) => pairs.flatMap(([who, s]) => (s ? Object.entries(FLAGS).filter(([name]) => s.flags[name]).map(([, [symbol]]) => `${who} ${symbol}`) : []));
+  for (const sc of scenarios.filter((s) => s.cross)) {
+    const rows = summary[sc.name] ?? {};
+    const hub = rows["uwserve-hub"];
+    if (sc.kind === "fanout") {
+      const relay = RELAYS.filter((r) => rows[r]?.rate).sort((a, b) => rows[b].rate - rows[a].rate)[0];
+      const b = relay ? rows[relay] : null;
+      const ratio = hub?.rate && b?.rate ? hub.rate / b.rate : null;
+      const cpuRatio = hub?.cpuNsPerUnit && b?.cpuNsPerUnit ? b.cpuNsPerUnit / hub.cpuNsPerUnit : null;
+      t.push({
+        server: "uwserve-hub", scenario: sc.name, vs: relay ?? "the faster JS relay", min: 3, ratio, cpuRatio,
+        pass: ratio === null ? null : ratio >= 3, caveats: caveatsOf([["uwserve-hub", hub], [relay, b]]),
+      });
+    } else if (sc.kind === "latency") {
+      const base = rows.uwserve;
+      const added = hub?.p50Us != null && base?.p50Us != null ? hub.p50Us - base.p50Us : null;
+      t.push({
+        server: "uwserve-hub", scenario: sc.name, vs: "uwserve", kind: "added", maxUs: 100, ratio: added, cpuRatio: null,
+        pass: added === null ? null : added <= 100, caveats: caveatsOf([["uwserve-hub", hub], ["uwserve", base]]),
+      });
+    }
+  }
+  return t;
 }
 
 const int = (n) => (n == null ? "–" : Math.round(n).toLocaleString("en-US"));
@@ -532,6 +650,10 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     const raw = rows["raw-uws"]?.rate;
     const bun = rows.bun?.rate;
     const ws = rows.ws?.rate;
+    if (sc.cross) {
+      out.push(...crossTable(sc, rows, order(rows), label));
+      continue;
+    }
     if (sc.kind === "idle") {
       out.push(`| server | bytes/conn | ± | × raw uWS | at 2 s | RSS before | RSS after | flags |`, "|---|--:|--:|--:|--:|--:|--:|---|");
       for (const s of order(rows).sort((a, b) => (rows[a].rate ?? Infinity) - (rows[b].rate ?? Infinity))) {
@@ -565,7 +687,14 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     `${settings.idleSettle} s after the last activity, so V8's idle GC has run too: what the connections retain. ` +
     "At 2 s: the same, read 2 s after the last connection opened without any GC: garbage from the upgrades included. " +
     "c-ceiling is wsload's minimal C " +
-    "server: how far the client goes when the server costs (almost) nothing, not a peer.", "");
+    "server: how far the client goes when the server costs (almost) nothing, not a peer." +
+    (scenarios.some((sc) => sc.cross) ? " Cross-thread (xfanout-*, xlatency): uwserve-hub, relay-port and relay-broadcast run the " +
+      "publisher's connection on thread A and the subscribers' on thread B of one process (both threads on the server's " +
+      `core${settings.threadCores ? `, here on cores ${settings.threadCores} (--thread-cores)` : ""}); ` +
+      "uwserve is the same server on one thread (publisher and subscribers together); × relay is the ratio to " +
+      "that JS relay. Delay: CLOCK_MONOTONIC in the client from just before the publisher's send() to the subscriber's " +
+      "recv() returning, every delivery of the measured phase; p50/p99 are each round's percentile, median across rounds; " +
+      "− uwserve's is what crossing threads adds (server ns/message − uwserve's: the server CPU it adds per published message)." : ""), "");
   out.push("Flags (`k/n` = in k of n rounds):", "");
   for (const [symbol, text] of Object.values(FLAGS)) out.push(`- ${symbol} ${text}`);
   out.push("");
@@ -596,8 +725,13 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
       "over uwserve's: the same comparison from server cost alone (idle: lower is better, no CPU column).", "");
     out.push("| target | measured | by CPU | result | caveats |", "|---|--:|--:|---|---|");
     for (const t of checked) {
+      if (t.kind === "added") {
+        out.push(`| ${t.server} ${t.scenario} median delay ≤ ${t.vs}'s (one thread) + ${t.maxUs} µs | ${t.ratio >= 0 ? "+" : "−"}${Math.abs(t.ratio).toFixed(0)} µs | – | ` +
+          `${t.pass ? "PASS" : "**FAIL**"} | ${t.caveats.join(", ")} |`);
+        continue;
+      }
       const bound = t.max !== undefined ? `≤ ${t.max.toFixed(2)}×` : `≥ ${t.min.toFixed(2)}×`;
-      out.push(`| uwserve ${t.scenario} ${bound} ${t.vs} | ${t.ratio.toFixed(2)}× | ${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ` +
+      out.push(`| ${t.server ?? "uwserve"} ${t.scenario} ${bound} ${t.vs} | ${t.ratio.toFixed(2)}× | ${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ` +
         `${t.pass ? "PASS" : "**FAIL**"} | ${t.caveats.join(", ")} |`);
     }
     const passed = checked.filter((t) => t.pass).length;
@@ -613,6 +747,45 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     out.push("");
   }
   return out.join("\n");
+}
+
+/** Takes a cross-thread scenario, its rows, the servers in order and the label function; returns its table's lines. */
+function crossTable(sc, rows, ordered, label) {
+  const out = [];
+  const one = rows.uwserve;
+  const relays = RELAYS.filter((r) => rows[r]);
+  const us = (n) => (n == null ? "–" : `${Math.round(n)} µs`);
+  const diff = (a, b) => (a == null || b == null ? "–" : `${a - b >= 0 ? "+" : "−"}${Math.abs(Math.round(a - b))} µs`);
+  if (sc.kind === "latency") {
+    out.push("| server | delay p50 | delay p99 | p50 − uwserve's | p99 − uwserve's | p50 min–max | deliveries/s | server CPU | client CPU | flags |");
+    out.push("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+    const byDelay = [...ordered].sort((a, b) => (b === "c-ceiling") - (a === "c-ceiling") || (rows[a].p50Us ?? Infinity) - (rows[b].p50Us ?? Infinity));
+    for (const s of byDelay) {
+      const r = rows[s];
+      const cal = s === "c-ceiling";
+      const base = cal || s === "uwserve";
+      out.push(`| ${label(s)} | ${us(r.p50Us)} | ${us(r.p99Us)} | ${base ? "–" : diff(r.p50Us, one?.p50Us)} | ${base ? "–" : diff(r.p99Us, one?.p99Us)} | ` +
+        `${r.p50Range ? `${r.p50Range[0]}–${r.p50Range[1]} µs` : "–"} | ${int(r.rate)} | ${pct(r.serverCpu)} | ${pct(r.clientCpu)} | ${flagText(r.flags, r.rounds)} |`);
+    }
+    const late = ordered.filter((s) => rows[s].behind > 0);
+    if (late.length) out.push("", `Publisher fell behind its schedule (over 4,095 messages in flight) with: ${late.join(", ")}: not a moderate load for them.`);
+    out.push("");
+    return out;
+  }
+  out.push(`| server | deliveries/s | ± | messages/s | × uwserve (1 thread) |${relays.map((r) => ` × ${r} |`).join("")} server CPU | client CPU | server ns/delivery | server ns/message | − uwserve's | flags |`);
+  out.push(`|---|--:|--:|--:|--:|${relays.map(() => "--:|").join("")}--:|--:|--:|--:|--:|---|`);
+  for (const s of ordered) {
+    const r = rows[s];
+    const cal = s === "c-ceiling";
+    const x = (base) => (cal ? "–" : ratioText(r.rate, base));
+    out.push(`| ${label(s)} | ${int(r.rate)} | ${r.spreadPct == null ? "–" : `${r.spreadPct.toFixed(0)} %`} | ${int(r.messageRate)} | ${s === "uwserve" ? "–" : x(one?.rate)} |` +
+      `${relays.map((rl) => ` ${s === rl ? "–" : x(rows[rl].rate)} |`).join("")} ${pct(r.serverCpu)} | ${pct(r.clientCpu)} | ` +
+      `${r.cpuNsPerUnit == null ? "–" : Math.round(r.cpuNsPerUnit)} | ${int(r.cpuNsPerMessage)} | ` +
+      `${cal || s === "uwserve" || r.cpuNsPerMessage == null || one?.cpuNsPerMessage == null ? "–" : `${r.cpuNsPerMessage >= one.cpuNsPerMessage ? "+" : "−"}${int(Math.abs(r.cpuNsPerMessage - one.cpuNsPerMessage))}`} | ` +
+      `${flagText(r.flags, r.rounds)} |`);
+  }
+  out.push("");
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +863,14 @@ async function main() {
   }
   const servers = wanted.filter((s) => !s.skip);
   if (servers.length === 0) fail("no server to run");
-
+  const cellsPerRound = scenarios.reduce((n, sc) => n + servers.filter((d) => supports(d, sc)).length, 0);
+  if (cellsPerRound === 0) fail(`none of ${servers.map((d) => d.name).join(", ")} runs ${scenarios.map((sc) => sc.name).join(", ")}`);
+  const threaded = servers.filter((d) => d.threads).map((d) => d.name);
+  const plainScenarios = scenarios.filter((sc) => !sc.cross).map((sc) => sc.name);
+  if (threaded.length && plainScenarios.length) notes.push(`${threaded.join(", ")}: two-thread servers, run only in the cross-thread scenarios (not ${plainScenarios.join(", ")}).`);
+  const notCross = servers.filter((d) => !CROSS_PEERS.includes(d.name)).map((d) => d.name);
+  const crossScenarios = scenarios.filter((sc) => sc.cross).map((sc) => sc.name);
+  if (notCross.length && crossScenarios.length) notes.push(`${crossScenarios.join(", ")} run only ${CROSS_PEERS.filter((n) => servers.some((d) => d.name === n)).join(", ")} (not ${notCross.join(", ")}).`);
   const nCores = os.availableParallelism?.() ?? os.cpus().length;
   const cores = canPin && nCores >= 2 ? { server: 0, client: 1 } : { server: null, client: null };
   if (cores.server === null) {
@@ -698,9 +878,14 @@ async function main() {
     console.error(`bench:ws: not pinning server and client to separate cores (${why}); results will be noisier.`);
     notes.push(`server and client not pinned (${why}).`);
   }
+  if (threaded.length && crossScenarios.length && opts.threadCores && cores.server !== null) {
+    notes.push(`--thread-cores ${opts.threadCores}: the two-thread servers run on cores ${opts.threadCores}, so their threads can run in parallel but share core ${cores.client} with the client (⇄); uwserve (one thread) and c-ceiling stay on core ${cores.server}.`);
+  } else if (threaded.length && crossScenarios.length && cores.server !== null) {
+    notes.push("the two-thread servers run with both threads pinned to the server's core, as every server is: the cross-thread cells compare what each relay costs on one core, not a speed-up from a second core (2 vCPUs, one is the client's).");
+  }
   if (opts.quick) notes.push("--quick run: short and single-round; a smoke test, not a measurement.");
   const dist = join(ROOT, "dist", "index.js");
-  if (existsSync(dist) && servers.some((s) => s.name === "uwserve")) {
+  if (existsSync(dist) && servers.some((s) => s.name === "uwserve" || s.threads)) {
     notes.push(`uwserve from dist/index.js built ${statSync(dist).mtime.toISOString()}${gitRevision()}.`);
   }
   const busy = cores.server === null ? null : await backgroundLoad([cores.server, cores.client]);
@@ -719,11 +904,13 @@ async function main() {
     rounds: opts.rounds, duration: opts.duration, warmup: opts.warmup, windows: opts.windows, size: opts.size,
     echoConnections: opts.echoConnections, subscribers: opts.subscribers, idleConnections: opts.idleConnections, idleSettle: opts.idleSettle,
     retries: opts.retries, serverCore: cores.server, clientCore: cores.client,
+    xtSubscribers: opts.xtSubscribers, xtWindow: opts.xtWindow, rate: opts.rate, latencySubscribers: opts.latencySubscribers, threadCores: opts.threadCores,
     servers: servers.map((s) => s.name), scenarios: scenarios.map((s) => s.name),
   };
-  const perCell = scenarios.reduce((n, sc) => n + (sc.kind === "idle" ? 2 * opts.idleSettle + 4 : opts.warmup + opts.duration + 1), 0);
-  console.error(`bench:ws: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds, ` +
-    `about ${Math.ceil((servers.length * perCell * opts.rounds) / 60)} min`);
+  const perRound = scenarios.reduce((n, sc) => n + servers.filter((d) => supports(d, sc)).length *
+    (sc.kind === "idle" ? 2 * opts.idleSettle + 4 : opts.warmup + opts.duration + 1), 0);
+  console.error(`bench:ws: ${servers.length} servers × ${scenarios.length} scenarios × ${opts.rounds} rounds ` +
+    `(${cellsPerRound * opts.rounds} cells), about ${Math.ceil((perRound * opts.rounds) / 60)} min`);
 
   const cells = [];
   const failures = [];
@@ -731,6 +918,7 @@ async function main() {
   for (let round = 1; round <= opts.rounds; round++) {
     for (const scenario of scenarios) {
       for (const def of shuffle(servers)) {
+        if (!supports(def, scenario)) continue;
         // A server that did not start will not start next time; one that answered wrongly will not answer right.
         if (broken.has(def.name) || broken.has(`${def.name}/${scenario.name}`)) continue;
         const cell = await runCell({ round, def, scenario, opts, cores, failures });
@@ -744,8 +932,9 @@ async function main() {
 
   const straces = [];
   if (opts.strace) {
-    for (const scenario of scenarios.filter((s) => s.kind !== "idle")) {
+    for (const scenario of scenarios.filter((s) => s.kind !== "idle" && s.kind !== "latency")) {
       for (const def of servers) {
+        if (!supports(def, scenario)) continue;
         if (broken.has(def.name) || broken.has(`${def.name}/${scenario.name}`)) continue;
         try {
           const s = await straceCell({ def, scenario, opts, cores });
@@ -774,8 +963,11 @@ async function main() {
     const stamp = "ws-" + meta.date.replace(/\.\d+Z$/, "Z").replace(/:/g, "-") + (opts.quick ? "-quick" : "");
     writeFileSync(join(RESULTS, `${stamp}.md`), `${report}\n`);
     writeFileSync(join(RESULTS, `${stamp}.json`), `${JSON.stringify({ meta, settings, notes, summary, targets, failures, straces, cells }, null, 2)}\n`);
-    if (!opts.quick) writeFileSync(join(RESULTS, "ws-latest.md"), `${report}\n`);
-    console.error(`bench:ws: wrote bench/results/${stamp}.md and .json${opts.quick ? "" : ", and bench/results/ws-latest.md"}`);
+    // ws-latest.md is the last full run, as results/latest.md for HTTP: a run of some scenarios (--scenarios) or
+    // servers (--only) would hide the rest of it.
+    const full = !opts.quick && !opts.scenarios && !opts.only;
+    if (full) writeFileSync(join(RESULTS, "ws-latest.md"), `${report}\n`);
+    console.error(`bench:ws: wrote bench/results/${stamp}.md and .json${full ? ", and bench/results/ws-latest.md" : " (ws-latest.md is only replaced by a full run)"}`);
   }
   if (failures.length) {
     console.error(`bench:ws: ${failures.length} cell(s) FAILED — see "Failures" above.`);

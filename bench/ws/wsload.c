@@ -2,6 +2,9 @@
 //
 //   wsload echo   -p PORT [-c 64]  [-s 32] [-w 1] [-d 3]        C clients, 1 text message each in flight, echo checked byte for byte
 //   wsload fanout -p PORT [-c 500] [-s 32] [-w 1] [-d 3] [-W 32]  C subscribers (/sub) + 1 publisher (/pub), window W
+//                 [-S SUBPORT]  the subscribers connect to SUBPORT, the publisher to PORT (a server with a thread per port)
+//                 [-R RATE]     publish RATE messages/s on a timer instead of keeping W in flight; reports the
+//                               publish -> receive delay of every delivery in the measured phase (p50/p90/p99/max)
 //   wsload idle   -p PORT [-c 5000] [-d 600]                     C idle connections, held until SIGTERM/SIGINT or -d seconds
 //
 // It does the HTTP/1.1 upgrade itself (fixed key, the 101 and its Sec-WebSocket-Accept checked), sends masked
@@ -19,6 +22,11 @@
 // and "deliveries" counts frames that actually arrived (sum over subscribers), not sends.
 // Before the measured phase the publisher sends probe messages ("P...", not counted) every 20 ms until every
 // subscriber has seen one: so every subscription is in place on the server whatever the server does in open().
+// fanout -R: the publisher sends message n at (start + n / RATE) s, each in its own send() (a timerfd wakes the loop
+// at that interval), still at most 4095 in flight. The client notes CLOCK_MONOTONIC just before each send and when
+// each recv returns; the difference for every delivery received in the measured phase goes into a histogram with
+// 1 µs buckets. It includes the client's own work (the n-th subscriber's recv comes after the first n-1), the same
+// for every server.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -73,7 +82,9 @@ static struct {
   double warmup, duration;
   int window;
   int max_pending;             // connections being set up at once
-} cfg = { MODE_ECHO, "127.0.0.1", 0, -1, 32, 1, 3, 32, 256 };
+  int sub_port;                // fanout: the subscribers' port (-S), else port
+  double rate;                 // fanout -R: messages per second on a timer, 0 = window mode
+} cfg = { MODE_ECHO, "127.0.0.1", 0, -1, 32, 1, 3, 32, 256, 0, 0 };
 
 static struct {
   uint64_t epoll, recv, send, pubsend;
@@ -90,7 +101,7 @@ static int started, opened, pending;
 static int phase = PH_SETUP;
 static volatile sig_atomic_t stop_signal;
 static unsigned char *rbuf;
-static struct sockaddr_in addr;
+static struct sockaddr_in addr, sub_addr;
 static char request[512];
 static size_t request_len;
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -105,6 +116,18 @@ static int probes_seen;        // subscribers that have seen a probe
 static double last_probe;
 // echo state
 static uint64_t echoes;
+
+// fanout -R state
+#define LAT_BUCKETS 100000     // 1 µs each: 0 .. 99,999 µs, then one overflow bucket
+static double *sent_at;        // per sequence number (mod RING): CLOCK_MONOTONIC just before its send()
+static uint32_t *lat_hist;
+static uint64_t lat_count, lat_over;
+static double lat_sum, lat_max;
+static double t_recv;          // when the recv being parsed returned
+static double t_rate0;         // when the paced publishing started
+static uint64_t behind;        // messages sent late because 4095 were already in flight
+static int tfd = -1;
+static conn ticker;            // epoll tag of the timerfd
 
 static double t_phase, t_measure, t_done;
 static uint64_t m0_msgs, m0_deliv, m1_msgs, m1_deliv;
@@ -294,6 +317,15 @@ static void on_message(conn *c, const unsigned char *p, size_t n) {
       c->next_seq = seq + 1;
       delivered++;
       ring[seq % RING]++;
+      if (cfg.rate > 0 && phase == PH_MEASURE) {
+        double d = (t_recv - sent_at[seq % RING]) * 1e6;
+        if (d < 0) d = 0;
+        lat_count++;
+        lat_sum += d;
+        if (d > lat_max) lat_max = d;
+        if (d < LAT_BUCKETS) lat_hist[(uint32_t)d]++;
+        else lat_over++;
+      }
       while (done < sent && ring[done % RING] >= (uint32_t)cfg.conns) {
         ring[done % RING] = 0;
         done++;
@@ -417,6 +449,7 @@ static void on_readable(conn *c) {
   if (have) memcpy(rbuf, c->partial, have);
   ssize_t r = recv(c->fd, rbuf + have, RBUF_SIZE - have, 0);
   sys_count.recv++;
+  if (cfg.rate > 0) t_recv = now();
   if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
     err.closed++;  // the server never closes first in these scenarios
     close_conn(c);
@@ -454,7 +487,8 @@ static void start_conn(conn *c) {
   c->state = ST_CONNECTING;
   pending++;
   started++;
-  int r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  const struct sockaddr_in *to = c->role == ROLE_SUB ? &sub_addr : &addr;
+  int r = connect(fd, (const struct sockaddr *)to, sizeof *to);
   if (r < 0 && errno != EINPROGRESS) {
     err.connect++;
     close_conn(c);
@@ -478,7 +512,7 @@ static void on_connected(conn *c) {
   request_len = (size_t)snprintf(request, sizeof request,
     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    path, cfg.host, cfg.port);
+    path, cfg.host, c->role == ROLE_SUB ? cfg.sub_port : cfg.port);
   c->state = ST_HANDSHAKE;
   c->events = 0;
   set_events(c, EPOLLIN);
@@ -493,6 +527,16 @@ static void start_more(void) {
 static void begin_run(double t) {
   phase = PH_WARMUP;
   t_phase = t;
+  t_rate0 = t;
+  if (cfg.rate > 0 && tfd < 0) {
+    // Wakes the loop once per message interval; publish_more() then sends whatever is due.
+    long long ns = (long long)(1e9 / cfg.rate);
+    if (ns < 1000) ns = 1000;
+    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    struct itimerspec its = { .it_interval = { ns / 1000000000, ns % 1000000000 }, .it_value = { ns / 1000000000, ns % 1000000000 } };
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &ticker };
+    if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) < 0) die("timerfd");
+  }
   if (cfg.warmup <= 0) {
     phase = PH_MEASURE;
     t_measure = t;
@@ -536,12 +580,40 @@ static void on_open(conn *c) {
 /** Publisher: keep W messages in flight (sent but not yet received by every subscriber). */
 static void publish_more(void) {
   if (!pub || pub->state != ST_OPEN || (phase != PH_WARMUP && phase != PH_MEASURE)) return;
+  if (cfg.rate > 0) {
+    // Every message due by now, each stamped and sent on its own.
+    uint64_t due = (uint64_t)((now() - t_rate0) * cfg.rate) + 1;
+    while (sent < due) {
+      if (sent - done >= RING - 1) {
+        behind++;
+        break;
+      }
+      make_payload('D', sent, sent);
+      frame(pub, 0x1, payload_buf, (size_t)cfg.size);
+      sent_at[sent % RING] = now();
+      sent++;
+      flush(pub);
+    }
+    return;
+  }
   while (sent - done < (uint64_t)cfg.window) {
     make_payload('D', sent, sent);
     frame(pub, 0x1, payload_buf, (size_t)cfg.size);
     sent++;
   }
   if (pub->olen) flush(pub);
+}
+
+/** The smallest latency (µs, bucket's upper edge) that at least fraction q of the recorded deliveries did not exceed. */
+static double lat_quantile(double q) {
+  if (lat_count == 0) return -1;
+  uint64_t need = (uint64_t)(q * (double)lat_count + 0.999999), seen = 0;
+  if (need < 1) need = 1;
+  for (uint32_t i = 0; i < LAT_BUCKETS; i++) {
+    seen += lat_hist[i];
+    if (seen >= need) return i + 1;
+  }
+  return lat_max;
 }
 
 static void report(void) {
@@ -553,7 +625,8 @@ static void report(void) {
   printf("WSLOAD_JSON {\"mode\":\"%s\",\"connections\":%d,\"size\":%d,\"window\":%d,\"open\":%d,\"seconds\":%.6f,"
     "\"messages\":%llu,\"deliveries\":%llu,\"sent\":%llu,\"delivered\":%llu,\"lost\":%llu,\"cpuPct\":%.1f,"
     "\"errors\":{\"connect\":%llu,\"handshake\":%llu,\"protocol\":%llu,\"closed\":%llu,\"payload\":%llu,\"gap\":%llu,"
-    "\"unexpected\":%llu,\"write\":%llu},\"syscalls\":{\"epoll_wait\":%llu,\"recv\":%llu,\"send\":%llu,\"publisherSend\":%llu}}\n",
+    "\"unexpected\":%llu,\"write\":%llu},\"syscalls\":{\"epoll_wait\":%llu,\"recv\":%llu,\"send\":%llu,\"publisherSend\":%llu},"
+    "\"rate\":%.1f,\"behind\":%llu,\"latency\":{\"count\":%llu,\"p50Us\":%.0f,\"p90Us\":%.0f,\"p99Us\":%.0f,\"maxUs\":%.1f,\"meanUs\":%.1f}}\n",
     mode, cfg.conns, cfg.size, cfg.mode == MODE_FANOUT ? cfg.window : 0, opened, secs,
     (unsigned long long)msgs, (unsigned long long)deliv, (unsigned long long)sent, (unsigned long long)delivered,
     (unsigned long long)lost, secs > 0 ? 100 * (cpu1 - cpu0) / secs : 0,
@@ -561,7 +634,9 @@ static void report(void) {
     (unsigned long long)err.closed, (unsigned long long)err.payload, (unsigned long long)err.gap,
     (unsigned long long)err.unexpected, (unsigned long long)err.write,
     (unsigned long long)(sc1.epoll - sc0.epoll), (unsigned long long)(sc1.recv - sc0.recv),
-    (unsigned long long)(sc1.send - sc0.send), (unsigned long long)(sc1.pubsend - sc0.pubsend));
+    (unsigned long long)(sc1.send - sc0.send), (unsigned long long)(sc1.pubsend - sc0.pubsend),
+    cfg.rate, (unsigned long long)behind, (unsigned long long)lat_count, lat_quantile(0.5), lat_quantile(0.9),
+    lat_quantile(0.99), lat_count ? lat_max : -1, lat_count ? lat_sum / (double)lat_count : -1);
   fflush(stdout);
 }
 
@@ -571,7 +646,8 @@ static void on_signal(int sig) {
 
 static void usage(void) {
   fprintf(stderr,
-    "usage: wsload echo|fanout|idle|serve -p PORT [-h HOST] [-c CONNS] [-s SIZE] [-w WARMUP_S] [-d DURATION_S] [-W WINDOW]\n");
+    "usage: wsload echo|fanout|idle|serve -p PORT [-h HOST] [-c CONNS] [-s SIZE] [-w WARMUP_S] [-d DURATION_S] [-W WINDOW]\n"
+    "              fanout only: [-S SUBSCRIBER_PORT] [-R MESSAGES_PER_S]\n");
   exit(2);
 }
 
@@ -789,7 +865,7 @@ int main(int argc, char **argv) {
   if (cfg.mode == MODE_IDLE) cfg.duration = 600;
   int opt;
   optind = 2;
-  while ((opt = getopt(argc, argv, "h:p:c:s:w:d:W:")) != -1) {
+  while ((opt = getopt(argc, argv, "h:p:c:s:w:d:W:S:R:")) != -1) {
     switch (opt) {
       case 'h': cfg.host = optarg; break;
       case 'p': cfg.port = atoi(optarg); break;
@@ -798,13 +874,17 @@ int main(int argc, char **argv) {
       case 'w': cfg.warmup = atof(optarg); break;
       case 'd': cfg.duration = atof(optarg); break;
       case 'W': cfg.window = atoi(optarg); break;
+      case 'S': cfg.sub_port = atoi(optarg); break;
+      case 'R': cfg.rate = atof(optarg); break;
       default: usage();
     }
   }
   if (cfg.conns < 0) cfg.conns = cfg.mode == MODE_ECHO ? 64 : cfg.mode == MODE_FANOUT ? 500 : 5000;
   if ((cfg.mode == MODE_SERVE ? cfg.port < 0 : cfg.port <= 0) || cfg.port > 65535 || cfg.conns < 1 || cfg.size < 1 + SEQ_DIGITS || cfg.size > MAX_SIZE || cfg.window < 1 ||
-      cfg.window >= (int)RING || cfg.duration <= 0 || cfg.warmup < 0)
+      cfg.window >= (int)RING || cfg.duration <= 0 || cfg.warmup < 0 || cfg.sub_port < 0 || cfg.sub_port > 65535 ||
+      cfg.rate < 0 || ((cfg.sub_port || cfg.rate > 0) && cfg.mode != MODE_FANOUT))
     usage();
+  if (cfg.sub_port == 0) cfg.sub_port = cfg.port;
 
   // Room for every connection's descriptor.
   struct rlimit rl;
@@ -822,6 +902,8 @@ int main(int argc, char **argv) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons((uint16_t)cfg.port);  // serve -p 0: any free port
   if (inet_pton(AF_INET, cfg.host, &addr.sin_addr) != 1) die("host must be an IPv4 address");
+  sub_addr = addr;
+  sub_addr.sin_port = htons((uint16_t)cfg.sub_port);
 
   nconns = cfg.conns + (cfg.mode == MODE_FANOUT ? 1 : 0);
   cs = calloc((size_t)nconns, sizeof *cs);
@@ -829,6 +911,11 @@ int main(int argc, char **argv) {
   ring = calloc(RING, sizeof *ring);
   fillers = malloc(26 * (size_t)cfg.size);
   if (!cs || !rbuf || !ring || !fillers) die("out of memory");
+  if (cfg.rate > 0) {
+    sent_at = calloc(RING, sizeof *sent_at);
+    lat_hist = calloc(LAT_BUCKETS, sizeof *lat_hist);
+    if (!sent_at || !lat_hist) die("out of memory");
+  }
   for (int i = 0; i < 26; i++) memset(fillers + (size_t)i * (size_t)cfg.size, 'a' + i, (size_t)cfg.size);
   for (int i = 0; i < nconns; i++) {
     cs[i].fd = -1;
@@ -849,6 +936,11 @@ int main(int argc, char **argv) {
     if (n < 0 && errno != EINTR) die("epoll_wait");
     for (int i = 0; i < n; i++) {
       conn *c = evs[i].data.ptr;
+      if (c == &ticker) {
+        uint64_t expirations;
+        if (read(tfd, &expirations, sizeof expirations) < 0) { /* EAGAIN: nothing due yet */ }
+        continue;  // publish_more() below sends what is due
+      }
       if (c->state == ST_CLOSED) continue;
       uint32_t e = evs[i].events;
       if (c->state == ST_CONNECTING) {
