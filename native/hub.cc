@@ -9,10 +9,17 @@
 // Lifetime: a Member is created, closed and freed on its own thread only. Other threads touch
 // it (queue, uv_async_send) only under the mutex and only while it is in the member table;
 // Close() takes it out of the table first, so after that nobody else can reach it.
+//
+// Wake-ups: a publish queues its message at once but doesn't wake the receiving threads; the
+// publishing thread notes whom it owes a wake-up and sends one uv_async_send per receiver at
+// the end of its loop turn (a uv_check handle, with an idle handle so the loop doesn't block in
+// poll first). A receiver woken per message on a busy machine drains one message per context
+// switch; woken per publisher turn, it takes everything that turn published in one batch.
 #include "hub.h"
 
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -99,6 +106,10 @@ struct Member {
   napi_env env = nullptr;
   std::string prefix;  // group + '\0': prepended to topics in the index
   uv_async_t* async = nullptr;
+  uv_check_t* flush = nullptr;        // end of this thread's loop turn: sends the owed wake-ups
+  uv_idle_t* keep_turning = nullptr;  // active while wake-ups are owed: poll must not block first
+  int open_handles = 0;               // own thread only: handles not yet closed by Close()
+  std::vector<uint32_t> owed;         // own thread only: members this thread's publishes queued to
   napi_ref deliver = nullptr;
   napi_async_context context = nullptr;
   napi_async_cleanup_hook_handle cleanup = nullptr;
@@ -215,8 +226,32 @@ void Unindex(Registry& hub, Member* m, const std::string& key) {
 
 void OnClosed(uv_handle_t* handle);
 
-// Takes a member on its own thread; leaves the hub, drops its queue and starts closing its
-// handle (OnClosed frees it). Idempotent.
+// Takes a publishing member on its own thread; wakes every member its publishes queued to
+// since the last call (once each, and not one already woken), then stops the turn-end handles.
+// Caller holds the registry mutex (a target can't leave while it is signalled).
+void SendOwedWakes(Member* self) {
+  Registry& hub = Hub();
+  for (uint32_t id : self->owed) {
+    auto it = hub.members.find(id);
+    if (it == hub.members.end()) continue;
+    Member* target = it->second;
+    if (target->wake_pending || target->queue.empty()) continue;
+    target->wake_pending = true;
+    uv_async_send(target->async);
+  }
+  self->owed.clear();
+  uv_check_stop(self->flush);
+  uv_idle_stop(self->keep_turning);
+}
+
+void OnTurnEnd(uv_check_t* check) {
+  Member* m = static_cast<Member*>(uv_handle_get_data(reinterpret_cast<uv_handle_t*>(check)));
+  std::lock_guard<std::mutex> lock(Hub().mu);
+  SendOwedWakes(m);
+}
+
+// Takes a member on its own thread; leaves the hub (sending the wake-ups it owes), drops its
+// queue and starts closing its handles (OnClosed frees it after the last). Idempotent.
 void Close(Member* m) {
   if (m->closing) return;
   m->closing = true;
@@ -224,6 +259,7 @@ void Close(Member* m) {
   {
     Registry& hub = Hub();
     std::lock_guard<std::mutex> lock(hub.mu);
+    SendOwedWakes(m);
     hub.members.erase(m->id);
     for (const auto& entry : m->interest) Unindex(hub, m, m->prefix + entry.first);
     m->interest.clear();
@@ -234,19 +270,30 @@ void Close(Member* m) {
   for (const Message& msg : orphans) Release(msg.payload);
   for (const Message& msg : m->spare) Release(msg.payload);
   m->spare.clear();
+  m->open_handles = 3;
   uv_close(reinterpret_cast<uv_handle_t*>(m->async), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(m->flush), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(m->keep_turning), OnClosed);
 }
 
-// uv_close callback: the handle is gone from the loop, so the env may finish tearing down.
+// Frees a member's handles and the member itself.
+void FreeMember(Member* m) {
+  free(m->async);
+  free(m->flush);
+  free(m->keep_turning);
+  delete m;
+}
+
+// uv_close callback: once the last handle is gone from the loop, the env may finish tearing down.
 void OnClosed(uv_handle_t* handle) {
   Member* m = static_cast<Member*>(uv_handle_get_data(handle));
+  if (--m->open_handles > 0) return;
   // Not in Close(): Close may run inside m's own deliver call, which still uses both.
   napi_delete_reference(m->env, m->deliver);
   napi_async_destroy(m->env, m->context);
   // Removing the hook also tells a teardown that is waiting on it (async cleanup) we're done.
   napi_remove_async_cleanup_hook(m->cleanup);
-  free(m->async);
-  delete m;
+  FreeMember(m);
 }
 
 // napi async cleanup hook: the member's env is going away (worker exit, terminate, crash, or
@@ -437,16 +484,24 @@ Napi::Value HubJoin(const Napi::CallbackInfo& info) {
   m->prefix.push_back('\0');
   // uv_handle_size: libuv's exported size, not this header's struct layout.
   m->async = static_cast<uv_async_t*>(malloc(uv_handle_size(UV_ASYNC)));
+  m->flush = static_cast<uv_check_t*>(malloc(uv_handle_size(UV_CHECK)));
+  m->keep_turning = static_cast<uv_idle_t*>(malloc(uv_handle_size(UV_IDLE)));
   napi_value name;
-  if (m->async == nullptr || uv_async_init(loop, m->async, OnWake) != 0) {
-    free(m->async);
-    delete m;
+  // check and idle init can't fail once allocated; only the async needs an fd (eventfd).
+  if (m->async == nullptr || m->flush == nullptr || m->keep_turning == nullptr || uv_async_init(loop, m->async, OnWake) != 0) {
+    FreeMember(m);
     Napi::Error::New(env, "hubJoin: could not create the wake-up handle").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  uv_check_init(loop, m->flush);
+  uv_idle_init(loop, m->keep_turning);
   uv_handle_set_data(reinterpret_cast<uv_handle_t*>(m->async), m);
+  uv_handle_set_data(reinterpret_cast<uv_handle_t*>(m->flush), m);
+  uv_handle_set_data(reinterpret_cast<uv_handle_t*>(m->keep_turning), m);
   // The hub never keeps a thread alive by itself: its sockets and timers decide that.
   uv_unref(reinterpret_cast<uv_handle_t*>(m->async));
+  uv_unref(reinterpret_cast<uv_handle_t*>(m->flush));
+  uv_unref(reinterpret_cast<uv_handle_t*>(m->keep_turning));
   napi_create_reference(env, info[0], 1, &m->deliver);
   napi_create_string_utf8(env, "uwserve.hub", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, nullptr, name, &m->context);
@@ -455,11 +510,14 @@ Napi::Value HubJoin(const Napi::CallbackInfo& info) {
     m->closing = true;
     napi_delete_reference(env, m->deliver);
     napi_async_destroy(env, m->context);
-    uv_close(reinterpret_cast<uv_handle_t*>(m->async), [](uv_handle_t* handle) {
+    m->open_handles = 3;
+    const uv_close_cb free_last = [](uv_handle_t* handle) {
       Member* dead = static_cast<Member*>(uv_handle_get_data(handle));
-      free(dead->async);
-      delete dead;
-    });
+      if (--dead->open_handles == 0) FreeMember(dead);
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(m->async), free_last);
+    uv_close(reinterpret_cast<uv_handle_t*>(m->flush), free_last);
+    uv_close(reinterpret_cast<uv_handle_t*>(m->keep_turning), free_last);
     Napi::Error::New(env, "hubJoin: could not register the env cleanup hook").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -596,10 +654,13 @@ Napi::Value HubPublish(const Napi::CallbackInfo& info) {
         target->received++;
         p->refs.fetch_add(1, std::memory_order_relaxed);
         queued++;
-        // One wake-up per drain however many messages arrive before it runs.
-        if (!target->wake_pending) {
-          target->wake_pending = true;
-          uv_async_send(target->async);
+        // Woken at the end of this thread's loop turn (SendOwedWakes), once per turn.
+        if (!target->wake_pending && std::find(self->owed.begin(), self->owed.end(), target->id) == self->owed.end()) {
+          if (self->owed.empty()) {
+            uv_check_start(self->flush, OnTurnEnd);
+            uv_idle_start(self->keep_turning, [](uv_idle_t*) {});
+          }
+          self->owed.push_back(target->id);
         }
       }
     }
