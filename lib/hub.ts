@@ -8,7 +8,9 @@
  * (`publish`) is copied once into a shared buffer and queued to every OTHER member with
  * interest; the publishing thread delivers to its own sockets itself, so its publishToSelf
  * rules apply unchanged, and the other threads' sockets never include the sender. Each member
- * gets all messages queued since its last wake-up in one batch, per turn of its event loop.
+ * gets all messages queued since its last wake-up in one batch, per turn of its event loop; a
+ * publishing thread wakes each receiver once, at the end of its own loop turn, so a burst of
+ * publishes (say, every frame of one socket read) costs the receiver one wake-up.
  *
  * Bounds: a member's queue holds at most `maxQueuedMessages` (65,536) messages or
  * `maxQueuedBytes` (64 MiB) of payload; beyond that its copies are dropped and counted, and
