@@ -16,6 +16,11 @@ export interface NativeAddon {
    */
   setListenRef(port: number, path: string | null, ref: boolean): number;
   /**
+   * How many uv_poll handles this thread's loop has open (not closing): one per uWS socket,
+   * connections and listen sockets alike.
+   */
+  openSocketCount(): number;
+  /**
    * Creates an anonymous in-memory file (Linux `memfd_create`, close-on-exec) holding exactly
    * `contents`, sealed against later writes, and returns its fd: `/proc/self/fd/<fd>` opens it
    * as a file until the caller closes the fd with `fs.closeSync`. `name` (1 to 249 bytes) only
@@ -123,6 +128,7 @@ function candidates(): Array<[string, string]> {
 
 const NATIVE_FUNCTIONS = [
   "setListenRef",
+  "openSocketCount",
   "createMemoryFile",
   "gzipSync",
   "callWithQuietStdout",

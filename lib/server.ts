@@ -112,6 +112,8 @@ export class Server implements ServerLike, ContextOwner {
   readonly #slot: number;
   /** On the main thread of `serve({ workers })`: the workers that serve (else null). */
   #group: WorkerGroup | null;
+  /** Graceful stop: the open-socket count to wait for while WebSockets end their close handshakes. */
+  #handshakes: { sockets: number; deadline: number } | null;
   #domains: string[] | null;
   #scheme: "http" | "https";
   readonly maxRequestBodySize: number;
@@ -119,6 +121,8 @@ export class Server implements ServerLike, ContextOwner {
   readonly compression: boolean;
 
   constructor(options: ResolvedOptions) {
+    // Before anything is built: workers need the addon, and say so at once.
+    if (options.workers !== null && options.workers > 1 && workerRole() === null) checkWorkersSupported(options.workers);
     this.#options = options;
     this.#handlers = { fetch: options.fetch, handler: options.handler, error: options.error, routes: options.routes };
     this.#shapes = new Set();
@@ -155,7 +159,6 @@ export class Server implements ServerLike, ContextOwner {
     const role = workerRole();
     // `serve({ workers: N })` on the main thread: N workers serve, this thread supervises.
     const supervise = role === null && options.workers !== null && options.workers > 1;
-    if (supervise) checkWorkersSupported(options.workers!);
     const plan = supervise ? planGroup(options.workers!) : null;
     const group = role?.group ?? plan?.group ?? null;
     this.#hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), group === null ? null : joinGroupHub(this.#app, group));
@@ -163,6 +166,7 @@ export class Server implements ServerLike, ContextOwner {
     this.#counters = counters !== null ? new Int32Array(counters) : null;
     this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : -1;
     this.#group = null;
+    this.#handshakes = null;
     if (this.#slot >= 0) {
       const counters = this.#counters!;
       const slot = this.#slot + WEBSOCKETS_SLOT;
@@ -342,7 +346,9 @@ export class Server implements ServerLike, ContextOwner {
       this.#stopping = this.#finished;
       // WebSockets get 1001 Going Away; the app closes once they and the requests are done.
       this.#hub.onIdle = () => this.#closeWhenIdle();
+      const ending = this.#hub.pending;
       this.#hub.goingAway();
+      if (ending > 0) this.#handshakes = closeHandshakes(ending);
       this.#closeWhenIdle();
     }
     return this.#stopping;
@@ -355,9 +361,23 @@ export class Server implements ServerLike, ContextOwner {
    */
   #closeWhenIdle(): void {
     if (this.#pending !== 0 || this.#hub.pending !== 0) return;
-    setImmediate(() => {
-      if (this.#pending === 0 && this.#hub.pending === 0) this.#closeEverything();
-    });
+    setImmediate(() => this.#closeAfterHandshakes());
+  }
+
+  /**
+   * uWS runs a WebSocket's close handler as soon as end() sends the close frame, and closes the
+   * socket itself when the client's close frame comes back. Closing the app before that resets
+   * a socket whose client is still sending (unread data turns close() into a RST), and the
+   * client loses the 1001 it hasn't read yet: so the app waits for those sockets (2 s at most).
+   */
+  #closeAfterHandshakes(): void {
+    if (this.#stopped || this.#pending !== 0 || this.#hub.pending !== 0) return;
+    const wait = this.#handshakes;
+    if (wait !== null && Date.now() < wait.deadline && openSockets() > wait.sockets) {
+      setTimeout(() => this.#closeAfterHandshakes(), HANDSHAKE_POLL_MS);
+      return;
+    }
+    this.#closeEverything();
   }
 
   /** Deno's name for a graceful stop. */
@@ -972,6 +992,24 @@ function isSendable(value: unknown): boolean {
  */
 function joinGroupHub(app: TemplatedApp, group: string): Backplane {
   return hubBackplane((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), group);
+}
+
+/** How long a graceful stop waits for WebSocket close handshakes at most (uWS gives them ~2 s too). */
+const HANDSHAKE_WAIT_MS = 2000;
+/** Without the addon nothing counts the sockets: a graceful stop gives the handshakes this long. */
+const HANDSHAKE_WAIT_BLIND_MS = 100;
+const HANDSHAKE_POLL_MS = 5;
+
+/** This thread's open uWS sockets, or Infinity when the addon can't count them. */
+function openSockets(): number {
+  return tryLoadNative()?.openSocketCount() ?? Number.POSITIVE_INFINITY;
+}
+
+/** Right after `ending` WebSockets were sent their close frame: what the socket count must fall to. */
+function closeHandshakes(ending: number): { sockets: number; deadline: number } {
+  const open = openSockets();
+  const blind = open === Number.POSITIVE_INFINITY;
+  return { sockets: blind ? 0 : open - ending, deadline: Date.now() + (blind ? HANDSHAKE_WAIT_BLIND_MS : HANDSHAKE_WAIT_MS) };
 }
 
 /** Decodes uWS's remote address; IPv4-mapped IPv6 addresses are reported as IPv4. */

@@ -13,6 +13,7 @@ namespace {
 // Takes the env and the exports object, returns exports with every native function attached.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setListenRef", Napi::Function::New(env, uwserve::SetListenRef, "setListenRef"));
+  exports.Set("openSocketCount", Napi::Function::New(env, uwserve::OpenSocketCount, "openSocketCount"));
   exports.Set("createMemoryFile", Napi::Function::New(env, uwserve::CreateMemoryFile, "createMemoryFile"));
   exports.Set("gzipSync", Napi::Function::New(env, uwserve::GzipSync, "gzipSync"));
   exports.Set("callWithQuietStdout", Napi::Function::New(env, uwserve::CallWithQuietStdout, "callWithQuietStdout"));

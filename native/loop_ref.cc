@@ -201,4 +201,21 @@ Napi::Value SetListenRef(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, match.matched);
 }
 
+Napi::Value OpenSocketCount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    Napi::Error::New(env, "openSocketCount: this runtime does not expose its libuv loop").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t open = 0;
+  uv_walk(
+      loop,
+      [](uv_handle_t* handle, void* arg) {
+        if (handle->type == UV_POLL && !uv_is_closing(handle)) ++*static_cast<uint32_t*>(arg);
+      },
+      &open);
+  return Napi::Number::New(env, open);
+}
+
 }  // namespace uwserve

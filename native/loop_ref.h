@@ -9,4 +9,9 @@ namespace uwserve {
 // bound to that TCP port (path null) or unix path now have the requested ref state.
 Napi::Value SetListenRef(const Napi::CallbackInfo& info);
 
+// Takes nothing, returns how many uv_poll handles on the calling env's loop are open and not
+// closing: every uWS socket (connections and listen sockets) is one. A graceful stop waits on
+// it for WebSockets finishing their close handshake, which uWS ends without telling JavaScript.
+Napi::Value OpenSocketCount(const Napi::CallbackInfo& info);
+
 }  // namespace uwserve

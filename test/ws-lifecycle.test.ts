@@ -1,5 +1,6 @@
 // Lifecycle: 1,000 connect/disconnect cycles leave nothing behind; graceful stop() closes sockets with 1001; stop(true) cuts them.
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { connectionRefused, sleep } from "./helpers/client.js";
 import { trackServers, waitFor, withTimeout } from "./helpers/server.js";
 import { closeAll, connectMany, connectWs, deferred, serveWs } from "./helpers/ws.js";
@@ -87,6 +88,42 @@ describe("stop()", () => {
       expect(await connectionRefused(port)).toBe(true);
     } finally {
       closeAll(clients);
+    }
+  });
+
+  it("graceful stop() while clients keep sending: every client still reads its 1001 (the app waits for the close handshakes before closing)", async () => {
+    // uWS runs close() as soon as it sends the close frame; closing the app right then resets
+    // sockets whose clients are still sending, and the clients lose the 1001 (they see 1006).
+    for (let round = 0; round < 3; round++) {
+      const server: any = track(
+        serveWs({
+          open(ws: any) {
+            ws.subscribe("all");
+          },
+          message(ws: any, m: string) {
+            ws.publish("all", m);
+          },
+        }),
+      );
+      const clients = await Promise.all(
+        Array.from({ length: 20 }, () => {
+          const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+          const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+          return new Promise<{ ws: WebSocket; closed: Promise<number> }>((resolve, reject) => {
+            ws.once("open", () => resolve({ ws, closed }));
+            ws.once("error", reject);
+          });
+        }),
+      );
+      let sent = 0;
+      const pump = setInterval(() => {
+        for (const { ws } of clients) if (ws.readyState === WebSocket.OPEN) for (let i = 0; i < 5; i++) ws.send(`m ${sent++}`);
+      }, 1);
+      await sleep(100);
+      await withTimeout(server.stop(), 10_000, "graceful stop()");
+      const codes = await withTimeout(Promise.all(clients.map((c) => c.closed)), 10_000, "every close").finally(() => clearInterval(pump));
+      expect(sent).toBeGreaterThan(0);
+      expect(codes).toEqual(clients.map(() => 1001));
     }
   });
 
