@@ -47,8 +47,8 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
 import { get as httpGet } from "node:http";
-import { cpus, hostname, tmpdir } from "node:os";
-import { mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { cpus, hostname } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
@@ -217,21 +217,8 @@ function loadSpec(load) {
   return { connections: c, close: true, title: `churn (Connection: close), ${c} conns` };
 }
 
-const WRK_LUA = `
-if os.getenv("WRK_CLOSE") == "1" then
-  wrk.headers["Connection"] = "close"
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'LOAD_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
-    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"latency_us":{"mean":%.1f,"p50":%d,"p99":%d}}\\n',
-    summary.requests, summary.duration, summary.bytes,
-    e.connect, e.read, e.write, e.status, e.timeout,
-    latency.mean, latency:percentile(50), latency:percentile(99)))
-end
-`;
+// bench/wrk.lua: its done() prints the LOAD_JSON line read below; WRK_CLOSE=1 makes the churn load.
+const WRK_LUA = fileURLToPath(new URL("./wrk.lua", import.meta.url));
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -470,10 +457,7 @@ async function main() {
   } catch (err) {
     wrkVersion = String(err.stdout ?? "").split("\n")[0] || `not runnable: ${err.message}`;
   }
-  const tmp = mkdtempSync(join(tmpdir(), "uws-dist-"));
-  const luaPath = join(tmp, "dist.lua");
-  writeFileSync(luaPath, WRK_LUA);
-  process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+  const luaPath = WRK_LUA;
 
   console.error(`# workers-distribution: node ${nodeVersion}, ${wrkVersion}, ${ncpu} cores, ${opts.rounds} rounds × ${opts.duration} s`);
   const cells = []; // one per (round, n, mode, load)

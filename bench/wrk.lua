@@ -4,6 +4,12 @@
 --   WRK_BODY="$(node -e 'import("./bench/_data.mjs").then((m) => process.stdout.write(m.ECHO_BODY))')" \
 --     wrk -t1 -c50 -d3s -s bench/wrk.lua http://127.0.0.1:3000/echo
 
+-- WRK_CLOSE=1: `Connection: close` on every request, so a new connection each time
+-- (workers-distribution.mjs's churn load).
+if os.getenv("WRK_CLOSE") == "1" then
+  wrk.headers["Connection"] = "close"
+end
+
 local body = os.getenv("WRK_BODY")
 if body ~= nil and body ~= "" then
   wrk.method = "POST"
