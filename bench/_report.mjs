@@ -69,21 +69,31 @@ export function groupCells(cells) {
   return groups.values();
 }
 
+/**
+ * What every summary row starts from, for one group of cells (one server × scenario, every round): the cells that
+ * measured `field`, its median, its spread (half the min–max range as a % of the median), and how many rounds raised
+ * each flag of `flagNames`.
+ */
+export function roundStats(group, field, flagNames) {
+  const measured = group.filter((c) => c[field] != null);
+  const values = measured.map((c) => c[field]);
+  const value = median(values);
+  const flags = {};
+  for (const name of flagNames) flags[name] = group.filter((c) => c.flags[name]).length;
+  const spreadPct = value && measured.length > 1 ? (100 * (Math.max(...values) - Math.min(...values))) / 2 / Math.abs(value) : null;
+  return { measured, value, spreadPct, flags };
+}
+
 /** Takes all cells (one per server × scenario × round), returns summary[scenario][server]. */
 export function summarize(cells) {
   const summary = {};
   for (const group of groupCells(cells)) {
     const { scenario, server } = group[0];
-    const measured = group.filter((c) => c.rps != null);
-    const rps = median(measured.map((c) => c.rps));
-    const min = Math.min(...measured.map((c) => c.rps));
-    const max = Math.max(...measured.map((c) => c.rps));
-    const flags = {};
-    for (const name of Object.keys(FLAGS)) flags[name] = group.filter((c) => c.flags[name]).length;
+    const { measured, value: rps, spreadPct, flags } = roundStats(group, "rps", Object.keys(FLAGS));
     (summary[scenario] ??= {})[server] = {
       rounds: group.length,
       rps,
-      spreadPct: rps && measured.length > 1 ? (100 * (max - min)) / 2 / rps : null,
+      spreadPct,
       p99Ms: median(measured.map((c) => c.p99Ms)),
       serverCpu: median(measured.map((c) => c.cpu?.server)),
       // Server CPU time per request: still compares servers when the client was the limit (†).

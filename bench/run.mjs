@@ -14,6 +14,7 @@ import { fileMemory, renderFileMemory, MEMORY_SERVERS } from "./file-memory.mjs"
 import { stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
 import { findWrk, runLoad } from "./_load.mjs";
 import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
+import { eachFlag } from "./_flags.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = fileURLToPath(new URL(".", import.meta.url));
@@ -50,20 +51,7 @@ function parseArgs(argv) {
   const o = {
     rounds: 3, duration: 3, warmup: 1, only: null, scenarios: null, connections: null, retries: 1, client: null, quick: false, save: true, fileMemory: null,
   };
-  const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.includes("=") ? arg.split(/=(.*)/s) : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const number = (min) => {
-      const n = Number(value());
-      if (!Number.isFinite(n) || n < min) fail(`${flag} expects a number ≥ ${min}`);
-      return n;
-    };
+  eachFlag(argv, fail, (flag, arg, { value, number, list }) => {
     switch (flag) {
       case "--rounds": o.rounds = Math.round(number(1)); break;
       case "--duration": o.duration = number(1); break;
@@ -80,7 +68,7 @@ function parseArgs(argv) {
       case "--help": case "-h": console.log(HELP); process.exit(0); break;
       default: fail(`unknown option ${arg}\n\n${HELP}`);
     }
-  }
+  });
   if (o.client !== null && o.client !== "wrk" && o.client !== "autocannon") fail(`--client expects wrk or autocannon, got ${o.client}`);
   if (o.quick) {
     const explicit = new Set(argv.map((a) => a.split("=")[0]));

@@ -14,7 +14,8 @@ import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import os from "node:os";
 import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
-import { groupCells, median } from "./_report.mjs";
+import { eachFlag } from "./_flags.mjs";
+import { groupCells, median, roundStats } from "./_report.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BENCH = fileURLToPath(new URL(".", import.meta.url));
@@ -71,22 +72,9 @@ function parseArgs(argv) {
     subscribers: 500, idleConnections: 5000, idleSettle: 12, retries: 1, strace: false, quick: false, save: true,
     xtSubscribers: [500, 10, 1], xtWindow: 128, rate: 5000, latencySubscribers: 10, threadCores: null,
   };
-  const list = (v) => v.split(",").map((s) => s.trim()).filter(Boolean);
   const explicit = new Set();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [flag, inline] = arg.includes("=") ? arg.split(/=(.*)/s) : [arg, undefined];
+  eachFlag(argv, fail, (flag, arg, { value, number, list }) => {
     explicit.add(flag);
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) fail(`${flag} needs a value`);
-      return v;
-    };
-    const number = (min, text = value()) => {
-      const n = Number(text);
-      if (!Number.isFinite(n) || n < min) fail(`${flag} expects a number ≥ ${min}`);
-      return n;
-    };
     switch (flag) {
       case "--rounds": o.rounds = Math.round(number(1)); break;
       case "--duration": o.duration = number(0.5); break;
@@ -111,7 +99,7 @@ function parseArgs(argv) {
       case "--help": case "-h": console.log(HELP); process.exit(0); break;
       default: fail(`unknown option ${arg}\n\n${HELP}`);
     }
-  }
+  });
   if (o.windows.some((w) => w >= 4096) || o.xtWindow >= 4096) fail("--windows, --xt-window: at most 4095 messages in flight");
   if (o.quick) {
     if (!explicit.has("--rounds")) o.rounds = 1;
@@ -522,16 +510,11 @@ function summarize(cells) {
   const summary = {};
   for (const group of groupCells(cells)) {
     const { scenario, server } = group[0];
-    const measured = group.filter((c) => c.rate != null);
-    const rate = median(measured.map((c) => c.rate));
-    const min = Math.min(...measured.map((c) => c.rate));
-    const max = Math.max(...measured.map((c) => c.rate));
-    const flags = {};
-    for (const name of Object.keys(FLAGS)) flags[name] = group.filter((c) => c.flags[name]).length;
+    const { measured, value: rate, spreadPct, flags } = roundStats(group, "rate", Object.keys(FLAGS));
     (summary[scenario] ??= {})[server] = {
       rounds: group.length,
       rate,
-      spreadPct: rate && measured.length > 1 ? (100 * (max - min)) / 2 / Math.abs(rate) : null,
+      spreadPct,
       messageRate: median(measured.map((c) => c.messageRate)),
       serverCpu: median(measured.map((c) => c.cpu?.server)),
       clientCpu: median(measured.map((c) => c.cpu?.client)),
