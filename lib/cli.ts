@@ -5,7 +5,7 @@ import { extname, resolve } from "node:path";
 import { inspect } from "node:util";
 import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
-import { checkWorkersSupported, freePort, planGroup, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole, WorkerGroup } from "./workers.js";
+import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -62,7 +62,9 @@ type Command = { kind: "help" } | { kind: "version" } | ({ kind: "run" } & RunAr
 interface CliServer {
   url: URL;
   stop(closeActiveConnections?: boolean): Promise<unknown>;
-  /** A uwserve Server's reload of this thread alone (the entry's export may be another kind of server). */
+  /** A uwserve Server's reload (the entry's export may be another kind of server). */
+  reload?(options: Record<string, unknown>): void;
+  /** The same for this thread alone: a worker reloading because another one did. */
   reloadThisThread?(options: Record<string, unknown>): void;
 }
 
@@ -259,7 +261,7 @@ function stopOnSignals(server: CliServer): void {
   process.on("SIGTERM", onSignal);
 }
 
-function startServer(options: Record<string, unknown>): CliServer {
+function startServer(options: Record<string, unknown>, what = "the server"): CliServer {
   // The export is handed to serve() as is; serve() validates every option at run time.
   const start = serve as unknown as (options: Record<string, unknown>) => CliServer;
   try {
@@ -269,7 +271,7 @@ function startServer(options: Record<string, unknown>): CliServer {
     // Coded errors (port in use, bad option) are self-explanatory; anything else gets its stack.
     const detail =
       typeof code === "string" && err instanceof Error ? `${err.message.replace(/^uwserve: /, "")} (${code})` : inspect(err);
-    throw new CliError(`cannot start the server: ${detail}`);
+    throw new CliError(`cannot start ${what}: ${detail}`);
   }
 }
 
@@ -320,10 +322,8 @@ async function run(args: RunArgs): Promise<void> {
     const options = serveOptions(args.entry, exported, args);
     const workers = args.workers ?? options.workers;
     delete options.workers;
-    const reloadFromEntry = async (target: CliServer): Promise<void> => {
-      const fresh = serveOptions(args.entry, defaultExport(await importEntryAgain(path)), args);
-      target.reloadThisThread!(reloadOptions(fresh));
-    };
+    const freshOptions = async (): Promise<Record<string, unknown>> =>
+      reloadOptions(serveOptions(args.entry, defaultExport(await importEntryAgain(path)), args));
     const role = workerRole();
     if (role !== null) {
       // One of several workers: the main thread chose the port; share it with the others.
@@ -336,19 +336,19 @@ async function run(args: RunArgs): Promise<void> {
         reportWorkerFailure(err instanceof Error ? err.message : String(err));
         return;
       }
-      serveAsWorker(started, () => reloadFromEntry(started));
+      serveAsWorker(started, async () => started.reloadThisThread!(await freshOptions()));
       return;
     }
     const count = workers === undefined ? 1 : resolveWorkerCount(workers, args.workers !== undefined ? "--workers" : "the export's workers");
     if (count > 1) {
-      const group = await startWorkers(options, count);
-      server = group;
-      reload = async () => group.reload();
-    } else {
-      const started = startServer(options);
-      server = started;
-      reload = () => reloadFromEntry(started);
+      // The workers re-run this CLI on the entry (not the main module, as serve({ workers }) in code does).
+      launchWorkersWith({ script: new URL(import.meta.url), argv: CLI_ARGV });
+      options.workers = count;
     }
+    const started = startServer(options, count > 1 ? "the workers" : "the server");
+    server = started;
+    // reload() on the main thread reaches every worker.
+    reload = async () => started.reload!(await freshOptions());
   }
   console.log(`uwserve listening on ${server.url.href}`);
   stopOnSignals(server);
@@ -363,26 +363,6 @@ function reloadOnHangup(reload: () => Promise<void>): void {
       (err: unknown) => console.error(`uwserve: SIGHUP, the entry could not be reloaded; the server keeps its handlers:\n${inspect(err)}`),
     );
   });
-}
-
-/** `--workers N`: N threads each running this CLI on the entry, on one port chosen here. */
-async function startWorkers(options: Record<string, unknown>, count: number): Promise<CliServer & { reload(): void }> {
-  const hostname = typeof options.hostname === "string" ? options.hostname : "0.0.0.0";
-  const fromEnv = process.env.PORT || process.env.NODE_PORT;
-  let port = typeof options.port === "number" ? options.port : Number(options.port ?? fromEnv ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--workers: invalid port ${String(options.port ?? fromEnv)}`);
-  // SO_REUSEPORT shares only a port that is given: pick a free one for port 0.
-  if (port === 0) port = await freePort(hostname === "0.0.0.0" ? "127.0.0.1" : hostname);
-  const host = hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
-  const url = new URL(`http://${host.includes(":") ? `[${host}]` : host}:${port}/`);
-  const group = new WorkerGroup({ script: new URL(import.meta.url), argv: CLI_ARGV, count, port, ...planGroup(count) });
-  try {
-    checkWorkersSupported(count);
-    group.start();
-  } catch (err) {
-    throw new CliError(`cannot start the workers: ${err instanceof Error ? err.message.replace(/^uwserve: /, "") : inspect(err)}`);
-  }
-  return { url, stop: (force) => group.stop(force), reload: () => group.reload() };
 }
 
 function readVersion(): string {

@@ -36,7 +36,7 @@ import { resolve as resolvePath } from "node:path";
 import { prepareUnixPath, removeUnixPath } from "./unix-socket.js";
 import { Sweep } from "./sweep.js";
 import { hubBackplane, type Backplane } from "./backplane.js";
-import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
+import { checkWorkersSupported, groupTotal, workerLauncher, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -244,16 +244,18 @@ export class Server implements ServerLike, ContextOwner {
 
   /**
    * The main thread picked the port (listening proves it is free, and port 0 becomes a real
-   * one that SO_REUSEPORT can share) and leaves it to the workers, which re-run the main module:
-   * its serve() call makes each one's server (lib/serve.ts). Blocks until all of them listen.
+   * one that SO_REUSEPORT can share) and leaves it to the workers, which re-run the main module
+   * (its serve() call makes each one's server, lib/serve.ts) or, under the CLI, the CLI on its
+   * entry. Blocks until all of them listen.
    */
   #startWorkers(plan: { group: string; counters: SharedArrayBuffer }): void {
     uws.us_listen_socket_close(this.#listenSocket!);
     this.#listenSocket = null;
     const main = process.argv[1];
     const count = this.#options.workers!;
+    const launcher = workerLauncher();
     try {
-      if (main === undefined || main === "") {
+      if (launcher === null && (main === undefined || main === "")) {
         throw uwserveError(
           Error,
           "UWSERVE_ERR_WORKER",
@@ -261,12 +263,10 @@ export class Server implements ServerLike, ContextOwner {
         );
       }
       const group = new WorkerGroup({
-        script: new URL("./worker-entry.js", import.meta.url),
-        argv: process.argv.slice(2),
+        ...(launcher ?? { script: new URL("./worker-entry.js", import.meta.url), argv: process.argv.slice(2), entry: resolvePath(main!) }),
         count,
         port: this.#port,
         ...plan,
-        entry: resolvePath(main),
       });
       group.onStopAll = (force) => void this.stop(force);
       group.start();

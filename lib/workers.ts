@@ -19,7 +19,6 @@
  * when it runs in such a worker.
  */
 import { availableParallelism } from "node:os";
-import { createServer } from "node:net";
 import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
 import { uwserveError } from "./errors.js";
 import { loadNative } from "./native.js";
@@ -73,16 +72,24 @@ export function resolveWorkerCount(value: unknown, source: string): number {
   return value;
 }
 
-/** A free port on `hostname`, for workers asked to listen on port 0 (SO_REUSEPORT needs a real one). */
-export function freePort(hostname: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, hostname, () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
+/** How a group's workers start when not through worker-entry.js (the main module again). */
+export interface WorkerLauncher {
+  /** The module each worker runs. */
+  script: URL;
+  /** Its process.argv after the script. */
+  argv: string[];
+}
+
+let launcher: WorkerLauncher | null = null;
+
+/** The CLI's workers re-run the CLI itself on the entry; set before its serve({ workers }) call. */
+export function launchWorkersWith(how: WorkerLauncher): void {
+  launcher = how;
+}
+
+/** The launcher the CLI set, else null (the workers re-run the main module). */
+export function workerLauncher(): WorkerLauncher | null {
+  return launcher;
 }
 
 /**
