@@ -350,9 +350,10 @@ async function run(args: RunArgs): Promise<void> {
     // reload() on the main thread reaches every worker.
     reload = async () => started.reload!(await freshOptions());
   }
-  console.log(`uwserve listening on ${server.url.href}`);
+  // Signal handlers first: whoever reads the line below may signal at once (SIGHUP's default ends the process).
   stopOnSignals(server);
   if (reload !== null) reloadOnHangup(reload);
+  console.log(`uwserve listening on ${server.url.href}`);
 }
 
 /** SIGHUP re-evaluates the entry and swaps in its handlers, in every worker: code changes without dropped connections. */
