@@ -2,8 +2,11 @@
 
 /** RFC 9110 token: what a header name (and an extension method) may contain. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Characters that would split a response (H6: uWS copies header bytes verbatim). */
-const FORBIDDEN_IN_VALUE = /[\r\n\0]/;
+/**
+ * Characters that would split a response (H6: uWS copies header bytes verbatim), and any above
+ * U+00FF: a value is a ByteString, one byte per character, and undici refuses the same ones.
+ */
+const FORBIDDEN_IN_VALUE = /[\r\n\0\u0100-\uffff]/;
 
 export function isValidHeaderName(name: string): boolean {
   return TOKEN.test(name);
@@ -16,7 +19,7 @@ export function isValidHeaderValue(value: string): boolean {
 export function assertValidHeader(name: string, value: string): void {
   if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
   if (FORBIDDEN_IN_VALUE.test(value)) {
-    throw new TypeError(`Invalid header value for ${JSON.stringify(name)}: it contains CR, LF or NUL`);
+    throw new TypeError(`Invalid header value for ${JSON.stringify(name)}: it contains CR, LF, NUL or a character above U+00FF`);
   }
 }
 

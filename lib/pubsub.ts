@@ -16,6 +16,7 @@
  *   publish time, checks those subscribers: one over the limit is counted as a drop for the
  *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
  */
+import { coreText } from "./_core_bytes.js";
 import type { TemplatedApp } from "./uws.js";
 import { relaySafely, type Backplane } from "./backplane.js";
 import { Sweep } from "./sweep.js";
@@ -29,9 +30,10 @@ export interface Subscriber {
   reportDrop(data: WebSocketData, topic: string | null): void;
 }
 export interface NativeSocket {
-  isSubscribed(topic: string): boolean;
+  /** Topics as the core takes them: a string, or its UTF-8 bytes (see coreText). */
+  isSubscribed(topic: string | Buffer): boolean;
   getBufferedAmount(): number;
-  publish(topic: string, message: string | Uint8Array | ArrayBuffer, isBinary?: boolean, compress?: boolean): boolean;
+  publish(topic: string | Buffer, message: string | Uint8Array | ArrayBuffer, isBinary?: boolean, compress?: boolean): boolean;
   getTopics(): string[];
 }
 
@@ -40,7 +42,7 @@ const CORE_DRAIN_BATCH = 32;
 const SWEEP_MS = 100;
 
 interface Deferred {
-  topic: string;
+  topic: string | Buffer;
   message: string | Uint8Array;
   isBinary: boolean;
   compress: boolean;
@@ -94,14 +96,16 @@ export class TopicPublisher {
     const excluded = sender !== null && !this.#publishToSelf ? sender : null;
     // Other worker threads first (the hub copies the message now): they count as recipients.
     const relayed = this.relay !== null ? relaySafely(this.relay, topic, message, isBinary, compress) : 0;
-    let recipients = this.#app.numSubscribers(topic);
-    if (excluded !== null && excluded.native !== null && excluded.native.isSubscribed(topic)) recipients--;
+    // The topic as the core stores it (relay and drop counts keep the string).
+    const key = coreText(topic);
+    let recipients = this.#app.numSubscribers(key);
+    if (excluded !== null && excluded.native !== null && excluded.native.isSubscribed(key)) recipients--;
     if (recipients <= 0) return relayed > 0 ? bytes : relayed < 0 ? -1 : 0;
     let status = bytes;
     if (this.congested.size > 0) {
       for (const socket of this.congested) {
         const native = socket.native;
-        if (socket === excluded || native === null || !native.isSubscribed(topic)) continue;
+        if (socket === excluded || native === null || !native.isSubscribed(key)) continue;
         if (native.getBufferedAmount() > this.#limit) {
           // The core will skip this subscriber: count it now, for this topic.
           this.countDrop(topic);
@@ -118,16 +122,17 @@ export class TopicPublisher {
     // Once anything is queued, every publish queues behind it (also from outside a callback,
     // such as an async handler's continuation) so publish order holds.
     if (this.#queue.length > 0 || (this.callbackDepth > 0 && ++this.#turnPublishes > CORE_DRAIN_BATCH)) {
-      this.#queue.push({ topic, message: typeof data === "string" ? data : copyIfBytes(message), isBinary, compress, sender: excluded });
+      // A string's bytes from `receiving` die with the callback: queue its own encoding.
+      this.#queue.push({ topic: key, message: typeof data === "string" ? coreText(data) : copyIfBytes(message), isBinary, compress, sender: excluded });
       this.#scheduleFlush();
     } else {
-      this.#send(topic, message, isBinary, compress, excluded);
+      this.#send(key, message, isBinary, compress, excluded);
       if (this.#turnPublishes === 1) this.#scheduleFlush();
     }
     return status;
   }
 
-  #send(topic: string, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean, excluded: Subscriber | null): void {
+  #send(topic: string | Buffer, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean, excluded: Subscriber | null): void {
     // The core's ws.publish skips its sender but sends nothing at all when the sender has no
     // subscriptions; the app's publish reaches everyone. So: the sender's only when it matters.
     const native = excluded?.native ?? null;
@@ -195,7 +200,7 @@ export const receiving: { text: string | null; bytes: ArrayBuffer | null } = { t
 
 /** uWebSockets.js reads strings, ArrayBuffers and typed arrays; other views and shared memory are viewed as bytes. */
 export function toMessage(data: WebSocketData): string | Uint8Array | ArrayBuffer {
-  if (typeof data === "string") return data === receiving.text ? receiving.bytes! : data;
+  if (typeof data === "string") return data === receiving.text ? receiving.bytes! : coreText(data);
   if (data instanceof ArrayBuffer || data instanceof Uint8Array) return data;
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer) return new Uint8Array(data);

@@ -3,6 +3,7 @@
  * lazy Request → handler → writer), the request-time error policy, and the server's life
  * (graceful and forced stop, reload, ref/unref, per-request timeouts).
  */
+import { coreText } from "./_core_bytes.js";
 import { NativeRequest } from "./_globals.js";
 import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "./_error_page.js";
 import { scanHead } from "./_head.js";
@@ -25,7 +26,7 @@ import type {
   UnixAddr,
   SocketAddress,
 } from "./types.js";
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
+import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
 import { performUpgrade, offeredProtocols, readHandshake } from "./upgrade.js";
 import { ServerWebSocket, WebSocketHub } from "./websocket.js";
 import { defaultWebSocketOptions, type ResolvedWebSocketOptions } from "./websocket-options.js";
@@ -144,7 +145,7 @@ export class Server implements ServerLike, ContextOwner {
     const material = resolveTls(options.tls.tls, options.tls.cert, options.tls.key);
     if (material !== null) {
       try {
-        this.#app = uws.SSLApp(material.app);
+        this.#app = loadCore().SSLApp(material.app);
         for (const { serverName, options: o } of material.servers) this.#app.addServerName(serverName, o);
       } finally {
         material.release();
@@ -152,7 +153,7 @@ export class Server implements ServerLike, ContextOwner {
       this.#domains = material.servers.length === 0 ? null : [...material.servers.map((s) => s.serverName), ""];
       this.#scheme = "https";
     } else {
-      this.#app = uws.App();
+      this.#app = loadCore().App();
       this.#domains = null;
       this.#scheme = "http";
     }
@@ -239,7 +240,7 @@ export class Server implements ServerLike, ContextOwner {
       throw listenError(hostname, port);
     }
     this.#listenSocket = socket;
-    this.#port = uws.us_socket_local_port(socket);
+    this.#port = loadCore().us_socket_local_port(socket);
   }
 
   /**
@@ -249,7 +250,7 @@ export class Server implements ServerLike, ContextOwner {
    * entry. Blocks until all of them listen.
    */
   #startWorkers(plan: { group: string; counters: SharedArrayBuffer }): void {
-    uws.us_listen_socket_close(this.#listenSocket!);
+    loadCore().us_listen_socket_close(this.#listenSocket!);
     this.#listenSocket = null;
     const main = process.argv[1];
     const count = this.#options.workers!;
@@ -333,7 +334,7 @@ export class Server implements ServerLike, ContextOwner {
     // One of a group's workers: the others stop too (the main thread asks each one).
     if (!this.#stopped && workerRole() !== null) requestStopAll(closeActiveConnections);
     if (this.#listenSocket !== null) {
-      uws.us_listen_socket_close(this.#listenSocket);
+      loadCore().us_listen_socket_close(this.#listenSocket);
       this.#listenSocket = null;
       if (this.#options.unix !== null) removeUnixPath(this.#options.unix.path);
     }
@@ -991,7 +992,7 @@ function isSendable(value: unknown): boolean {
  * made here also go to the other workers' subscribers, and theirs arrive here to be published locally.
  */
 function joinGroupHub(app: TemplatedApp, group: string): Backplane {
-  return hubBackplane((topic, payload, isBinary, compress) => app.publish(topic, payload, isBinary, compress), group);
+  return hubBackplane((topic, payload, isBinary, compress) => app.publish(coreText(topic), typeof payload === "string" ? coreText(payload) : payload, isBinary, compress), group);
 }
 
 /** How long a graceful stop waits for WebSocket close handshakes at most (uWS gives them ~2 s too). */

@@ -3,22 +3,24 @@
  * time and written straight from the uWS callback on every request, without a Request, a
  * context or a handler call: only the native writes uWS needs.
  */
+import { coreByteString } from "./_core_bytes.js";
 import type { HttpResponse } from "./uws.js";
 import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 
 export class StaticRoute {
-  readonly #statusLine: string | null;
+  readonly #statusLine: string | Buffer | null;
   readonly #status: number;
-  readonly #headers: string[];
+  /** Flat [name, value, …], values as the ByteStrings the core writes. */
+  readonly #headers: Array<string | Buffer>;
   #body: Uint8Array | null;
   /** Set while a Blob/FormData body is still being read; null once the bytes are here. */
   ready: Promise<void> | null;
 
   constructor(response: Response) {
     const parts: StaticParts = staticParts(response);
-    this.#statusLine = parts.statusLine;
+    this.#statusLine = parts.statusLine === null ? null : coreByteString(parts.statusLine);
     this.#status = parts.status;
-    this.#headers = parts.headers;
+    this.#headers = parts.headers.map((item, i) => (i % 2 === 1 ? coreByteString(item) : item));
     if (parts.body instanceof Promise) {
       this.#body = null;
       this.ready = parts.body.then((bytes) => {

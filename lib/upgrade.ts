@@ -3,6 +3,7 @@
  * (H1); the upgrade itself may happen later, after the handler awaited something, on the same
  * uWS response, corked (H3).
  */
+import { coreByteString } from "./_core_bytes.js";
 import type { RequestContext } from "./context.js";
 import type { HttpRequest, us_socket_context_t } from "./uws.js";
 import type { ServerWebSocket, WebSocketHub } from "./websocket.js";
@@ -74,7 +75,7 @@ export function performUpgrade(
     if (extra.length > 0) {
       // The status first, or the first header would write "200 OK" and break the upgrade.
       res.writeStatus("101 Switching Protocols");
-      for (const [name, value] of extra) res.writeHeader(name, value);
+      for (const [name, value] of extra) res.writeHeader(name, coreByteString(value));
     }
     res.upgrade(hub.userData(socket), handshake.key, protocol, handshake.extensions, handshake.context);
   });

@@ -58,13 +58,62 @@ function explainLoadFailure(err: unknown): string {
   return lines.join("\n");
 }
 
+/**
+ * What the core buffers of one request head, on every binary. The Node 22+ binaries default to
+ * 4 KiB (they read UWS_HTTP_MAX_HEADERS_SIZE once, when the binary loads); the Node 20 binary
+ * stops near 100 KiB. uwserve enforces each server's own `maxHeaderSize` (431) itself, so the
+ * core only needs a ceiling above any sensible value: heads past it get the core's own 431.
+ */
+export const CORE_HEAD_LIMIT = 128 * 1024;
+
+/** How this process's uWS binary differs from the others (by Node ABI; each line says why). */
+export interface CoreTraits {
+  /** Node's ABI, which picks the binary (uws_<platform>_<arch>_<abi>.node). */
+  abi: number;
+  /**
+   * The binaries for Node 22+ carry a newer core: request lines split across reads are parsed,
+   * HTTP/1.0 and malformed heads are answered differently (see the README's table per build).
+   */
+  newerCore: boolean;
+  /**
+   * The ABI 137+ binaries (Node 24, 25) copy a one-byte JS string's bytes as they are, i.e. as
+   * Latin-1, where the older ones encode every string as UTF-8: "é" goes out as 0xE9.
+   */
+  latin1Strings: boolean;
+}
+
+export const coreTraits: CoreTraits = (() => {
+  const abi = Number(process.versions.modules);
+  return { abi, newerCore: abi >= 127, latin1Strings: abi >= 137 };
+})();
+
+/** Stored on `process` so a second copy of uwserve in one process sees the same loaded core. */
+const LOADED = Symbol.for("uwserve.core.loaded");
+const registry = process as unknown as Record<symbol, typeof UWS | undefined>;
+
 function load(): typeof UWS {
+  // Load-time settings of the core go through the environment, read once while the binary
+  // loads: set ours unless the user chose one, and put the environment back as it was.
+  const previous = process.env.UWS_HTTP_MAX_HEADERS_SIZE;
+  if (previous === undefined) process.env.UWS_HTTP_MAX_HEADERS_SIZE = String(CORE_HEAD_LIMIT);
   try {
     return require("uWebSockets.js") as typeof UWS;
   } catch (err) {
     throw uwserveError(Error, "UWSERVE_ERR_UWS_UNAVAILABLE", explainLoadFailure(err), err);
+  } finally {
+    if (previous === undefined) delete process.env.UWS_HTTP_MAX_HEADERS_SIZE;
   }
 }
 
-/** The uWebSockets.js module. */
-export const uws: typeof UWS = load();
+/**
+ * The uWebSockets.js module, loaded on first use (the first `serve()`), never at import: so a
+ * process that only imports uwserve loads nothing, and the core's settings are applied first.
+ */
+export function loadCore(): typeof UWS {
+  return (registry[LOADED] ??= load());
+}
+
+/** Whether the core is already loaded (tests, diagnostics). */
+export function coreLoaded(): boolean {
+  return registry[LOADED] !== undefined;
+}

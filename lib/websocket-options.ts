@@ -5,7 +5,7 @@
  */
 import { invalidOption, optionOutOfRange, uwserveError } from "./errors.js";
 import type { WebSocketHandler } from "./types.js";
-import { uws } from "./uws.js";
+import { loadCore } from "./uws.js";
 
 export interface ResolvedWebSocketOptions {
   open: NonNullable<WebSocketHandler["open"]> | null;
@@ -120,7 +120,7 @@ const DECOMPRESSORS: Record<string, string> = {
 
 /** `perMessageDeflate`: `true`, `false`, or `{ compress, decompress }` with Bun's values. */
 function compressionBits(value: unknown): number {
-  const constants = uws as unknown as Record<string, number>;
+  const constants = loadCore() as unknown as Record<string, number>;
   if (value === undefined || value === false) return constants.DISABLED!;
   if (value === true) return constants.SHARED_COMPRESSOR! | constants.SHARED_DECOMPRESSOR!;
   if (typeof value !== "object" || value === null) {

@@ -3,6 +3,7 @@
  * wires one server's `websocket` handlers into the core's WebSocket behaviour. Framing,
  * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
  */
+import { coreText } from "./_core_bytes.js";
 import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
 import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
@@ -162,12 +163,13 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     const native = this.#native;
     if (native === null) return;
     const relay = this.#hub.publisher.relay;
-    if (relay !== null && !native.isSubscribed(topic)) {
+    const key = coreText(topic);
+    if (relay !== null && !native.isSubscribed(key)) {
       // Other threads learn that this one now wants the topic.
       relay.subscribe(topic);
       (this.topics ??= new Set()).add(topic);
     }
-    native.subscribe(topic);
+    native.subscribe(key);
     this.#hub.publisher.subscribedSocket(this);
   }
   unsubscribe(topic: string): void {
@@ -176,12 +178,12 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     if (native === null) return;
     const relay = this.#hub.publisher.relay;
     if (relay !== null && this.topics?.delete(topic) === true) relay.unsubscribe(topic);
-    native.unsubscribe(topic);
+    native.unsubscribe(coreText(topic));
     if (native.getTopics().length === 0) this.#hub.publisher.forget(this);
   }
   isSubscribed(topic: string): boolean {
     checkTopic(topic);
-    return this.#native !== null && this.#native.isSubscribed(topic);
+    return this.#native !== null && this.#native.isSubscribed(coreText(topic));
   }
 
   /** Runs `callback` with this socket corked, so its sends leave in one write; returns its result. */
@@ -203,7 +205,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     const closeReason = reason === undefined ? "" : String(reason);
     if (Buffer.byteLength(closeReason) > 123) throw new RangeError("uwserve: a close reason is at most 123 bytes of UTF-8");
     this.#state = CLOSING;
-    native.end(closeCode, closeReason);
+    native.end(closeCode, coreText(closeReason));
   }
 
   /** Cuts the connection without a close frame; the `close` handler sees 1006. */
@@ -312,7 +314,7 @@ export class WebSocketHub {
   /** Subscribers of `topic` here, plus those of the other workers when a backplane knows them. */
   subscriberCount(topic: string): number {
     checkTopic(topic);
-    const local = this.#app.numSubscribers(topic);
+    const local = this.#app.numSubscribers(coreText(topic));
     const relay = this.publisher.relay;
     return relay?.remoteSubscribers === undefined ? local : local + relay.remoteSubscribers(topic);
   }

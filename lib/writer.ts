@@ -9,6 +9,7 @@ import { NativeResponse } from "./_globals.js";
 import { isValidHeaderName, isValidHeaderValue, forEachHeaderInit } from "./_headers.js";
 import { readNativeResponse } from "./_undici.js";
 import { statusLine } from "./_status.js";
+import { coreByteString, coreText } from "./_core_bytes.js";
 import type { RequestContext } from "./context.js";
 import { uwserveError } from "./errors.js";
 import { FILE_CHUNK_BYTES, fileParts, isMissingFileError, UwsFile } from "./file.js";
@@ -135,11 +136,11 @@ function writeHead(ctx: RequestContext, head: Head, defaultType: string | null):
   const res = ctx.res;
   // uWS writes "200 OK" itself when no status was written: one native call fewer per request.
   if (head.status !== 200 || head.statusText !== "") {
-    res.writeStatus(statusLine(head.status, head.statusText));
+    res.writeStatus(coreByteString(statusLine(head.status, head.statusText)));
   }
   const headers = head.headers;
   for (let i = 0; i < headers.length; i += 2) {
-    res.writeHeader(headers[i]!, headers[i + 1]!);
+    res.writeHeader(headers[i]!, coreByteString(headers[i + 1]!));
   }
   if (!head.contentType && defaultType !== null) res.writeHeader("content-type", defaultType);
 }
@@ -186,9 +187,9 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
     if (!sendWithTryEnd(ctx, bytes, bytes.byteLength, () => ctx.finish())) return;
   } else if (close) {
-    res.end(body ?? "", true);
+    res.end(typeof body === "string" ? coreText(body) : (body ?? ""), true);
   } else {
-    res.end(body ?? undefined);
+    res.end(typeof body === "string" ? coreText(body) : (body ?? undefined));
   }
   ctx.finish();
 }
