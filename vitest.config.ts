@@ -1,12 +1,46 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * The files whose behaviour depends on how uwserve reads undici's Request/Response: on undici 7+
+ * (Node 24+) it can only use their public members. They run a second time with that path forced
+ * (UWSERVE_UNDICI_INTERNALS=off), so the fallback is tested on every Node, not only on Node 24.
+ */
+const UNDICI_SENSITIVE = [
+  "test/request-bridge.test.ts",
+  "test/response-writer.test.ts",
+  "test/response-class.test.ts",
+  "test/routes-static.test.ts",
+  "test/file-response.test.ts",
+  "test/file-stream.test.ts",
+  "test/file-blob.test.ts",
+  "test/protocol-disconnect.test.ts",
+  "test/compression.test.ts",
+  "test/errors.test.ts",
+  "test/examples-bun.test.ts",
+  "test/ws-hono.test.ts",
+  "test/core-bytes.test.ts",
+];
+
+const shared = {
+  testTimeout: 30_000,
+  hookTimeout: 30_000,
+  execArgv: ["--expose-gc"],
+};
+
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
     // Servers bind real ports and some tests measure timing: two files at a time on 2 cores.
     maxWorkers: 2,
-    execArgv: ["--expose-gc"],
+    projects: [
+      { test: { ...shared, name: "main", include: ["test/**/*.test.ts"] } },
+      {
+        test: {
+          ...shared,
+          name: "undici-public",
+          include: UNDICI_SENSITIVE,
+          env: { UWSERVE_UNDICI_INTERNALS: "off" },
+        },
+      },
+    ],
   },
 });

@@ -1,10 +1,20 @@
 /**
- * Guarded access to undici's internal state of native Request/Response objects (Node's fetch).
- * Used only as a fast path: every accessor is verified against the public API once at load,
- * and returns undefined when this Node's undici is shaped differently, so callers fall back.
+ * What the writer needs of a native (undici) Response, read without creating a reader.
+ *
+ * Fast path: undici 6 (Node 20, 22) keeps a Response's state under `Symbol(state)`, with the
+ * body's source (the string, bytes or Blob it was built from). Every accessor is verified
+ * against the public API once at load. undici 7+ (Node 24+) keeps it in `#private` fields, so
+ * there the public members are used (the fallback; `UWSERVE_UNDICI_INTERNALS=off` forces it
+ * anywhere, for tests). The body is then only a stream, and what made it is recognised by what
+ * undici does: a string, bytes, URLSearchParams, FormData or Blob becomes a byte stream (users'
+ * own streams rarely are), and a file() Blob's stream is found through `fileOfStream`.
  */
 import * as streams from "node:stream";
 import { NativeRequest, NativeResponse } from "./_globals.js";
+import { fileOfStream } from "./file.js";
+
+/** Off when the environment asks for the public-API path (read once, at load). */
+const internalsAllowed = process.env.UWSERVE_UNDICI_INTERNALS !== "off";
 
 /** Public since Node 16.8 (works on web streams), missing from @types/node 20. */
 const isDisturbed = (streams as unknown as { isDisturbed(stream: unknown): boolean }).isDisturbed;
@@ -36,6 +46,7 @@ interface ResponseState {
 }
 
 const kResponseState: symbol | undefined = (() => {
+  if (!internalsAllowed) return undefined;
   try {
     const probe = new NativeResponse("probe", {
       status: 201,
@@ -89,19 +100,36 @@ function listEntries(list: HeadersListState, out: Array<[string, string]>): void
   for (const [name, value] of list) if (name !== "set-cookie") out.push([name, value]);
 }
 
-/** Parts of a native Response read without creating a reader, or undefined if unavailable. */
+/** Whether the fast path into undici's state is on (false on undici 7+, or when forced off). */
+export const undiciInternals: boolean = kResponseState !== undefined;
+
+/** Parts of a native Response read without creating a reader. */
 export interface NativeResponseParts {
   status: number;
   statusText: string;
   /** [name, value] pairs, Set-Cookie values separate. */
   headers: Array<[string, string]>;
-  /** string, bytes or Blob when the body was built from one and is untouched; else undefined. */
+  /**
+   * string, bytes or Blob when the body was built from one and is untouched; null for no body;
+   * undefined when only `stream` is known.
+   */
   source: string | Uint8Array | Blob | null | undefined;
+  /** With `source` undefined: the body as a stream (still unread), or null when it is gone. */
+  stream: ReadableStream<Uint8Array> | null;
+  /** With `source` undefined: the stream is one undici made from a whole-body source (see top). */
+  fromSource: boolean;
 }
 
-export function readNativeResponse(response: Response): NativeResponseParts | undefined {
-  if (kResponseState === undefined) return undefined;
-  const state = (response as unknown as Record<symbol, ResponseState | undefined>)[kResponseState];
+export function readNativeResponse(response: Response): NativeResponseParts {
+  if (kResponseState !== undefined) {
+    const parts = readState(response);
+    if (parts !== undefined) return parts;
+  }
+  return readPublic(response);
+}
+
+function readState(response: Response): NativeResponseParts | undefined {
+  const state = (response as unknown as Record<symbol, ResponseState | undefined>)[kResponseState!];
   if (!state || typeof state.status !== "number") return undefined;
   const headers: Array<[string, string]> = [];
   listEntries(state.headersList, headers);
@@ -119,5 +147,35 @@ export function readNativeResponse(response: Response): NativeResponseParts | un
   ) {
     source = body.source;
   }
-  return { status: state.status, statusText: state.statusText, headers, source };
+  if (source !== undefined) return { status: state.status, statusText: state.statusText, headers, source, stream: null, fromSource: false };
+  return { status: state.status, statusText: state.statusText, headers, source, stream: response.body, fromSource: false };
+}
+
+/** The public-API reading (undici 7+): correct for every Response, the body known by its stream. */
+function readPublic(response: Response): NativeResponseParts {
+  const headers: Array<[string, string]> = [];
+  const list = response.headers;
+  for (const [name, value] of list) if (name !== "set-cookie") headers.push([name, value]);
+  for (const cookie of list.getSetCookie()) headers.push(["set-cookie", cookie]);
+  const stream = response.body;
+  let source: NativeResponseParts["source"];
+  let fromSource = false;
+  if (stream === null) {
+    source = null;
+  } else if (!stream.locked && !isDisturbed(stream)) {
+    const file = fileOfStream(stream);
+    if (file !== undefined) source = file;
+    else fromSource = isByteStream(stream);
+  }
+  return { status: response.status, statusText: response.statusText, headers, source, stream: source === undefined ? stream : null, fromSource };
+}
+
+/** A stream with byte-stream support (`type: "bytes"`), found without reading or keeping a lock. */
+function isByteStream(stream: ReadableStream): boolean {
+  try {
+    stream.getReader({ mode: "byob" }).releaseLock();
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -5,6 +5,7 @@
 import type { HttpResponse } from "./uws.js";
 import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
+import type { BackedServerRequest } from "./request-backed.js";
 import type { Handshake } from "./upgrade.js";
 import type { PendingUpgrade } from "./deno-websocket.js";
 
@@ -52,7 +53,7 @@ export class RequestContext implements BodyFlowControl {
   /** Close the connection after this response (server stopping, or a protocol error). */
   closeConnection: boolean;
   body: RequestBody | null;
-  request: ServerRequest | null;
+  request: ServerRequest | BackedServerRequest | null;
   /** Absolute time (ms) after which `server.timeout()` aborts this request; 0 = none. */
   deadline: number;
   /** Cancels a response body still being streamed (client gone). */

@@ -287,7 +287,7 @@ export class UwsFile extends Blob {
       handle = null;
       return h === null ? Promise.resolve() : h.close().catch(() => {});
     };
-    return new ReadableStream<Uint8Array<ArrayBuffer>>(
+    const stream = new ReadableStream<Uint8Array<ArrayBuffer>>(
       {
         pull: async (controller) => {
           try {
@@ -319,6 +319,8 @@ export class UwsFile extends Blob {
       // 0: no read ahead of the consumer (and none at all for a stream nobody reads).
       { highWaterMark: 0 },
     );
+    streamFiles.set(stream, this);
+    return stream;
   }
 }
 
@@ -361,6 +363,18 @@ async function readToEnd(handle: FileHandle, start: number, end: number): Promis
  */
 export function file(path: string | URL, options?: FileOptions): UwsFile {
   return new UwsFile(path, options);
+}
+
+/**
+ * The file() Blob each `stream()` came from. A global Response built from a file() keeps that
+ * stream as its body, and on undici 7+ the stream is all the writer can see of the body: this
+ * finds the file again, so it is still sent with its length and ranges.
+ */
+const streamFiles = new WeakMap<ReadableStream, UwsFile>();
+
+/** The file() Blob whose `stream()` returned `stream`, if any. */
+export function fileOfStream(stream: ReadableStream): UwsFile | undefined {
+  return streamFiles.get(stream);
 }
 
 /** For the writer: where the file is and which bytes the Blob covers. */

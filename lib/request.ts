@@ -3,11 +3,14 @@
  * the handler's first await, H1). `instanceof Request` is true; `url`, `method`, a header read
  * and the body readers cost almost nothing; everything else (and `new Request(req)`,
  * `fetch(req)`, `clone()`) goes through a real undici Request built once on demand (H15, H16).
+ * That works where undici reads a Request's state through symbols (undici 6); elsewhere the
+ * bridge builds a real one at once (request-backed.ts): `createServerRequest` picks.
  */
 import { delegateMissingMembers } from "./_delegate.js";
 import { NativeRequest, NativeResponse } from "./_globals.js";
 import { LazyHeaders } from "./_lazy_headers.js";
 import { requestSymbols } from "./_undici.js";
+import { backedInternals, BackedServerRequest } from "./request-backed.js";
 import { buildUrl } from "./_url.js";
 import type { RequestBody } from "./body.js";
 
@@ -240,18 +243,66 @@ function utf8(bytes: Buffer): string {
 // internal symbols from anything that passes instanceof (H16): answer them from the real one.
 delegateMissingMembers(ServerRequest, NativeRequest, (self) => materialize(self as ServerRequest), requestSymbols);
 
+/**
+ * Whether undici takes the stand-in where a Request goes: a copy made with `new Request(req)`
+ * must keep its method, URL, headers and body. True on undici 6; undici 7 throws (it reads
+ * `#private` fields), undici 8 copies only the URL. `UWSERVE_UNDICI_INTERNALS=off` also turns
+ * the stand-in off, so its replacement can be tested on any Node.
+ */
+export const lazyRequests: boolean = (() => {
+  if (process.env.UWSERVE_UNDICI_INTERNALS === "off") return false;
+  try {
+    const probe = new ServerRequest("PUT", "/probe", "q=1", ["x-probe", "1"], "localhost", "http://localhost", null, null);
+    const copy = new NativeRequest(probe as unknown as Request);
+    return copy.method === "PUT" && copy.url === "http://localhost/probe?q=1" && copy.headers.get("x-probe") === "1";
+  } catch {
+    return false;
+  }
+})();
+
+/** The handler's Request for what the bridge copied out of uWS (see the top of this file). */
+export function createServerRequest(
+  method: string,
+  path: string,
+  query: string,
+  rawHeaders: string[],
+  host: string,
+  fallbackOrigin: string,
+  body: RequestBody | null,
+  context: unknown,
+  params: Record<string, string>,
+): ServerRequest | BackedServerRequest {
+  if (!lazyRequests && !FORBIDDEN_METHODS.has(method.toUpperCase())) {
+    const normalized = NORMALIZED_METHODS[method.toLowerCase()] ?? method;
+    try {
+      return new BackedServerRequest(buildUrl(host, path, query, fallbackOrigin), normalized, rawHeaders, body, context, params);
+    } catch {
+      // undici refused something uWS accepted (a method token it rejects): the stand-in still
+      // serves every member that doesn't need a real Request.
+    }
+  }
+  const request = new ServerRequest(method, path, query, rawHeaders, host, fallbackOrigin, body, context);
+  request.params = params;
+  return request;
+}
+
+/** Internals of either request class. */
+function internalsOfAny(req: object): ServerRequestInternals | undefined {
+  return internals(req) ?? backedInternals(req);
+}
+
 /** The context the bridge attached to one of its requests, or undefined for other objects. */
 export function requestContextOf(req: unknown): unknown {
   if (typeof req !== "object" || req === null) return undefined;
-  return internals(req)?.context;
+  return internalsOfAny(req)?.context;
 }
 
 /**
  * A request header's value as received (repeated fields joined with ", "), without building
  * the request's Headers; "" when absent.
  */
-export function requestHeader(req: ServerRequest, name: string): string {
-  const raw = internals(req)!.rawHeaders;
+export function requestHeader(req: ServerRequest | BackedServerRequest, name: string): string {
+  const raw = internalsOfAny(req)!.rawHeaders;
   let value = "";
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i] === name) value = value === "" ? raw[i + 1]! : `${value}, ${raw[i + 1]}`;
@@ -260,6 +311,6 @@ export function requestHeader(req: ServerRequest, name: string): string {
 }
 
 /** Aborts a bridge request's signal and body with a string reason (H20). */
-export function abortServerRequest(req: ServerRequest, reason: string): void {
-  internals(req)?.abort(reason);
+export function abortServerRequest(req: ServerRequest | BackedServerRequest, reason: string): void {
+  internalsOfAny(req)?.abort(reason);
 }

@@ -11,7 +11,7 @@ import { RequestContext, type ContextOwner } from "./context.js";
 import { resolveTls } from "./tls.js";
 import { uwserveError } from "./errors.js";
 import { tryLoadNative } from "./native.js";
-import { NO_PARAMS, requestContextOf, ServerRequest } from "./request.js";
+import { createServerRequest, NO_PARAMS, requestContextOf } from "./request.js";
 import type { StaticRoute } from "./static-route.js";
 import { compileRoutes, decodeParam, matchRoute, needsNormalizing, normalizePath, type Route, type RouteTable, type RouteTarget } from "./router.js";
 import { UwsResponse } from "./response.js";
@@ -786,8 +786,7 @@ export class Server implements ServerLike, ContextOwner {
     const body = hasBody ? ctx.acceptBody() : null;
     if (body !== null && this.#options.idleTimeout !== CORE_IDLE_TIMEOUT_S) this.watchUpload(ctx);
 
-    const request = new ServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx);
-    request.params = params;
+    const request = createServerRequest(method, path, query, rawHeaders, host, this.#fallbackOrigin, body, ctx, params);
     ctx.request = request;
     this.#pending++;
     if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);

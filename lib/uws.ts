@@ -41,7 +41,7 @@ function explainLoadFailure(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   if (pkgDir && !existsSync(join(pkgDir, binary))) {
     lines.push(`No prebuilt binary ${binary} exists for this platform and Node version.`);
-    lines.push("uWebSockets.js ships binaries for Node 16, 18, 20, 21, 22, 24 and 25 on glibc Linux, macOS and Windows (x64/arm64).");
+    lines.push("uwebsockets@3.0.6 ships binaries for Node 16, 18, 20, 21, 22, 24 and 25 (none for Node 26) on glibc Linux, macOS and Windows (x64/arm64).");
   }
   const glibc = glibcVersion();
   const needed = /GLIBC_(\d+\.\d+)/.exec(message)?.[1];
@@ -49,12 +49,13 @@ function explainLoadFailure(err: unknown): string {
     lines.push(
       `The binary needs glibc ${needed} or newer, but this system has glibc ${glibc ?? "unknown"}. ` +
         "The Node 20/21 binaries need glibc >= 2.27; the Node 22/24/25 binaries need glibc >= 2.38 " +
-        "(so Debian 12 and Ubuntu 22.04 can run only Node <= 21). Use Node 20 or 21 here, or a newer distribution.",
+        "(Debian 12, Ubuntu 22.04, RHEL 9 and Amazon Linux 2023 can load only the Node 20/21 ones, end of life since April 2026). " +
+        "Run on a distribution with glibc >= 2.38 (Debian 13, Ubuntu 24.04 or newer).",
     );
   } else if (glibc === null && process.platform === "linux") {
     lines.push("This looks like a musl system (e.g. Alpine): uWebSockets.js ships glibc binaries only.");
   }
-  lines.push(`Cause: ${message.split("\n").slice(-1)[0]}`);
+  lines.push(`Cause: ${message.split("\n")[0]}`);
   return lines.join("\n");
 }
 

@@ -374,15 +374,15 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
       return;
     }
     const parts = readNativeResponse(nativeLike);
-    if (parts !== undefined && parts.source !== undefined) {
-      const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
-      const source = parts.source;
+    const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
+    const source = parts.source;
+    if (source !== undefined) {
       // A Blob is sent with its known length rather than through undici's stream (chunked).
       if (source instanceof Blob) return writeBlob(ctx, head, source);
       return endBytes(ctx, head, source, null);
     }
-    const head = collectHead(nativeLike.status, nativeLike.statusText, nativeLike.headers);
-    return writeBody(ctx, head, nativeLike.body);
+    if (parts.fromSource) return writeReadAhead(ctx, head, parts.stream!);
+    return writeBody(ctx, head, parts.stream);
   }
   if (isResponseLike(response)) {
     // A Response from another realm or a ponyfill (H18): use its public members only. Nothing
@@ -398,6 +398,56 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     return writeBody(ctx, head, response.body ?? null);
   }
   throw badResponseError(response);
+}
+
+/** How much of a source-made body is read ahead to learn its length (see writeReadAhead). */
+const READ_AHEAD_BYTES = 64 * 1024;
+const NOT_READY = Symbol("not ready");
+
+/**
+ * A body undici made from a whole source (undici 7+, where the source is private): such a
+ * stream's chunks are ready at once, so read ahead while they are (until this loop turn ends:
+ * a network body or an async iterable is a byte stream too, and must flow as it comes). If it
+ * ends within READ_AHEAD_BYTES (or in one chunk, as a string's does), it goes out as its source
+ * would have: Content-Length, one write. Otherwise what was read is streamed, then the rest.
+ */
+async function writeReadAhead(ctx: RequestContext, head: Head, stream: ReadableStream<Uint8Array>): Promise<void> {
+  const reader = stream.getReader();
+  const turnEnded = new Promise<typeof NOT_READY>((resolve) => setImmediate(resolve, NOT_READY));
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = reader.read();
+  for (;;) {
+    const next = await Promise.race([pending!, turnEnded]);
+    if (next === NOT_READY) break;
+    pending = null;
+    if (next.done) {
+      if (ctx.aborted) return;
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
+      return endBytes(ctx, head, body, null);
+    }
+    const chunk = toChunk(next.value);
+    chunks.push(chunk);
+    bytes += chunk.byteLength;
+    if (bytes > READ_AHEAD_BYTES && chunks.length > 1) break;
+    pending = reader.read();
+  }
+  async function* rest(): AsyncGenerator<Uint8Array> {
+    let done = false;
+    try {
+      yield* chunks;
+      for (;;) {
+        const next = await (pending ?? reader.read());
+        pending = null;
+        if (next.done) break;
+        yield next.value;
+      }
+      done = true;
+    } finally {
+      if (!done) reader.cancel("response body no longer sent").catch(() => {});
+    }
+  }
+  return writeMaybeCompressedStream(ctx, head, null, rest());
 }
 
 interface ResponseLike {
@@ -881,16 +931,19 @@ export function staticParts(response: Response): StaticParts {
   } else {
     const native = fast?.real ?? response;
     const parts = readNativeResponse(native);
-    if (parts === undefined || parts.source === undefined) {
+    if (parts.source === undefined && !parts.fromSource) {
       throw new TypeError("a static route's Response must have a body that can be read once: not a stream");
     }
     head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
-    body = parts.source;
+    // Only the stream is known (undici 7+): read a copy once; undici already set its type.
+    body = parts.source === undefined ? native.clone().arrayBuffer().then((ab) => new Uint8Array(ab)) : parts.source;
   }
   let bytes: Uint8Array | Promise<Uint8Array>;
   let defaultType: string | null = null;
   if (body === null) {
     bytes = new Uint8Array(0);
+  } else if (body instanceof Promise) {
+    bytes = body as Promise<Uint8Array>;
   } else if (typeof body === "string") {
     bytes = Buffer.from(body, "utf8");
     defaultType = TEXT_PLAIN;

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { file, Response as UwsResponse } from "../dist/index.js";
+import { undiciInternals } from "../dist/_undici.js";
 import { DIST_INDEX_URL, ROOT } from "./helpers/client.js";
 import { fetchFrom, start, trackServers, withTimeout } from "./helpers/server.js";
 
@@ -99,6 +100,19 @@ function startChildServer(): Promise<ChildServer> {
   }));
 }
 
+/** A chunked body's payload. */
+function dechunk(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const lineEnd = data.indexOf("\r\n", at);
+    const size = parseInt(data.subarray(at, lineEnd).toString("latin1"), 16);
+    if (size === 0) return Buffer.concat(parts);
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
 interface SlowDownload {
   status: number;
   headers: string;
@@ -119,6 +133,8 @@ function slowDownload(server: ChildServer, path: string, pauseMs: number): Promi
     let head = Buffer.alloc(0);
     let headers = "";
     let length = -1;
+    let chunked = false;
+    const raw: Buffer[] = [];
     let received = 0;
     let paused = false;
     const samples: SlowDownload["samples"] = [];
@@ -127,16 +143,18 @@ function slowDownload(server: ChildServer, path: string, pauseMs: number): Promi
     socket.on("close", () => reject(new Error(`closed after ${received} of ${length} body bytes`)));
     socket.on("data", (data: Buffer) => {
       let body = data;
-      if (length < 0) {
+      if (headers === "") {
         head = Buffer.concat([head, data]);
         const end = head.indexOf("\r\n\r\n");
         if (end < 0) return;
         headers = head.subarray(0, end).toString("latin1");
         length = Number(/content-length: (\d+)/i.exec(headers)?.[1] ?? -1);
+        chunked = /transfer-encoding: chunked/i.test(headers);
         body = head.subarray(end + 4);
       }
       received += body.length;
-      hash.update(body);
+      if (chunked) raw.push(body);
+      else hash.update(body);
       if (!paused) {
         paused = true;
         socket.pause();
@@ -149,9 +167,12 @@ function slowDownload(server: ChildServer, path: string, pauseMs: number): Promi
           socket.resume();
         })().catch(reject);
       }
-      if (received === length) {
+      const last = raw.at(-1);
+      const chunkedEnd = chunked && last !== undefined && Buffer.concat(raw.slice(-2)).subarray(-7).toString("latin1") === "\r\n0\r\n\r\n";
+      if (received === length || chunkedEnd) {
         socket.removeAllListeners("close");
         socket.destroy();
+        if (chunked) hash.update(dechunk(Buffer.concat(raw)));
         resolve({ status: Number(headers.slice(9, 12)), headers, received, hash: hash.digest("hex"), samples });
       }
     });
@@ -207,8 +228,14 @@ describe("a 50 MiB file() to a client that stops reading", () => {
     const before = await server.mem();
     const result = await withTimeout(slowDownload(server, "/blob", 1500), 30_000, "the slow blob download");
     expect(result.status).toBe(200);
-    expect(result.headers.toLowerCase()).toContain(`content-length: ${BIG_SIZE}`);
-    expect(result.headers.toLowerCase()).not.toContain("transfer-encoding");
+    if (undiciInternals) {
+      expect(result.headers.toLowerCase()).toContain(`content-length: ${BIG_SIZE}`);
+      expect(result.headers.toLowerCase()).not.toContain("transfer-encoding");
+    } else {
+      // undici 7+ hides which Blob a global Response holds (only fs-backed file() Blobs are
+      // found again): its stream goes out as it comes, chunked.
+      expect(result.headers.toLowerCase()).toContain("transfer-encoding: chunked");
+    }
     expect(result.hash).toBe(bigHash);
     const peakRss = Math.max(...result.samples.map((s) => s.rss));
     const peakBuffers = Math.max(...result.samples.map((s) => s.arrayBuffers));

@@ -9,7 +9,9 @@ import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { tryLoadNative } from "../dist/native.js";
 import { resolveTls, type ResolvedTls } from "../dist/tls.js";
-import { uws, type TemplatedApp, type us_listen_socket } from "../dist/uws.js";
+import { loadCore, type TemplatedApp, type us_listen_socket } from "../dist/uws.js";
+
+const uws = loadCore();
 
 const HAS_OPENSSL = spawnSync("openssl", ["version"]).status === 0;
 const HAS_CURL = spawnSync("curl", ["--version"]).status === 0;
