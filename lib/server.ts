@@ -795,7 +795,7 @@ export class Server implements ServerLike, ContextOwner {
     try {
       if (target === null) result = this.#callHandler(handlers, request as unknown as Request, ctx);
       else if (target.kind === "handler") result = target.handler.call(this, request as unknown as Request, this);
-      else result = target.route.ready!.then(() => target.response);
+      else result = target.route.ready!.then(() => target.route.response());
     } catch (err) {
       this.#fail(ctx, handlers, err);
       ctx.corked = false;

@@ -5,11 +5,14 @@
  */
 import { coreByteString } from "./_core_bytes.js";
 import type { HttpResponse } from "./uws.js";
+import { UwsResponse } from "./response.js";
 import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 
 export class StaticRoute {
   readonly #statusLine: string | Buffer | null;
   readonly #status: number;
+  readonly #statusText: string;
+  readonly #plainHeaders: string[];
   /** Flat [name, value, …], values as the ByteStrings the core writes. */
   readonly #headers: Array<string | Buffer>;
   #body: Uint8Array | null;
@@ -20,6 +23,8 @@ export class StaticRoute {
     const parts: StaticParts = staticParts(response);
     this.#statusLine = parts.statusLine === null ? null : coreByteString(parts.statusLine);
     this.#status = parts.status;
+    this.#statusText = parts.statusText;
+    this.#plainHeaders = parts.headers;
     this.#headers = parts.headers.map((item, i) => (i % 2 === 1 ? coreByteString(item) : item));
     if (parts.body instanceof Promise) {
       this.#body = null;
@@ -34,6 +39,18 @@ export class StaticRoute {
       this.#body = parts.body;
       this.ready = null;
     }
+  }
+
+  /**
+   * The route's answer as a uwserve Response, for a request that came while the body was still
+   * being read: once it is, the bytes are served like every later request's, never the
+   * original Response again (whose body, on undici 7+, is a stream that reads only once).
+   */
+  response(): Response {
+    const headers: Array<[string, string]> = [];
+    const list = this.#plainHeaders;
+    for (let i = 0; i < list.length; i += 2) headers.push([list[i]!, list[i + 1]!]);
+    return new UwsResponse(this.#body as Uint8Array<ArrayBuffer> | null, { status: this.#status, statusText: this.#statusText, headers });
   }
 
   /** Writes the response; must run corked. `close` asks uWS to close the connection after. */

@@ -402,18 +402,34 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
 
 /** How much of a source-made body is read ahead to learn its length (see writeReadAhead). */
 const READ_AHEAD_BYTES = 64 * 1024;
+/**
+ * Loop turns the read-ahead waits at most. Node 24's Blob reader hands out each part of an
+ * in-memory Blob one turn after the other (Node 20's within one); 4 covers a two-part Blob.
+ */
+const READ_AHEAD_TURNS = 4;
 const NOT_READY = Symbol("not ready");
+
+/** Resolves with NOT_READY after `turns` loop turns (setImmediate callbacks in a row). */
+function afterTurns(turns: number): Promise<typeof NOT_READY> {
+  return new Promise((resolve) => {
+    const next = (left: number): void => {
+      if (left === 0) resolve(NOT_READY);
+      else setImmediate(next, left - 1);
+    };
+    next(turns);
+  });
+}
 
 /**
  * A body undici made from a whole source (undici 7+, where the source is private): such a
- * stream's chunks are ready at once, so read ahead while they are (until this loop turn ends:
+ * stream's chunks are ready at once, so read ahead while they are (for a few loop turns at most:
  * a network body or an async iterable is a byte stream too, and must flow as it comes). If it
  * ends within READ_AHEAD_BYTES (or in one chunk, as a string's does), it goes out as its source
  * would have: Content-Length, one write. Otherwise what was read is streamed, then the rest.
  */
 async function writeReadAhead(ctx: RequestContext, head: Head, stream: ReadableStream<Uint8Array>): Promise<void> {
   const reader = stream.getReader();
-  const turnEnded = new Promise<typeof NOT_READY>((resolve) => setImmediate(resolve, NOT_READY));
+  const turnEnded = afterTurns(READ_AHEAD_TURNS);
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = reader.read();
@@ -911,6 +927,7 @@ export interface StaticParts {
   /** The status line, or null for a plain "200 OK" (uWS writes that itself). */
   statusLine: string | null;
   status: number;
+  statusText: string;
   /** Flat [name, value, …] including the default Content-Type; no Content-Length (uWS writes it). */
   headers: string[];
   /** The body, or a promise for bodies that can only be read asynchronously (Blob, FormData). */
@@ -967,5 +984,5 @@ export function staticParts(response: Response): StaticParts {
   if (!head.contentType && defaultType !== null) headers.push("content-type", defaultType);
   if (head.close) headers.push("connection", "close");
   const line = head.status === 200 && head.statusText === "" ? null : statusLine(head.status, head.statusText);
-  return { statusLine: line, status: head.status, headers, body: bytes };
+  return { statusLine: line, status: head.status, statusText: head.statusText, headers, body: bytes };
 }

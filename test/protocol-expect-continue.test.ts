@@ -150,6 +150,7 @@ describe("Expect: 100-continue", () => {
     ]);
     const line = `${payload.length} ${sha256(payload)} 100-continue`;
     expect(res.stdout).toBe(line + line);
-    expect(res.trace).toMatch(/Re-using existing connection|Reusing existing/);
+    // curl 7: "Re-using existing connection"; curl 8: "Re-using existing http: connection".
+    expect(res.trace).toMatch(/Re-using existing (http: )?connection|Reusing existing/);
   });
 });

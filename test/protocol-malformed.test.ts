@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Server } from "../dist/index.js";
 import { parseResponses, rawExchange, start, withTimeout } from "./helpers/server.js";
+import { CORE_BUILD, NEWER_CORE } from "./helpers/core.js";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -49,12 +50,20 @@ describe("malformed request lines", () => {
     "lone LF line endings": "GET / HTTP/1.1\nHost: x\n\n",
     "binary noise": "\x00\x01\x02\xff\xfe\r\n\r\n",
   };
+  // The newer core (Node 22+ binaries) doesn't answer these: it waits for more, and the idle
+  // timeout ends the connection (tested below). The Node 20 core answers 505 and closes.
+  const unansweredByNewerCore = new Set(["garbage", "leading CRLF"]);
   for (const [name, payload] of Object.entries(lines)) {
-    it(`${name} → 505 and close, handler not called`, async () => {
+    const unanswered = NEWER_CORE && unansweredByNewerCore.has(name);
+    it(`${name} → ${unanswered ? "no answer" : "505 and close"} (${CORE_BUILD}), handler not called`, async () => {
       const { server, calls } = echoServer();
       const out = await rawExchange(server.port, Buffer.from(payload, "latin1"), { idleMs: 2000 });
-      expect(out.data).toMatch(/^HTTP\/1\.1 505 /);
-      expect(out.closed).toBe(true);
+      if (unanswered) {
+        expect(out.data).toBe("");
+      } else {
+        expect(out.data).toMatch(/^HTTP\/1\.1 505 /);
+        expect(out.closed).toBe(true);
+      }
       expect(calls()).toBe(0);
       await expectHealthy(server.port);
     });
@@ -79,8 +88,9 @@ describe("malformed request lines", () => {
 });
 
 describe("bad header syntax", () => {
-  // The core never answers these: it keeps waiting for a well-formed header block, so the
-  // connection ends when the client gives up or at the core's idle timeout (~10 s, H10).
+  // The Node 20 core never answers these: it keeps waiting for a well-formed header block, so
+  // the connection ends when the client gives up or at the core's idle timeout (~10 s, H10).
+  // The newer core (Node 22+ binaries) answers 400 and closes at once, except for a bare CR.
   const heads: Record<string, string> = {
     "a header line without a colon": "GET / HTTP/1.1\r\nHost: x\r\nBadHeader\r\n\r\n",
     "a space inside the name": "GET / HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n",
@@ -102,14 +112,26 @@ describe("bad header syntax", () => {
     });
   }
 
-  it("such a connection is closed by the idle timeout, not held forever", async () => {
+  if (NEWER_CORE) {
+    it(`the newer core answers 400 and closes at once (${CORE_BUILD})`, async () => {
+      const { server, calls } = echoServer();
+      for (const [name, payload] of Object.entries(heads)) {
+        if (name === "a bare CR in a value") continue;
+        const out = await rawExchange(server.port, payload, { idleMs: 2000 });
+        expect(out.data, name).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+        expect(out.closed, name).toBe(true);
+      }
+      expect(calls()).toBe(0);
+    });
+  }
+
+  it(`a connection the core doesn't answer is closed by the idle timeout, not held forever (${CORE_BUILD})`, async () => {
     const { server, calls } = echoServer();
     const started = Date.now();
-    const results = await Promise.all(
-      [heads["a header line without a colon"]!, heads["a NUL in a value"]!, heads["no header lines at all"]!].map((payload) =>
-        rawExchange(server.port, payload, { idleMs: 20_000, deadlineMs: 20_000 }),
-      ),
-    );
+    const unanswered = NEWER_CORE
+      ? [heads["a bare CR in a value"]!, "GARBAGE\r\n\r\n", "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"]
+      : [heads["a header line without a colon"]!, heads["a NUL in a value"]!, heads["no header lines at all"]!];
+    const results = await Promise.all(unanswered.map((payload) => rawExchange(server.port, payload, { idleMs: 20_000, deadlineMs: 20_000 })));
     for (const out of results) {
       expect(out.closed).toBe(true);
       expect(out.data).toBe("");

@@ -323,9 +323,17 @@ describe("interop with the global Response", () => {
     expect([...new Uint8Array(await new globalThis.Response(fast.body).arrayBuffer())]).toEqual([0, 255, 128]);
   });
 
-  it("undici functions that brand-check accept it (Response.prototype getters via the global)", async () => {
+  it("undici functions that brand-check accept it on undici 6 (Response.prototype getters via the global)", async () => {
     const fast = new UwsResponse("branded", { status: 203, headers: { "x-b": "1" } });
     const get = (name: string) => Object.getOwnPropertyDescriptor(globalThis.Response.prototype, name)!.get!.call(fast);
+    if (Number(process.versions.undici.split(".")[0]) >= 7) {
+      // undici 7+ checks for its #private fields, which only an object undici built has: the
+      // global's own members can't be borrowed for uwserve's Response (its own members answer).
+      expect(() => get("status")).toThrow(TypeError);
+      expect(fast.status).toBe(203);
+      expect(await new globalThis.Response(fast.body, fast).text()).toBe("branded");
+      return;
+    }
     expect(get("status")).toBe(203);
     expect((get("headers") as Headers).get("x-b")).toBe("1");
     expect(await globalThis.Response.prototype.text.call(fast)).toBe("branded");
