@@ -165,7 +165,8 @@ describe("reload() called from inside a handler (the uWS router can't take new r
     expect((await get(server, "/reload")).status).toBe(404);
   });
 
-  it("static routes added from a handler are served whole to every pipelined request (Blob and global Responses)", async () => {
+  /** Static routes with Blob bodies (read asynchronously) and text bodies, added from a handler. */
+  function blobAndTextServer(): Server {
     const server: Server = track(
       serve({
         port: 0,
@@ -177,6 +178,7 @@ describe("reload() called from inside a handler (the uWS router can't take new r
                 "/blob": new Response(new Blob(["uws blob"])),
                 "/global-blob": new globalThis.Response(new Blob(["global blob"])),
                 "/global": new globalThis.Response("global string"),
+                "/text": new Response("uws string"),
               },
             });
             return new Response("reloaded");
@@ -184,15 +186,28 @@ describe("reload() called from inside a handler (the uWS router can't take new r
         },
       }),
     );
-    expect(await pipelined(server.port, ["/reload", "/blob", "/global-blob", "/global", "/blob", "/global-blob", "/global"])).toEqual([
-      "200 reloaded",
-      "200 uws blob",
-      "200 global blob",
-      "200 global string",
-      "200 uws blob",
-      "200 global blob",
-      "200 global string",
-    ]);
+    return server;
+  }
+
+  // Node 20 and 22 read an in-memory Blob within the reload's own turn, so even requests
+  // pipelined behind the reload find its bytes ready. Node 24 hands a Blob's bytes out a loop
+  // turn later: such a request waits for them, and a handler still waiting when the next
+  // pipelined request is parsed makes the core close the connection (see the README's
+  // pipelining note). So there the Blob routes are asked after the reload's own read.
+  const blobReadInOneTurn = Number(process.versions.node.split(".")[0]) < 24;
+
+  it("static routes added from a handler are served whole to every pipelined request (text; Blob where Node reads it in one turn)", async () => {
+    const server = blobAndTextServer();
+    const blobs = blobReadInOneTurn ? ["/blob", "/global-blob"] : [];
+    const targets = ["/reload", ...blobs, "/global", "/text", ...blobs, "/global", "/text"];
+    const answers: Record<string, string> = { "/reload": "200 reloaded", "/blob": "200 uws blob", "/global-blob": "200 global blob", "/global": "200 global string", "/text": "200 uws string" };
+    expect(await pipelined(server.port, targets)).toEqual(targets.map((t) => answers[t]));
+  });
+
+  it("static Blob routes added from a handler are served whole once read", async () => {
+    const server = blobAndTextServer();
+    expect(await pipelined(server.port, ["/reload"])).toEqual(["200 reloaded"]);
+    expect(await pipelined(server.port, ["/blob", "/global-blob", "/blob", "/global-blob"])).toEqual(["200 uws blob", "200 global blob", "200 uws blob", "200 global blob"]);
   });
 });
 
