@@ -26,6 +26,10 @@ export class RequestBody {
   #taken: boolean;
   /** The response is done: further chunks are counted and dropped. */
   #discarding: boolean;
+  /** The stream from stream() has been pulled at least once. */
+  #pulled: boolean;
+  /** Read whole instead of through the stream handed out earlier (see readAllInsteadOfStream). */
+  #bypassed: boolean;
   /** A pending whole-body read. */
   #whole: { resolve(body: Buffer): void; reject(error: Error): void } | null;
 
@@ -40,6 +44,8 @@ export class RequestBody {
     this.#wake = null;
     this.#taken = false;
     this.#discarding = false;
+    this.#pulled = false;
+    this.#bypassed = false;
     this.#whole = null;
   }
 
@@ -137,6 +143,22 @@ export class RequestBody {
   /** Reads the whole body into one Buffer (settled straight from `push`, no polling loop). */
   readAll(): Promise<Buffer> {
     this.#take();
+    return this.#readWhole();
+  }
+
+  /**
+   * For a body already handed out as stream() (to undici, which needs one to copy the request)
+   * that nobody has pulled yet: reads it whole instead, without stream machinery, or returns
+   * null when the stream was already pulled. The caller cancels that stream, which then
+   * reads nothing and keeps the data.
+   */
+  readAllInsteadOfStream(): Promise<Buffer> | null {
+    if (this.#pulled || this.#bypassed) return null;
+    this.#bypassed = true;
+    return this.#readWhole();
+  }
+
+  #readWhole(): Promise<Buffer> {
     // A whole read wants everything: never throttle while it waits.
     this.#resumeIfPaused();
     if (this.#error) return Promise.reject(this.#error);
@@ -159,6 +181,8 @@ export class RequestBody {
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
+          this.#pulled = true;
+          if (this.#bypassed) throw new TypeError("Body is unusable: Body has already been read");
           for (;;) {
             if (this.#error) throw this.#error;
             if (this.#chunks.length > 0) {
@@ -177,7 +201,7 @@ export class RequestBody {
           }
         },
         cancel: () => {
-          this.discard();
+          if (!this.#bypassed) this.discard();
         },
       },
       { highWaterMark: 0 },

@@ -11,6 +11,7 @@
  * It costs a Request construction per request (about 1.3 µs on Node 24, measured), which the
  * stand-in defers until someone needs one.
  */
+import * as streams from "node:stream";
 import { NativeRequest } from "./_globals.js";
 import type { RequestBody } from "./body.js";
 
@@ -23,11 +24,16 @@ export interface RequestInternals {
 
 let internalsOf: (req: object) => RequestInternals | undefined;
 
+/** Public since Node 16.8 (works on web streams), missing from @types/node 20. */
+const isDisturbed = (streams as unknown as { isDisturbed(stream: unknown): boolean }).isDisturbed;
+
 export class BackedServerRequest extends NativeRequest {
   /** Route parameters (Bun's `BunRequest.params`), percent-decoded; empty outside param routes. */
   params: Record<string, string>;
   #rawHeaders: string[];
   #body: RequestBody | null;
+  /** The stream undici holds as this request's body. */
+  #stream: ReadableStream<Uint8Array> | null;
   #context: unknown;
   #controller: AbortController | null;
   #abortReason: string | null;
@@ -35,8 +41,9 @@ export class BackedServerRequest extends NativeRequest {
   /** Same arguments as the stand-in's, so the bridge builds either the same way. */
   constructor(url: string, method: string, rawHeaders: string[], body: RequestBody | null, context: unknown, params: Record<string, string>) {
     const stream = body !== null && method !== "GET" && method !== "HEAD" ? body.stream() : null;
+    // No init at all for a GET: undici then skips its whole init pass (measured 0.25 µs less).
     // @ts-expect-error duplex is required by undici for stream bodies, missing from lib.dom
-    super(url, stream === null ? { method } : { method, body: stream, duplex: "half" });
+    super(url, stream !== null ? { method, body: stream, duplex: "half" } : method === "GET" ? undefined : { method });
     const headers = super.headers;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       try {
@@ -48,6 +55,7 @@ export class BackedServerRequest extends NativeRequest {
     this.params = params;
     this.#rawHeaders = rawHeaders;
     this.#body = body;
+    this.#stream = stream;
     this.#context = context;
     this.#controller = null;
     this.#abortReason = null;
@@ -72,6 +80,33 @@ export class BackedServerRequest extends NativeRequest {
       if (this.#abortReason !== null) this.#controller.abort(this.#abortReason);
     }
     return this.#controller.signal;
+  }
+
+  /**
+   * The whole body without undici's stream reading, while nobody has touched the stream: its
+   * cancel() then marks undici's body used, as a read would (bodyUsed, `new Request(req)`).
+   */
+  #whole(): Promise<Buffer> | null {
+    const stream = this.#stream;
+    if (stream === null || stream.locked || isDisturbed(stream)) return null;
+    const whole = this.#body!.readAllInsteadOfStream();
+    if (whole === null) return null;
+    stream.cancel().catch(() => {});
+    return whole;
+  }
+
+  override text(): Promise<string> {
+    const whole = this.#whole();
+    return whole === null ? super.text() : whole.then((bytes) => bytes.toString("utf8"));
+  }
+  override json(): Promise<unknown> {
+    const whole = this.#whole();
+    return whole === null ? super.json() : whole.then((bytes) => JSON.parse(bytes.toString("utf8")));
+  }
+  override arrayBuffer(): Promise<ArrayBuffer> {
+    const whole = this.#whole();
+    // Buffers may share a pooled ArrayBuffer: hand out an exact copy.
+    return whole === null ? super.arrayBuffer() : whole.then((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer);
   }
 
   #abort(reason: string): void {

@@ -403,49 +403,57 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
 /** How much of a source-made body is read ahead to learn its length (see writeReadAhead). */
 const READ_AHEAD_BYTES = 64 * 1024;
 /**
- * Loop turns the read-ahead waits at most. Node 24's Blob reader hands out each part of an
- * in-memory Blob one turn after the other (Node 20's within one); 4 covers a two-part Blob.
+ * Loop turns the read-ahead waits at most for a next chunk. Node 24's Blob reader hands out
+ * each part of an in-memory Blob one turn after the other (Node 20's within one).
  */
 const READ_AHEAD_TURNS = 4;
 const NOT_READY = Symbol("not ready");
 
-/** Resolves with NOT_READY after `turns` loop turns (setImmediate callbacks in a row). */
-function afterTurns(turns: number): Promise<typeof NOT_READY> {
-  return new Promise((resolve) => {
-    const next = (left: number): void => {
-      if (left === 0) resolve(NOT_READY);
-      else setImmediate(next, left - 1);
-    };
-    next(turns);
-  });
+/** Resolves at the end of this loop turn; one setImmediate shared by every waiter of the turn. */
+let turnEnd: Promise<typeof NOT_READY> | null = null;
+function endOfTurn(): Promise<typeof NOT_READY> {
+  return (turnEnd ??= new Promise((resolve) =>
+    setImmediate(() => {
+      turnEnd = null;
+      resolve(NOT_READY);
+    }),
+  ));
 }
 
 /**
- * A body undici made from a whole source (undici 7+, where the source is private): such a
- * stream's chunks are ready at once, so read ahead while they are (for a few loop turns at most:
- * a network body or an async iterable is a byte stream too, and must flow as it comes). If it
- * ends within READ_AHEAD_BYTES (or in one chunk, as a string's does), it goes out as its source
- * would have: Content-Length, one write. Otherwise what was read is streamed, then the rest.
+ * A body undici made from a whole source (undici 7+, where the source is private). The first
+ * chunk is awaited as streaming would; after it, chunks that come within a few loop turns are
+ * read ahead (a network body or an async iterable is a byte stream too, and must flow as it
+ * comes). If the body ends within READ_AHEAD_BYTES (or in one chunk, as a string's does), it
+ * goes out as its source would have: Content-Length, one write. Otherwise what was read is
+ * streamed, then the rest.
  */
 async function writeReadAhead(ctx: RequestContext, head: Head, stream: ReadableStream<Uint8Array>): Promise<void> {
   const reader = stream.getReader();
-  const turnEnded = afterTurns(READ_AHEAD_TURNS);
-  const chunks: Uint8Array[] = [];
-  let bytes = 0;
+  const first = await reader.read();
+  if (first.done) {
+    if (ctx.aborted) return;
+    return endBytes(ctx, head, new Uint8Array(0), null);
+  }
+  const chunks: Uint8Array[] = [toChunk(first.value)];
+  let bytes = chunks[0]!.byteLength;
   let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = reader.read();
-  for (;;) {
-    const next = await Promise.race([pending!, turnEnded]);
-    if (next === NOT_READY) break;
+  let turns = READ_AHEAD_TURNS;
+  while (turns > 0) {
+    const next = await Promise.race([pending!, endOfTurn()]);
+    if (next === NOT_READY) {
+      turns--;
+      continue;
+    }
     pending = null;
     if (next.done) {
       if (ctx.aborted) return;
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
-      return endBytes(ctx, head, body, null);
+      return endBytes(ctx, head, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), null);
     }
     const chunk = toChunk(next.value);
     chunks.push(chunk);
     bytes += chunk.byteLength;
-    if (bytes > READ_AHEAD_BYTES && chunks.length > 1) break;
+    if (bytes > READ_AHEAD_BYTES) break;
     pending = reader.read();
   }
   async function* rest(): AsyncGenerator<Uint8Array> {

@@ -287,6 +287,21 @@ describe("new Request(req), clone(), fetch(req)", () => {
     expect(await res.json()).toEqual({ method: "POST", url: url(server, "/copy"), h: "1", body: "payload" });
   });
 
+  it("after the body was read: bodyUsed, and new Request(req) is a TypeError as for any used Request", async () => {
+    const server = inspector(async (req) => {
+      const text = await req.text();
+      let copyError = "";
+      try {
+        new Request(req);
+      } catch (err) {
+        copyError = (err as Error).constructor.name;
+      }
+      return { text, used: req.bodyUsed, copyError };
+    });
+    const res = await fetch(url(server, "/used"), { method: "POST", body: "once" });
+    expect(await res.json()).toEqual({ text: "once", used: true, copyError: "TypeError" });
+  });
+
   it("new Request(url, req) takes req as init", async () => {
     const server = inspector(async (req) => {
       const copy = new Request("http://other.test/x", req);
