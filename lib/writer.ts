@@ -8,6 +8,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { NativeResponse } from "./_globals.js";
 import { isValidHeaderName, isValidHeaderValue, forEachHeaderInit } from "./_headers.js";
 import { readNativeResponse } from "./_undici.js";
+import { readAhead } from "./_read_ahead.js";
 import { statusLine } from "./_status.js";
 import { coreByteString, coreText } from "./_core_bytes.js";
 import type { RequestContext } from "./context.js";
@@ -400,78 +401,14 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
   throw badResponseError(response);
 }
 
-/** How much of a source-made body is read ahead to learn its length (see writeReadAhead). */
-const READ_AHEAD_BYTES = 64 * 1024;
-/**
- * Loop turns the read-ahead waits at most for a next chunk. Node 24's Blob reader hands out
- * each part of an in-memory Blob one turn after the other (Node 20's within one).
- */
-const READ_AHEAD_TURNS = 4;
-const NOT_READY = Symbol("not ready");
-
-/** Resolves at the end of this loop turn; one setImmediate shared by every waiter of the turn. */
-let turnEnd: Promise<typeof NOT_READY> | null = null;
-function endOfTurn(): Promise<typeof NOT_READY> {
-  return (turnEnd ??= new Promise((resolve) =>
-    setImmediate(() => {
-      turnEnd = null;
-      resolve(NOT_READY);
-    }),
-  ));
-}
-
-/**
- * A body undici made from a whole source (undici 7+, where the source is private). The first
- * chunk is awaited as streaming would; after it, chunks that come within a few loop turns are
- * read ahead (a network body or an async iterable is a byte stream too, and must flow as it
- * comes). If the body ends within READ_AHEAD_BYTES (or in one chunk, as a string's does), it
- * goes out as its source would have: Content-Length, one write. Otherwise what was read is
- * streamed, then the rest.
- */
+/** A body undici made from a whole source (undici 7+): its length if it is ready, else streamed. */
 async function writeReadAhead(ctx: RequestContext, head: Head, stream: ReadableStream<Uint8Array>): Promise<void> {
-  const reader = stream.getReader();
-  const first = await reader.read();
-  if (first.done) {
+  const result = await readAhead(stream);
+  if (result.whole !== null) {
     if (ctx.aborted) return;
-    return endBytes(ctx, head, new Uint8Array(0), null);
+    return endBytes(ctx, head, result.whole, null);
   }
-  const chunks: Uint8Array[] = [toChunk(first.value)];
-  let bytes = chunks[0]!.byteLength;
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = reader.read();
-  let turns = READ_AHEAD_TURNS;
-  while (turns > 0) {
-    const next = await Promise.race([pending!, endOfTurn()]);
-    if (next === NOT_READY) {
-      turns--;
-      continue;
-    }
-    pending = null;
-    if (next.done) {
-      if (ctx.aborted) return;
-      return endBytes(ctx, head, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), null);
-    }
-    const chunk = toChunk(next.value);
-    chunks.push(chunk);
-    bytes += chunk.byteLength;
-    if (bytes > READ_AHEAD_BYTES) break;
-    pending = reader.read();
-  }
-  async function* rest(): AsyncGenerator<Uint8Array> {
-    let done = false;
-    try {
-      yield* chunks;
-      for (;;) {
-        const next = await (pending ?? reader.read());
-        pending = null;
-        if (next.done) break;
-        yield next.value;
-      }
-      done = true;
-    } finally {
-      if (!done) reader.cancel("response body no longer sent").catch(() => {});
-    }
-  }
-  return writeMaybeCompressedStream(ctx, head, null, rest());
+  return writeMaybeCompressedStream(ctx, head, null, result.rest);
 }
 
 interface ResponseLike {
