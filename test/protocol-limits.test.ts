@@ -112,6 +112,16 @@ describe("maxHeaderSize", () => {
     await res.arrayBuffer();
   });
 
+  it("a maxHeaderSize of 100 KiB means the same on every binary (the core's buffer is set before it loads)", async () => {
+    const { server } = sizeServer({ maxHeaderSize: 100 * 1024 });
+    const big = await rawExchange(server.port, headWithSize(90 * 1024), { idleMs: 2000 });
+    expect(parseResponses(big.data).responses[0]?.status).toBe(200);
+    const over = await rawExchange(server.port, headWithSize(110 * 1024), { idleMs: 2000 });
+    expect(over.data).toMatch(/^HTTP\/1\.1 431 /);
+    // The setting went through the environment only while the core loaded.
+    expect(process.env.UWS_HTTP_MAX_HEADERS_SIZE).toBeUndefined();
+  });
+
   it("heads far over the core's own buffer (200 KiB) are refused (431) without a crash", async () => {
     const { server, calls } = sizeServer({ maxHeaderSize: 1024 * 1024 });
     const out = await rawExchange(server.port, headWithSize(200 * 1024), { idleMs: 2000 });
