@@ -24,14 +24,7 @@ export class LazyHeaders {
   #materialize(): Headers {
     if (this.#real === null) {
       const real = new NativeHeaders();
-      const raw = this.#raw;
-      for (let i = 0; i < raw.length; i += 2) {
-        try {
-          real.append(raw[i]!, raw[i + 1]!);
-        } catch {
-          // uWS accepted a value undici refuses (e.g. a NUL byte): leave it out, never throw.
-        }
-      }
+      appendRawHeaders(real, this.#raw);
       this.#real = real;
     }
     return this.#real;
@@ -75,3 +68,14 @@ function isPlainValue(value: string): boolean {
 }
 
 delegateMissingMembers(LazyHeaders, NativeHeaders, (self) => realOf(self as LazyHeaders));
+
+/** Appends [name, value, …] as uWS reported them to undici Headers (a LazyHeaders' or a real Request's). */
+export function appendRawHeaders(headers: Headers, raw: readonly string[]): void {
+  for (let i = 0; i < raw.length; i += 2) {
+    try {
+      headers.append(raw[i]!, raw[i + 1]!);
+    } catch {
+      // uWS accepted a value undici refuses (e.g. a NUL byte): leave it out, never throw.
+    }
+  }
+}

@@ -13,11 +13,14 @@ import * as streams from "node:stream";
 import { NativeRequest, NativeResponse } from "./_globals.js";
 import { fileOfStream } from "./file.js";
 
-/** Off when the environment asks for the public-API path (read once, at load). */
-const internalsAllowed = process.env.UWSERVE_UNDICI_INTERNALS !== "off";
+/**
+ * Off when the environment asks for the public-API path (read once, at load); request.ts
+ * reads it too, for its lazy stand-in.
+ */
+export const internalsAllowed = process.env.UWSERVE_UNDICI_INTERNALS !== "off";
 
 /** Public since Node 16.8 (works on web streams), missing from @types/node 20. */
-const isDisturbed = (streams as unknown as { isDisturbed(stream: unknown): boolean }).isDisturbed;
+export const isDisturbed = (streams as unknown as { isDisturbed(stream: unknown): boolean }).isDisturbed;
 
 function symbolNamed(target: object, description: string): symbol | undefined {
   return Object.getOwnPropertySymbols(target).find((s) => s.description === description);
@@ -147,8 +150,7 @@ function readState(response: Response): NativeResponseParts | undefined {
   ) {
     source = body.source;
   }
-  if (source !== undefined) return { status: state.status, statusText: state.statusText, headers, source, stream: null, fromSource: false };
-  return { status: state.status, statusText: state.statusText, headers, source, stream: response.body, fromSource: false };
+  return { status: state.status, statusText: state.statusText, headers, source, stream: source === undefined ? response.body : null, fromSource: false };
 }
 
 /** The public-API reading (undici 7+): correct for every Response, the body known by its stream. */

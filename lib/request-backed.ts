@@ -11,8 +11,9 @@
  * It costs a Request construction per request (about 1.3 µs on Node 24, measured), which the
  * stand-in defers until someone needs one.
  */
-import * as streams from "node:stream";
 import { NativeRequest } from "./_globals.js";
+import { appendRawHeaders } from "./_lazy_headers.js";
+import { isDisturbed } from "./_undici.js";
 import type { RequestBody } from "./body.js";
 
 /** What the bridge reads back from one of its requests, whichever class it is. */
@@ -23,9 +24,6 @@ export interface RequestInternals {
 }
 
 let internalsOf: (req: object) => RequestInternals | undefined;
-
-/** Public since Node 16.8 (works on web streams), missing from @types/node 20. */
-const isDisturbed = (streams as unknown as { isDisturbed(stream: unknown): boolean }).isDisturbed;
 
 export class BackedServerRequest extends NativeRequest {
   /** Route parameters (Bun's `BunRequest.params`), percent-decoded; empty outside param routes. */
@@ -44,14 +42,7 @@ export class BackedServerRequest extends NativeRequest {
     // No init at all for a GET: undici then skips its whole init pass (measured 0.25 µs less).
     // @ts-expect-error duplex is required by undici for stream bodies, missing from lib.dom
     super(url, stream !== null ? { method, body: stream, duplex: "half" } : method === "GET" ? undefined : { method });
-    const headers = super.headers;
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      try {
-        headers.append(rawHeaders[i]!, rawHeaders[i + 1]!);
-      } catch {
-        // uWS accepted a field undici refuses (as LazyHeaders does): leave it out, never throw.
-      }
-    }
+    appendRawHeaders(super.headers, rawHeaders);
     this.params = params;
     this.#rawHeaders = rawHeaders;
     this.#body = body;

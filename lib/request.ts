@@ -9,7 +9,7 @@
 import { delegateMissingMembers } from "./_delegate.js";
 import { NativeRequest, NativeResponse } from "./_globals.js";
 import { LazyHeaders } from "./_lazy_headers.js";
-import { requestSymbols } from "./_undici.js";
+import { internalsAllowed, requestSymbols } from "./_undici.js";
 import { backedInternals, BackedServerRequest } from "./request-backed.js";
 import { buildUrl } from "./_url.js";
 import type { RequestBody } from "./body.js";
@@ -250,7 +250,7 @@ delegateMissingMembers(ServerRequest, NativeRequest, (self) => materialize(self 
  * the stand-in off, so its replacement can be tested on any Node.
  */
 export const lazyRequests: boolean = (() => {
-  if (process.env.UWSERVE_UNDICI_INTERNALS === "off") return false;
+  if (!internalsAllowed) return false;
   try {
     const probe = new ServerRequest("PUT", "/probe", "q=1", ["x-probe", "1"], "localhost", "http://localhost", null, null);
     const copy = new NativeRequest(probe as unknown as Request);

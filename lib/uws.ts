@@ -113,8 +113,3 @@ function load(): typeof UWS {
 export function loadCore(): typeof UWS {
   return (registry[LOADED] ??= load());
 }
-
-/** Whether the core is already loaded (tests, diagnostics). */
-export function coreLoaded(): boolean {
-  return registry[LOADED] !== undefined;
-}
