@@ -210,13 +210,14 @@ for v in $VERSIONS; do
   say "node $version $status: tests passed=$passed failed=$failed skipped=$skipped of $total, ${secs} s (log: $log)"
   if [ "$status" != ok ]; then
     failed_versions+=("$v")
-    { grep -E '^ *(FAIL|×) ' "$log" || tail -15 "$log"; } | head -25 | sed 's/^/matrix:   /'
+    { grep -E '^ *(FAIL|×) ' "$log" || tail -15 "$log"; } | sed -n '1,25s/^/matrix:   /p'
   fi
 done
 
 # On this host: where the Node 24 binary can't load (glibc < 2.38), the first serve() (or the
 # import, were the loader eager) must fail with UWSERVE_ERR_UWS_UNAVAILABLE naming glibc.
-host_glibc="$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')"
+# sed, not head: head would close the pipe early, and under pipefail ldd's SIGPIPE ends the script.
+host_glibc="$(ldd --version 2>&1 | sed -nE '1s/.* ([0-9]+\.[0-9]+)$/\1/p')"
 install_node 24
 install_node 26
 host_checks=ok
