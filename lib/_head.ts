@@ -57,6 +57,23 @@ function visit(name: string, value: string): void {
  * are only checked (static routes). The result is shared: copy what you need.
  */
 export function scanHead(req: HttpRequest, lineBytes: number, keep = true): Readonly<HeadScan> {
+  reset(lineBytes, keep);
+  req.forEach(visit);
+  if (scan.nonAscii && keep) latin1Values(req, scan.rawHeaders);
+  return scan;
+}
+
+/**
+ * Scans headers node:http parsed (`rawHeaders`: names as sent, values already latin1), filling
+ * the same shared result as scanHead; names are lower-cased as uWS gives them.
+ */
+export function scanRawHeaders(raw: readonly string[], lineBytes: number, keep = true): Readonly<HeadScan> {
+  reset(lineBytes, keep);
+  for (let i = 0; i < raw.length; i += 2) visit(raw[i]!.toLowerCase(), raw[i + 1]!);
+  return scan;
+}
+
+function reset(lineBytes: number, keep: boolean): void {
   collect = keep;
   scan.rawHeaders = keep ? [] : NO_HEADERS;
   scan.headerBytes = lineBytes;
@@ -66,9 +83,6 @@ export function scanHead(req: HttpRequest, lineBytes: number, keep = true): Read
   scan.conflictingLength = false;
   scan.chunked = false;
   scan.nonAscii = false;
-  req.forEach(visit);
-  if (scan.nonAscii && keep) latin1Values(req, scan.rawHeaders);
-  return scan;
 }
 
 /** Any character a pure-ASCII header value doesn't have. */

@@ -62,7 +62,7 @@ export class RequestBody {
   }
 
   /** Takes a uWS chunk, which is only valid during the call. */
-  push(chunk: ArrayBuffer, isLast: boolean): void {
+  push(chunk: ArrayBuffer | Uint8Array, isLast: boolean): void {
     if (this.#discarding) {
       this.#received += chunk.byteLength;
       if (isLast) this.#ended = true;
@@ -72,7 +72,7 @@ export class RequestBody {
     const length = chunk.byteLength;
     if (length > 0) {
       const copy = Buffer.allocUnsafe(length);
-      copy.set(new Uint8Array(chunk));
+      copy.set(chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : chunk);
       this.#chunks.push(copy);
       this.#queued += length;
       this.#received += length;

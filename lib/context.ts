@@ -1,8 +1,8 @@
 /**
- * One in-flight HTTP request on the uWS side: its HttpResponse, abort and body wiring, and the
+ * One in-flight HTTP request on the uWS side: its Exchange, abort and body wiring, and the
  * bookkeeping that must happen exactly once when it completes or the client goes away.
  */
-import type { HttpResponse } from "./uws.js";
+import type { Exchange } from "./core/exchange.js";
 import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
 import type { BackedServerRequest } from "./request-backed.js";
@@ -39,7 +39,7 @@ export class RequestContext implements BodyFlowControl {
   /** When body data last arrived, and when the core's idle timer was last restarted (ms). */
   lastData: number;
   coreTimerReset: number;
-  readonly res: HttpResponse;
+  readonly res: Exchange;
   readonly owner: ContextOwner;
   readonly isHead: boolean;
   /** The client hung up (or the connection was cut): `res` must not be touched again. */
@@ -68,9 +68,9 @@ export class RequestContext implements BodyFlowControl {
   pendingUpgrade: PendingUpgrade | null;
   /** Arrow fields so uWS gets the same function object without a bind per call. */
   readonly onAborted: () => void;
-  readonly onData: (chunk: ArrayBuffer, isLast: boolean) => void;
+  readonly onData: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void;
 
-  constructor(res: HttpResponse, owner: ContextOwner, isHead: boolean) {
+  constructor(res: Exchange, owner: ContextOwner, isHead: boolean) {
     this.#refusing = false;
     this.#flowPaused = false;
     this.lastData = 0;
@@ -144,7 +144,7 @@ export class RequestContext implements BodyFlowControl {
     }
   }
 
-  #handleData(chunk: ArrayBuffer, isLast: boolean): void {
+  #handleData(chunk: ArrayBuffer | Uint8Array, isLast: boolean): void {
     const body = this.body;
     if (body === null) return;
     if (!isLast && !this.finished) {

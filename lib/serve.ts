@@ -8,19 +8,19 @@ import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
 import { resolveWebSocketOptions } from "./websocket-options.js";
 import { importEntryAgain } from "./entry.js";
+import { defaultEngineChoice, ENGINE_CHOICES, type EngineChoice } from "./engines/select.js";
 import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
 /** The uWS core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
 const CORE_IDLE_TIMEOUT = 10;
-let warnedIdleTimeout = false;
 
 /** Options this version implements. */
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
-  "compression", "automaticCompression", "workers",
+  "compression", "automaticCompression", "workers", "engine",
 ]);
 
 /**
@@ -199,16 +199,6 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 255) {
     throw optionOutOfRange("idleTimeout", "an integer number of seconds from 0 to 255", idleTimeout);
   }
-  if (idleTimeout !== CORE_IDLE_TIMEOUT && !warnedIdleTimeout) {
-    // Not an error: Bun code often sets it, and uwserve applies it where the core lets it.
-    warnedIdleTimeout = true;
-    process.emitWarning(
-      `uwserve: idleTimeout ${idleTimeout} applies to request bodies (an upload idle that long is cut; one that keeps ` +
-        `sending never is). Connections idle between requests or still sending their headers are closed by the uWS ` +
-        `core after ${CORE_IDLE_TIMEOUT} s, a constant inside its binary.`,
-      { code: "UWSERVE_IDLE_TIMEOUT_PARTIAL" },
-    );
-  }
 
   const development = options.development ?? process.env.NODE_ENV === "development";
   if (typeof development !== "boolean" && (typeof development !== "object" || development === null)) {
@@ -239,6 +229,9 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
 
   const reusePort = options.reusePort ?? false;
   if (typeof reusePort !== "boolean") throw invalidOption("reusePort", "a boolean", reusePort);
+
+  const engine = options.engine ?? defaultEngineChoice();
+  if (!(ENGINE_CHOICES as readonly unknown[]).includes(engine)) throw invalidOption("engine", '"auto", "uws" or "node"', engine);
 
   const id = options.id ?? "";
   if (typeof id !== "string") throw invalidOption("id", "a string", id);
@@ -272,6 +265,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     compression,
     unix: unix === null ? null : { path: unix as string, option: unixOption },
     tls: { tls: options.tls, cert: options.cert, key: options.key },
+    engine: engine as EngineChoice,
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

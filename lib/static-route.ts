@@ -4,7 +4,7 @@
  * context or a handler call: only the native writes uWS needs.
  */
 import { coreByteString } from "./_core_bytes.js";
-import type { HttpResponse } from "./uws.js";
+import type { Exchange } from "./core/exchange.js";
 import { UwsResponse } from "./response.js";
 import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 
@@ -54,10 +54,10 @@ export class StaticRoute {
   }
 
   /** Writes the response; must run corked. `close` asks uWS to close the connection after. */
-  write(res: HttpResponse, isHead: boolean, close: boolean): void {
+  write(res: Exchange, isHead: boolean, close: boolean): void {
     if (this.#statusLine !== null) res.writeStatus(this.#statusLine);
     const headers = this.#headers;
-    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i]!, headers[i + 1]!);
+    for (let i = 0; i < headers.length; i += 2) res.writeHeader(headers[i] as string, headers[i + 1]!);
     const body = this.#body ?? new Uint8Array(0);
     if (NO_BODY_STATUS.has(this.#status)) res.endWithoutBody();
     else if (isHead) endHead(res, body.byteLength, close);

@@ -45,7 +45,7 @@ const FIELDS = ["key", "cert", "ca", "passphrase", "dhParamsFile", "serverName",
 const SERVABLE_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1", "secp224r1"]);
 
 /** One validated `tls` object: what the core needs, still in memory. */
-interface Entry {
+export interface TlsEntry {
   /** How errors name the entry's fields: "tls" → "tls.key", "tls[1]" → "tls[1].key", "" (Deno) → "key". */
   prefix: string;
   serverName: string | null;
@@ -59,7 +59,7 @@ interface Entry {
 
 /** Validates and materialises `tls` (object or array for SNI) and Deno's top-level `cert`/`key`. null when no TLS. Throws uwserve errors naming the problem. */
 export function resolveTls(tls: unknown, denoCert: unknown, denoKey: unknown): ResolvedTls | null {
-  const entries = readEntries(tls, denoCert, denoKey);
+  const entries = readTlsEntries(tls, denoCert, denoKey);
   if (entries.length === 0) return null;
   // The default certificate answers clients without SNI and names no entry matches.
   const fallback = entries.find((entry) => entry.serverName === null) ?? entries[0]!;
@@ -82,7 +82,7 @@ export function resolveTls(tls: unknown, denoCert: unknown, denoKey: unknown): R
 // ---- reading and validating ----------------------------------------------------------------
 
 /** Takes the three options, returns the validated entries ([] = no TLS); throws on any problem. */
-function readEntries(tls: unknown, denoCert: unknown, denoKey: unknown): Entry[] {
+export function readTlsEntries(tls: unknown, denoCert: unknown, denoKey: unknown): TlsEntry[] {
   const deno = denoCert !== undefined || denoKey !== undefined;
   if (tls !== undefined && tls !== null) {
     if (deno) {
@@ -111,7 +111,7 @@ function readEntries(tls: unknown, denoCert: unknown, denoKey: unknown): Entry[]
 }
 
 /** Takes the `tls` array, returns its entries; one may omit serverName (the default), names must differ. */
-function readSniEntries(list: unknown[]): Entry[] {
+function readSniEntries(list: unknown[]): TlsEntry[] {
   if (list.length === 0) throw invalidOption("tls", "an object or a non-empty array of objects", list);
   const entries = list.map((item, i) => {
     if (typeof item !== "object" || item === null || Array.isArray(item)) {
@@ -147,7 +147,7 @@ function readSniEntries(list: unknown[]): Entry[] {
 }
 
 /** Takes one tls object and its name ("tls", "tls[1]" or "" for Deno), returns it validated. */
-function readEntry(options: Record<string, unknown>, prefix: string, inArray: boolean): Entry {
+function readEntry(options: Record<string, unknown>, prefix: string, inArray: boolean): TlsEntry {
   const name = (field: string): string => (prefix === "" ? field : `${prefix}.${field}`);
   for (const key of Object.keys(options)) {
     const near = FIELDS.find((field) => field !== key && field.toLowerCase() === key.toLowerCase());
@@ -405,7 +405,7 @@ class MemoryFiles {
   #onExit = (): void => this.release();
 
   /** Takes an entry, writes its material, returns the core's options pointing at it. */
-  appOptions(entry: Entry): AppOptions {
+  appOptions(entry: TlsEntry): AppOptions {
     const label = entry.prefix === "" ? "tls" : entry.prefix.replace(/\[(\d+)\]/, "$1"); // "tls", "tls1"
     // One-time passphrase: the key as written is useless without this process's memory.
     const passphrase = randomBytes(24).toString("base64url");

@@ -128,6 +128,8 @@ export interface ServerLike {
   readonly url: URL;
   readonly id: string;
   readonly development: boolean;
+  /** uwserve: which engine serves ("uws": the uWebSockets.js core; "node": node:http). */
+  readonly engine: "uws" | "node";
   readonly pendingRequests: number;
   readonly pendingWebSockets: number;
   readonly addr: Addr;

@@ -5,7 +5,7 @@
  */
 import { coreByteString } from "./_core_bytes.js";
 import type { RequestContext } from "./context.js";
-import type { HttpRequest, us_socket_context_t } from "./uws.js";
+import type { HttpRequest, HttpResponse, us_socket_context_t } from "./uws.js";
 import type { ServerWebSocket, WebSocketHub } from "./websocket.js";
 
 /** A request that asked for a WebSocket, as uWS saw it. */
@@ -70,7 +70,8 @@ export function performUpgrade(
   }
   ctx.responded = true;
   ctx.upgraded = true;
-  const res = ctx.res;
+  // Only the uws engine has WebSockets: its exchange is uWS's HttpResponse.
+  const res = ctx.res as HttpResponse;
   ctx.run(() => {
     if (extra.length > 0) {
       // The status first, or the first header would write "200 OK" and break the upgrade.

@@ -106,10 +106,31 @@ function load(): typeof UWS {
   }
 }
 
+/** Null when the core loads here, else the coded error that explains why not (loads it to find out). */
+export function coreUnavailable(): Error | null {
+  try {
+    loadCore();
+    return null;
+  } catch (err) {
+    return err as Error;
+  }
+}
+
 /**
  * The uWebSockets.js module, loaded on first use (the first `serve()`), never at import: so a
  * process that only imports uwserve loads nothing, and the core's settings are applied first.
  */
 export function loadCore(): typeof UWS {
-  return (registry[LOADED] ??= load());
+  const loaded = registry[LOADED];
+  if (loaded !== undefined) return loaded;
+  // A binary that failed to load fails the same way again: remember the explanation.
+  if (loadFailure !== null) throw loadFailure;
+  try {
+    return (registry[LOADED] = load());
+  } catch (err) {
+    loadFailure = err as Error;
+    throw err;
+  }
 }
+
+let loadFailure: Error | null = null;

@@ -19,6 +19,7 @@
  * when it runs in such a worker.
  */
 import { availableParallelism } from "node:os";
+import { resolve as resolvePath } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
 import { uwserveError } from "./errors.js";
 import { loadNative } from "./native.js";
@@ -106,6 +107,43 @@ export function checkWorkersSupported(count: number): void {
       "UWSERVE_ERR_NATIVE_UNAVAILABLE",
       `uwserve: workers: ${count} needs uwserve's native addon (its hub carries pub/sub between the threads); without it only one thread can serve (workers: 1). ${cause}`,
     );
+  }
+}
+
+/**
+ * The main thread picked the port (listening proved it free, and port 0 became a real one that
+ * SO_REUSEPORT can share) and stopped listening; the workers re-run the main module (its
+ * serve() call makes each one's server, serve.ts) or, under the CLI, the CLI on its entry.
+ * Blocks until all of them listen. `abandon` undoes the main thread's server if they can't start.
+ */
+export function startWorkerGroup(
+  count: number,
+  port: number,
+  plan: { group: string; counters: SharedArrayBuffer },
+  onStopAll: (force: boolean) => void,
+  abandon: () => void,
+): WorkerGroup {
+  const main = process.argv[1];
+  try {
+    if (launcher === null && (main === undefined || main === "")) {
+      throw uwserveError(
+        Error,
+        "UWSERVE_ERR_WORKER",
+        "uwserve: serve({ workers }) runs the main module again in each worker, and this process has none (node -e, a REPL); put the server in a file, or run it with `uwserve --workers N entry`",
+      );
+    }
+    const group = new WorkerGroup({
+      ...(launcher ?? { script: new URL("./worker-entry.js", import.meta.url), argv: process.argv.slice(2), entry: resolvePath(main!) }),
+      count,
+      port,
+      ...plan,
+    });
+    group.onStopAll = onStopAll;
+    group.start();
+    return group;
+  } catch (err) {
+    abandon();
+    throw err;
   }
 }
 

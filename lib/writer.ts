@@ -1,5 +1,5 @@
 /**
- * Writes what a handler returned onto a uWS HttpResponse: status line, validated headers and
+ * Writes what a handler returned onto a uWS Exchange: status line, validated headers and
  * the body, with fast paths for string/bytes bodies (no stream machinery) and streamed bodies
  * batched under cork with uWS backpressure. Framing follows H5: uWS writes Content-Length for
  * `end()`, so a user's Content-Length is never written twice; HEAD and 204/304 get no body.
@@ -18,7 +18,7 @@ import { fastResponseParts, isAsyncIterableBody, type FastResponseParts } from "
 import { requestHeader } from "./request.js";
 import { compressAsync, compressStream, compressSync, LARGE_BODY_BYTES as COMPRESS_OFF_LOOP_BYTES, negotiateEncoding, shouldCompress, varyWithAcceptEncoding, type Encoding } from "./compression.js";
 import { constants as zlibConstants } from "node:zlib";
-import type { HttpResponse } from "./uws.js";
+import type { Exchange } from "./core/exchange.js";
 
 const TEXT_PLAIN = "text/plain;charset=utf-8";
 const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
@@ -155,7 +155,7 @@ const LARGE_BODY_BYTES = 64 * 1024;
  * connection's next request as async pipelining (H8) and closes it. Write Content-Length
  * ourselves and end without a reported length, which completes the response.
  */
-export function endHead(res: HttpResponse, length: number, close: boolean): void {
+export function endHead(res: Exchange, length: number, close: boolean): void {
   if (length === 0) {
     res.endWithoutBody(0, close);
     return;

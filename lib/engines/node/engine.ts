@@ -1,0 +1,175 @@
+/**
+ * The node engine: node:http (node:https with TLS) under the same pipeline as the uws engine.
+ * It serves wherever Node runs (no uWS binary for this Node, glibc too old, musl) and what the
+ * core can't: HTTP/1.0 clients, the client's port, abstract unix sockets. Routes are matched in
+ * JS; each request is read into the shared pipeline with a NodeExchange as its exchange.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { isIP, type Socket } from "node:net";
+import { scanRawHeaders } from "../../_head.js";
+import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
+import type { Engine } from "../../core/engine.js";
+import type { ResolvedOptions } from "../../server.js";
+import type { Exchange } from "../../core/exchange.js";
+import { uwserveError } from "../../errors.js";
+import { needsNormalizing, normalizePath } from "../../router.js";
+import type { SocketAddress } from "../../types.js";
+import { prepareUnixPath } from "../../unix-socket.js";
+import { isWildcardHost, listenError } from "../listen-error.js";
+import { NodeExchange } from "./exchange.js";
+import { resolveNodeTls } from "./tls.js";
+
+/** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
+const HEAD_LIMIT_SLACK = 4096;
+
+/** net.Server's synchronous bind (`_listen2`, the alias cluster uses): serve() reports its port at once, as Bun's does. */
+type SyncListen = (address: string, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void;
+const syncListen = (createHttpServer() as unknown as { _listen2?: SyncListen })._listen2;
+
+export class NodeEngine implements Engine {
+  readonly name = "node" as const;
+  readonly scheme: "http" | "https";
+  readonly hub = null;
+  port: number;
+  fallbackOrigin: string;
+  readonly #server: HttpServer;
+  readonly #options: ResolvedOptions;
+  readonly #dispatcher: Dispatcher;
+  readonly #sockets: Set<Socket>;
+  #listening: boolean;
+  #refed: boolean;
+
+  constructor(options: ResolvedOptions, dispatcher: Dispatcher) {
+    this.#options = options;
+    this.#dispatcher = dispatcher;
+    const idleMs = options.idleTimeout * 1000;
+    const http: ServerOptions = {
+      maxHeaderSize: options.maxHeaderSize + HEAD_LIMIT_SLACK,
+      // Idle keep-alive connections close after idleTimeout (0: never); a request in progress is
+      // never cut for time by node (uploads are timed by the server, as on the uws engine).
+      keepAliveTimeout: idleMs,
+      requestTimeout: 0,
+      // Requests without Host are served (their URL uses the listening address), as uWS does.
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+    };
+    const tls = resolveNodeTls(options.tls.tls, options.tls.cert, options.tls.key);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
+    this.#server = tls !== null ? createHttpsServer({ ...http, ...tls.options }, onRequest) : createHttpServer(http, onRequest);
+    this.scheme = tls !== null ? "https" : "http";
+    this.#sockets = new Set();
+    this.#server.on("connection", (socket: Socket) => {
+      this.#sockets.add(socket);
+      if (!this.#refed) socket.unref();
+      socket.once("close", () => this.#sockets.delete(socket));
+    });
+    this.#listening = false;
+    this.#refed = true;
+    this.port = 0;
+    this.fallbackOrigin = "";
+    this.#listen();
+  }
+
+  /** Binds before returning, like the uws engine, so `port` is right at once. */
+  #listen(): void {
+    const { hostname, port, unix } = this.#options;
+    const server = this.#server;
+    // A failed bind is reported here, as a coded error; node's own 'error' event would come later.
+    server.once("error", () => {});
+    if (unix !== null) {
+      prepareUnixPath(unix.path, unix.option);
+      server.listen(unix.path);
+      if (!server.listening) throw listenError(hostname, port, unix.path);
+    } else {
+      const address = bindAddress(hostname);
+      if (syncListen === undefined) {
+        throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNAVAILABLE", `uwserve: the node engine needs net.Server's synchronous bind, which Node ${process.version} doesn't have`);
+      }
+      syncListen.call(server, address, port, isIP(address), 511);
+      if (!server.listening) throw listenError(hostname, port, null);
+      this.port = (server.address() as { port: number }).port;
+    }
+    this.#listening = true;
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const handlers = this.#dispatcher.handlers;
+    const target = req.url ?? "/";
+    const q = target.indexOf("?");
+    let path = q === -1 ? target : target.slice(0, q);
+    const query = q === -1 ? "" : target.slice(q + 1);
+    if (path.charCodeAt(0) !== 47 /* / */) path = originPath(path);
+    const method = req.method ?? "GET";
+    const { route, params } = routeInJs(handlers.routes, needsNormalizing(path) ? normalizePath(path) : path);
+    const routeTarget = route !== null ? targetFor(route, method) : null;
+    const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null;
+    const head = scanRawHeaders(req.rawHeaders, method.length + target.length + 12, !isStatic);
+    this.#dispatcher.dispatch(new NodeExchange(req, res), handlers, method, path, query, head, route, routeTarget, params, null, this.fallbackOrigin);
+  }
+
+  addRoutes(): void {
+    // Routes are matched in JS on every request: nothing to register.
+  }
+
+  refuse(exchange: Exchange, status: string, body: string): void {
+    exchange.writeStatus(status).end(body, true);
+  }
+
+  remoteAddress(exchange: Exchange): SocketAddress {
+    const socket = (exchange as NodeExchange).req.socket;
+    let address = socket.remoteAddress ?? "";
+    if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
+    return { address, family: address.includes(":") ? "IPv6" : "IPv4", port: socket.remotePort ?? 0 };
+  }
+
+  stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    // close() also closes idle keep-alive connections; busy ones finish their response first.
+    this.#server.close();
+  }
+
+  closeAll(): void {
+    this.stopListening();
+    this.#server.closeAllConnections();
+    for (const socket of this.#sockets) socket.destroy();
+  }
+
+  setRef(ref: boolean): void {
+    this.#refed = ref;
+    if (ref) this.#server.ref();
+    else this.#server.unref();
+    for (const socket of this.#sockets) {
+      if (ref) socket.ref();
+      else socket.unref();
+    }
+  }
+
+  openSockets(): number {
+    return this.#sockets.size;
+  }
+}
+
+/** The address to bind: an IP as given; "localhost" as the loopback uWS binds for it; the IPv6 wildcard for "" (dual stack). */
+function bindAddress(hostname: string): string {
+  const bare = hostname.replace(/^\[|\]$/g, "");
+  if (isIP(bare) !== 0) return bare;
+  if (bare === "localhost") return "127.0.0.1";
+  if (isWildcardHost(hostname)) return "::";
+  throw uwserveError(
+    Error,
+    "UWSERVE_ERR_LISTEN",
+    `uwserve: the node engine listens on an IP address or "localhost"; resolve ${JSON.stringify(hostname)} first (it binds before serve() returns, without a DNS lookup)`,
+  );
+}
+
+/** The path of an absolute-form request target ("http://host/p"); "*" (OPTIONS) stays as it is. */
+function originPath(target: string): string {
+  if (target === "*") return target;
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return target;
+  }
+}

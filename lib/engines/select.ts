@@ -1,0 +1,81 @@
+/**
+ * Which engine serves: `engine` in serve() (or the CLI's --engine), else UWSERVE_ENGINE, else
+ * "auto". "auto" takes the uws engine where its core loads and the node engine elsewhere, and
+ * says so once per process on stderr, with the reason and how to get the fast path.
+ */
+import { uwserveError } from "../errors.js";
+import { coreUnavailable } from "../uws.js";
+import type { EngineName } from "../core/engine.js";
+
+export type EngineChoice = "auto" | EngineName;
+export const ENGINE_CHOICES: readonly EngineChoice[] = ["auto", "uws", "node"];
+
+/** The process-wide default: UWSERVE_ENGINE, else "auto". */
+export function defaultEngineChoice(): EngineChoice {
+  const value = process.env.UWSERVE_ENGINE;
+  if (value === undefined || value === "") return "auto";
+  if ((ENGINE_CHOICES as readonly string[]).includes(value)) return value as EngineChoice;
+  throw uwserveError(
+    TypeError,
+    "UWSERVE_ERR_INVALID_OPTION",
+    `uwserve: UWSERVE_ENGINE must be "auto", "uws" or "node"; it is ${JSON.stringify(value)}`,
+  );
+}
+
+let announced = false;
+
+/** What the options need from an engine, for "auto" to decide. */
+export interface EngineNeeds {
+  websocket: boolean;
+  workers: boolean;
+}
+
+/**
+ * The engine for `choice`. "uws" throws UWSERVE_ERR_UWS_UNAVAILABLE where the core can't load;
+ * features the node engine doesn't have yet (WebSockets, workers) throw a coded error there.
+ */
+export function pickEngine(choice: EngineChoice, needs: EngineNeeds): EngineName {
+  if (choice === "uws") {
+    const failure = coreUnavailable();
+    if (failure !== null) throw failure;
+    return "uws";
+  }
+  if (choice === "auto") {
+    const failure = coreUnavailable();
+    if (failure === null) return "uws";
+    checkNodeEngineCan(needs, (failure as Error).message);
+    if (!announced) {
+      announced = true;
+      process.stderr.write(`uwserve: serving with the node engine (node:http): ${shortReason(failure)}; for the uWS fast path ${fastPathHint(failure)}, or set engine: "node" to choose it quietly\n`);
+    }
+    return "node";
+  }
+  checkNodeEngineCan(needs, null);
+  return "node";
+}
+
+function checkNodeEngineCan(needs: EngineNeeds, coreFailure: string | null): void {
+  const missing = needs.websocket ? "WebSockets (the `websocket` option)" : needs.workers ? "workers (the `workers` option)" : null;
+  if (missing === null) return;
+  throw uwserveError(
+    Error,
+    "UWSERVE_ERR_ENGINE_UNSUPPORTED",
+    `uwserve: ${missing} need the uws engine in this version; the node engine serves HTTP only` +
+      (coreFailure === null ? "" : `, and the uws engine can't run here:\n${coreFailure}`),
+  );
+}
+
+/** One line from the loader's explanation: which binary is missing, or which glibc it needs. */
+function shortReason(failure: Error): string {
+  const message = failure.message;
+  const glibc = /needs glibc (\S+) or newer, but this system has glibc (\S+)\./.exec(message);
+  if (glibc) return `the uWS core for Node ${process.version} needs glibc ${glibc[1]}, this system has ${glibc[2]}`;
+  if (/No prebuilt binary/.test(message)) return `uWebSockets.js has no binary for Node ${process.version} (ABI ${process.versions.modules})`;
+  if (/musl/.test(message)) return "uWebSockets.js has no binary for musl (Alpine)";
+  return `the uWS core could not be loaded (${message.split("\n").pop()})`;
+}
+
+function fastPathHint(failure: Error): string {
+  if (/glibc/.test(failure.message)) return "run on glibc >= 2.38 (Debian 13, Ubuntu 24.04)";
+  return "run Node 24 or 22 on glibc Linux, macOS or Windows";
+}
