@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, portIsFree } from "./helpers/client.js";
 import { thrown, trackServers, withTimeout } from "./helpers/server.js";
+import { ON_NODE_ENGINE } from "./helpers/core.js";
 
 const track = trackServers();
 
@@ -206,13 +207,13 @@ describe("port", () => {
     }
   });
 
-  it("reusePort: false on the second server fails even if the first shares the port", async () => {
+  it.runIf(REUSE_PORT)("reusePort: false on the second server fails even if the first shares the port", async () => {
     const first = track(serve({ port: await freePort(), reusePort: true, fetch: () => new Response("first") }));
     const err = thrown(() => track(serve({ port: first.port, fetch: () => new Response("second") })));
     expect(err.code).toBe("UWSERVE_ERR_PORT_IN_USE");
   });
 
-  it("with reusePort: true a second server on the same port succeeds", async () => {
+  it.runIf(REUSE_PORT)("with reusePort: true a second server on the same port succeeds", async () => {
     // A fixed port: uSockets sets SO_REUSEPORT only when the requested port is not 0.
     const port = await freePort();
     const first = track(serve({ port, reusePort: true, fetch: () => new Response("first") }));
@@ -222,6 +223,19 @@ describe("port", () => {
     const bodies = new Set<string>();
     for (let i = 0; i < 10; i++) bodies.add(await get(first));
     for (const body of bodies) expect(["first", "second"]).toContain(body);
+  });
+});
+
+// The node engine shares a port through net.Server's reusePort (Node 22.12+); uWS on every Node.
+const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
+const REUSE_PORT = !ON_NODE_ENGINE || major > 22 || (major === 22 && minor >= 12);
+
+describe.runIf(!REUSE_PORT)("reusePort where the node engine can't share a port", () => {
+  it("throws a coded error that names the Node version needed", async () => {
+    const port = await freePort();
+    const err = thrown(() => track(serve({ port, reusePort: true, fetch: () => new Response("x") })));
+    expect(err.code).toBe("UWSERVE_ERR_NOT_SUPPORTED");
+    expect(err.message).toContain("22.12");
   });
 });
 

@@ -11,6 +11,7 @@ import WebSocket from "ws";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HAS_WEBSOCKETS } from "./helpers/core.js";
 
 /** The examples call `Bun.serve` and `Bun.file`: here they are uwserve's. */
 const Bun = { serve, file };
@@ -565,7 +566,8 @@ describe("server metrics", () => {
     expect(await (await at(server)).text()).toBe("Active requests: 1\nActive WebSockets: 0");
   });
 
-  it("server.subscriberCount(topic) — as written (its fetch never upgrades, so nobody is in chat), then with an upgrade", async () => {
+// WebSockets: the uws engine only (the node engine gets them with `ws` later).
+  it.runIf(HAS_WEBSOCKETS)("server.subscriberCount(topic) — as written (its fetch never upgrades, so nobody is in chat), then with an upgrade", async () => {
     const server = track(
       serve({
         port: 0,
@@ -606,7 +608,8 @@ describe("server metrics", () => {
   });
 });
 
-describe("WebSocket configuration", () => {
+// WebSockets: the uws engine only (the node engine gets them with `ws` later).
+describe.runIf(HAS_WEBSOCKETS)("WebSocket configuration", () => {
   it("server.publish(topic, data, compress) — every message publishes to chat (the elided fetch upgrades; clients subscribe on open)", async () => {
     const server: Server = track(
       serve({

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Server } from "../dist/index.js";
 import { parseResponses, rawExchange, start, withTimeout } from "./helpers/server.js";
+import { ON_NODE_ENGINE } from "./helpers/core.js";
 
 const MiB = 1024 * 1024;
 const LIMIT = 1 * MiB;
@@ -125,6 +126,12 @@ describe("maxHeaderSize", () => {
   it("heads far over the core's own buffer (200 KiB) are refused (431) without a crash", async () => {
     const { server, calls } = sizeServer({ maxHeaderSize: 1024 * 1024 });
     const out = await rawExchange(server.port, headWithSize(200 * 1024), { idleMs: 2000 });
+    if (ON_NODE_ENGINE) {
+      // node:http has no buffer of its own below maxHeaderSize: the head is served.
+      expect(parseResponses(out.data).responses[0]?.status).toBe(200);
+      expect(calls()).toBe(1);
+      return;
+    }
     // The core refuses on its own (431), whatever maxHeaderSize says: it cannot buffer more.
     expect(out.data === "" || /^HTTP\/1\.1 4\d\d /.test(out.data)).toBe(true);
     expect(out.closed).toBe(true);
@@ -156,6 +163,12 @@ describe("maxHeaderSize", () => {
   it("150 header fields: no response, handler not called, the server keeps serving", async () => {
     const { server, calls } = sizeServer();
     const out = await rawExchange(server.port, manyHeaders(150), { idleMs: 500, end: true });
+    if (ON_NODE_ENGINE) {
+      // node:http takes up to 2,000 header fields.
+      expect(parseResponses(out.data).responses[0]?.status).toBe(200);
+      expect(calls()).toBe(1);
+      return;
+    }
     expect(out.data === "" || /^HTTP\/1\.1 4\d\d /.test(out.data)).toBe(true);
     expect(calls()).toBe(0);
     const res = await fetch(`http://127.0.0.1:${server.port}/`);

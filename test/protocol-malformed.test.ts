@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Server } from "../dist/index.js";
 import { parseResponses, rawExchange, start, withTimeout } from "./helpers/server.js";
-import { CORE_BUILD, NEWER_CORE } from "./helpers/core.js";
+import { CORE_BUILD, HTTP_PARSER, NEWER_CORE, ON_NODE_ENGINE } from "./helpers/core.js";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -53,7 +53,27 @@ describe("malformed request lines", () => {
   // The newer core (Node 22+ binaries) doesn't answer these: it waits for more, and the idle
   // timeout ends the connection (tested below). The Node 20 core answers 505 and closes.
   const unansweredByNewerCore = new Set(["garbage", "leading CRLF"]);
+  // The node engine (llhttp) answers 400 and closes, and serves the forms RFC 9112 allows
+  // (absolute-form, asterisk-form, empty lines before the request line) and, leniently, two spaces.
+  const servedByNode = new Set(["two spaces", "absolute-form target", "asterisk-form target", "leading CRLF"]);
   for (const [name, payload] of Object.entries(lines)) {
+    if (ON_NODE_ENGINE) {
+      const served = servedByNode.has(name);
+      it(`${name} → ${served ? "served" : "400 and close"} (${HTTP_PARSER})`, async () => {
+        const { server, calls } = echoServer();
+        const out = await rawExchange(server.port, Buffer.from(payload, "latin1"), { idleMs: 2000 });
+        if (served) {
+          expect(parseResponses(out.data).responses[0]?.status).toBe(200);
+          expect(calls()).toBe(1);
+        } else {
+          expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
+          expect(out.closed).toBe(true);
+          expect(calls()).toBe(0);
+        }
+        await expectHealthy(server.port);
+      });
+      continue;
+    }
     const unanswered = NEWER_CORE && unansweredByNewerCore.has(name);
     it(`${name} → ${unanswered ? "no answer" : "505 and close"} (${CORE_BUILD}), handler not called`, async () => {
       const { server, calls } = echoServer();
@@ -69,7 +89,18 @@ describe("malformed request lines", () => {
     });
   }
 
-  it("HTTP/1.0 → 505 from the core (uWS speaks HTTP/1.1 only, hazard H9) and close", async () => {
+  it.runIf(ON_NODE_ENGINE)("HTTP/1.0 is served by the node engine: no chunked encoding, closed after the response", async () => {
+    const { server, calls } = echoServer();
+    const out = await rawExchange(server.port, "GET /old HTTP/1.0\r\nHost: x\r\n\r\n", { idleMs: 2000 });
+    const [res] = parseResponses(out.data).responses;
+    expect(res?.status).toBe(200);
+    expect(res?.body).toBe("GET http://x/old");
+    expect(out.data).not.toMatch(/transfer-encoding/i);
+    expect(out.closed).toBe(true);
+    expect(calls()).toBe(1);
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("HTTP/1.0 → 505 from the core (uWS speaks HTTP/1.1 only, hazard H9) and close", async () => {
     const { server, calls } = echoServer();
     const out = await rawExchange(server.port, "GET / HTTP/1.0\r\nHost: x\r\n\r\n", { idleMs: 2000 });
     expect(out.data).toMatch(/^HTTP\/1\.1 505 HTTP Version Not Supported\r\n/);
@@ -112,11 +143,11 @@ describe("bad header syntax", () => {
     });
   }
 
-  if (NEWER_CORE) {
-    it(`the newer core answers 400 and closes at once (${CORE_BUILD})`, async () => {
+  if (NEWER_CORE || ON_NODE_ENGINE) {
+    it(`${HTTP_PARSER} answers 400 and closes at once`, async () => {
       const { server, calls } = echoServer();
       for (const [name, payload] of Object.entries(heads)) {
-        if (name === "a bare CR in a value") continue;
+        if (name === "a bare CR in a value" && !ON_NODE_ENGINE) continue;
         const out = await rawExchange(server.port, payload, { idleMs: 2000 });
         expect(out.data, name).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
         expect(out.closed, name).toBe(true);
@@ -125,7 +156,8 @@ describe("bad header syntax", () => {
     });
   }
 
-  it(`a connection the core doesn't answer is closed by the idle timeout, not held forever (${CORE_BUILD})`, async () => {
+  // The node engine answers every one of them (above).
+  it.runIf(!ON_NODE_ENGINE)(`a connection the core doesn't answer is closed by the idle timeout, not held forever (${CORE_BUILD})`, async () => {
     const { server, calls } = echoServer();
     const started = Date.now();
     const unanswered = NEWER_CORE
@@ -168,7 +200,7 @@ describe("the Host header", () => {
     expect(parseResponses(out.data).responses[0]!.body).toBe("GET http://example.com:8080/b/c");
   });
 
-  it("a missing Host (with other headers) → 400 from the core and close", async () => {
+  it("a missing Host (with other headers) → 400 and close (RFC 9112 §3.2)", async () => {
     const { server, calls } = echoServer();
     const out = await rawExchange(server.port, "GET /p HTTP/1.1\r\nAccept: */*\r\n\r\n", { idleMs: 2000 });
     expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
@@ -199,6 +231,16 @@ describe("methods", () => {
   }
 
   for (const method of ["TRACE", "PURGE", "PROPFIND", "MKCALENDAR", "X-CUSTOM"]) {
+    // llhttp knows a fixed list of methods: others are a 400 on the node engine.
+    if (ON_NODE_ENGINE && method === "X-CUSTOM") {
+      it(`${method} → 400 and close (${HTTP_PARSER}: not a method it knows)`, async () => {
+        const s = methodServer();
+        const out = await rawExchange(s.port, `${method} /m HTTP/1.1\r\nHost: x\r\n\r\n`, { idleMs: 2000 });
+        expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
+        expect(out.closed).toBe(true);
+      });
+      continue;
+    }
     it(`${method} reaches the handler and is answered`, async () => {
       const s = methodServer();
       const out = await rawExchange(s.port, `${method} /m HTTP/1.1\r\nHost: x\r\nX-Test: yes\r\n\r\n`);
@@ -209,7 +251,19 @@ describe("methods", () => {
     });
   }
 
-  it("CONNECT with an origin-form target reaches the handler", async () => {
+  // node:http hands CONNECT to its tunnel event, never to a request handler: the node engine
+  // closes such connections.
+  it.runIf(ON_NODE_ENGINE)(`CONNECT is not served (${HTTP_PARSER}): the connection closes`, async () => {
+    const s = methodServer();
+    for (const line of ["CONNECT /tunnel HTTP/1.1\r\nHost: x\r\n\r\n", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"]) {
+      const out = await rawExchange(s.port, line, { idleMs: 2000 });
+      expect(out.data === "" || /^HTTP\/1\.1 [45]\d\d /.test(out.data)).toBe(true);
+      expect(out.closed).toBe(true);
+    }
+    await expectHealthy(s.port);
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("CONNECT with an origin-form target reaches the handler", async () => {
     const s = methodServer();
     const out = await rawExchange(s.port, "CONNECT /tunnel HTTP/1.1\r\nHost: x\r\nX-Test: c\r\n\r\n");
     const [res] = parseResponses(out.data).responses;
@@ -217,14 +271,21 @@ describe("methods", () => {
     expect(res?.body).toBe("CONNECT /tunnel c");
   });
 
-  it("CONNECT with an authority-form target (host:port) → 505 from the core", async () => {
+  it.runIf(!ON_NODE_ENGINE)("CONNECT with an authority-form target (host:port) → 505 from the core", async () => {
     const s = methodServer();
     const out = await rawExchange(s.port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", { idleMs: 2000 });
     expect(out.data).toMatch(/^HTTP\/1\.1 505 /);
     expect(out.closed).toBe(true);
   });
 
-  it("standard methods sent in lower case are normalised; custom ones keep their case", async () => {
+  it.runIf(ON_NODE_ENGINE)(`methods in lower case → 400 and close (${HTTP_PARSER}: methods are case-sensitive)`, async () => {
+    const s = methodServer();
+    const out = await rawExchange(s.port, "get /a HTTP/1.1\r\nHost: x\r\n\r\n", { idleMs: 2000 });
+    expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
+    expect(out.closed).toBe(true);
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("standard methods sent in lower case are normalised; custom ones keep their case", async () => {
     const s = methodServer();
     const out = await rawExchange(s.port, "get /a HTTP/1.1\r\nHost: x\r\n\r\npurge /b HTTP/1.1\r\nHost: x\r\n\r\n");
     const { responses } = parseResponses(out.data);
@@ -330,7 +391,15 @@ describe("non-ASCII header bytes", () => {
   // KNOWN CORE LIMITATION (README): this uWS build trims header values as if every byte >= 0x80
   // were whitespace (a signed-char comparison), so non-ASCII bytes at the start or end of a value
   // are lost before uwserve sees it. Interior bytes survive (tests above).
-  it("non-ASCII bytes at the edges of a value are trimmed by the core (documented limitation)", async () => {
+  it.runIf(ON_NODE_ENGINE)("non-ASCII bytes at the edges of a value arrive unchanged (node engine)", async () => {
+    headerServer();
+    for (const value of [Buffer.from("café", "utf8"), Buffer.from("☃abc", "utf8"), Buffer.from([0xe9])]) {
+      expect((await send(value)).codes).toEqual([...value]);
+    }
+    await expectHealthy(server!.port);
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("non-ASCII bytes at the edges of a value are trimmed by the core (documented limitation)", async () => {
     headerServer();
     expect((await send(Buffer.from("café", "utf8"))).codes).toEqual([...Buffer.from("caf")]);
     expect((await send(Buffer.from("☃abc", "utf8"))).codes).toEqual([...Buffer.from("abc")]);

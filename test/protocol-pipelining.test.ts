@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Server } from "../dist/index.js";
 import { parseResponses, rawExchange, start, waitFor, withTimeout } from "./helpers/server.js";
+import { ON_NODE_ENGINE } from "./helpers/core.js";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -118,9 +119,14 @@ describe("async handler (H8: the core refuses async pipelining)", () => {
     });
     const s = server;
     const out = await withTimeout(rawExchange(s.port, paths.map(get).join(""), { idleMs: 1000 }), 10_000, "the pipelined exchange");
+    const answered = expectOwnResponses(out.data, paths);
+    if (ON_NODE_ENGINE) {
+      // node:http serves pipelined requests while earlier ones are pending, answering in order.
+      expect(answered).toBe(10);
+      return;
+    }
     // What this core does: the 2nd request arrives while the 1st is pending, so it closes the
     // connection. Nothing may be mixed up, whatever got through.
-    const answered = expectOwnResponses(out.data, paths);
     expect(answered).toBeLessThan(10);
     expect(out.closed).toBe(true);
     expect(started).toBeLessThanOrEqual(10);
@@ -157,6 +163,10 @@ describe("async handler (H8: the core refuses async pipelining)", () => {
     const s = server;
     const out = await rawExchange(s.port, get("/fast") + get("/slow") + get("/after"), { idleMs: 1000 });
     const answered = expectOwnResponses(out.data, ["/fast", "/slow", "/after"]);
+    if (ON_NODE_ENGINE) {
+      expect(answered).toBe(3);
+      return;
+    }
     // Measured on this core: 0. /fast was answered inside the core's callback, but only into the
     // cork buffer; when /after arrives while /slow is pending the core closes the socket and that
     // buffer is dropped with it. Whatever does arrive must still be in order (checked above).

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { Server } from "../dist/index.js";
 import { parseResponses, rawExchange, start } from "./helpers/server.js";
+import { HTTP_PARSER, ON_NODE_ENGINE } from "./helpers/core.js";
 
 let server: Server | null = null;
 afterEach(async () => {
@@ -97,7 +98,16 @@ describe("ambiguous framing → 400 and close", () => {
     expect(seen).toEqual([]);
   });
 
-  it("two identical Content-Length headers are one value (RFC 9110 §8.6) and accepted", async () => {
+  // llhttp refuses any repeated Content-Length, equal or not.
+  it.runIf(ON_NODE_ENGINE)(`two identical Content-Length headers → 400 and close (${HTTP_PARSER})`, async () => {
+    const { server, seen } = recordingServer();
+    const out = await rawExchange(server.port, "POST /same HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", { idleMs: 1000 });
+    expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
+    expect(out.closed).toBe(true);
+    expect(seen).toEqual([]);
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("two identical Content-Length headers are one value (RFC 9110 §8.6) and accepted", async () => {
     const { server, seen } = recordingServer();
     const out = await rawExchange(server.port, "POST /same HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
     expect(parseResponses(out.data).responses[0]?.status).toBe(200);
@@ -140,11 +150,17 @@ describe("a request inside a body is never executed", () => {
     // 5 body bytes declared, "hello" + a request sent. The excess is a new request on the same
     // connection; with an async handler the core refuses it as async pipelining (H8) and closes.
     const out = await rawExchange(server.port, `POST /short HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello${SMUGGLED}`, { idleMs: 1000 });
+    const { responses } = parseResponses(out.data);
+    if (ON_NODE_ENGINE) {
+      // node:http serves pipelined requests side by side and answers them in order.
+      expect([...seen].sort()).toEqual(["GET /smuggled []", "POST /short [hello]"]);
+      expect(responses.map((r) => r.body)).toEqual(["POST /short [hello]", "GET /smuggled []"]);
+      return;
+    }
     expect(seen.length).toBeLessThanOrEqual(2);
     if (seen.length > 0) expect(seen[0]).toBe("POST /short [hello]");
     for (const entry of seen.slice(1)) expect(entry).toBe("GET /smuggled []");
     // Whatever arrived answers the request it belongs to.
-    const { responses } = parseResponses(out.data);
     responses.forEach((r, i) => expect(r.body).toBe(seen[i]));
   });
 
@@ -166,7 +182,9 @@ describe("a request inside a body is never executed", () => {
       end: true,
       idleMs: 1000,
     });
-    expect(out.data).toBe("");
+    // The uws engine just drops the connection; node:http answers the cut body with a 400.
+    if (ON_NODE_ENGINE) expect(out.data).toMatch(/^HTTP\/1\.1 400 /);
+    else expect(out.data).toBe("");
     expect(calls).toBe(1);
     await new Promise((r) => setTimeout(r, 50));
     expect(failure).not.toBeNull();

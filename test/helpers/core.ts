@@ -8,3 +8,18 @@ import { coreTraits } from "../../dist/uws.js";
 export const NEWER_CORE: boolean = coreTraits.newerCore;
 /** A short name of the build, for test titles. */
 export const CORE_BUILD: string = NEWER_CORE ? `newer core (ABI ${coreTraits.abi})` : `Node 20 core (ABI ${coreTraits.abi})`;
+
+/**
+ * The engine this test process serves with (UWSERVE_ENGINE, else "auto": uws where its core
+ * loads). The whole suite runs once per engine (vitest.config.ts); tests of what only one
+ * engine has, or where the two answer differently, say so with these.
+ */
+import { coreUnavailable } from "../../dist/uws.js";
+
+const chosen = process.env.UWSERVE_ENGINE;
+export const ENGINE: "uws" | "node" = chosen === "node" || (chosen !== "uws" && coreUnavailable() !== null) ? "node" : "uws";
+export const ON_NODE_ENGINE = ENGINE === "node";
+/** WebSockets, pub/sub and workers: the uws engine only, until the node engine gets them. */
+export const HAS_WEBSOCKETS = ENGINE === "uws";
+/** A short name of what answers malformed input: the uWS build, or node:http. */
+export const HTTP_PARSER: string = ON_NODE_ENGINE ? `node engine (llhttp, Node ${process.versions.node})` : CORE_BUILD;

@@ -26,6 +26,10 @@ const HEAD_LIMIT_SLACK = 4096;
 /** net.Server's synchronous bind (`_listen2`, the alias cluster uses): serve() reports its port at once, as Bun's does. */
 type SyncListen = (address: string, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void;
 const syncListen = (createHttpServer() as unknown as { _listen2?: SyncListen })._listen2;
+/** libuv's bind flag for SO_REUSEPORT, which net.Server passes for listen({ reusePort }) since Node 22.12 / 23.1. */
+const UV_TCP_REUSEPORT = 2;
+const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split(".").map(Number) as [number, number];
+const REUSE_PORT_SUPPORTED = NODE_MAJOR > 23 || (NODE_MAJOR === 23 && NODE_MINOR >= 1) || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
 
 export class NodeEngine implements Engine {
   readonly name = "node" as const;
@@ -49,8 +53,11 @@ export class NodeEngine implements Engine {
       // Idle keep-alive connections close after idleTimeout (0: never); a request in progress is
       // never cut for time by node (uploads are timed by the server, as on the uws engine).
       keepAliveTimeout: idleMs,
+      // A client still sending its head after idleTimeout is cut (slowloris), checked each second.
+      headersTimeout: idleMs,
+      connectionsCheckingInterval: 1000,
       requestTimeout: 0,
-      // Requests without Host are served (their URL uses the listening address), as uWS does.
+      // A missing Host is refused below, where nothing pipelined behind it runs.
       requireHostHeader: false,
       joinDuplicateHeaders: false,
     };
@@ -73,7 +80,7 @@ export class NodeEngine implements Engine {
 
   /** Binds before returning, like the uws engine, so `port` is right at once. */
   #listen(): void {
-    const { hostname, port, unix } = this.#options;
+    const { hostname, port, unix, reusePort } = this.#options;
     const server = this.#server;
     // A failed bind is reported here, as a coded error; node's own 'error' event would come later.
     server.once("error", () => {});
@@ -86,7 +93,10 @@ export class NodeEngine implements Engine {
       if (syncListen === undefined) {
         throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNAVAILABLE", `uwserve: the node engine needs net.Server's synchronous bind, which Node ${process.version} doesn't have`);
       }
-      syncListen.call(server, address, port, isIP(address), 511);
+      if (reusePort && !REUSE_PORT_SUPPORTED) {
+        throw uwserveError(Error, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: reusePort on the node engine needs Node 22.12 or newer (SO_REUSEPORT in net.Server); this is ${process.version}`);
+      }
+      syncListen.call(server, address, port, isIP(address), 511, undefined, reusePort ? UV_TCP_REUSEPORT : 0);
       if (!server.listening) throw listenError(hostname, port, null);
       this.port = (server.address() as { port: number }).port;
     }
@@ -94,6 +104,9 @@ export class NodeEngine implements Engine {
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // A request pipelined behind one that was refused (ambiguous framing, two Hosts) is never
+    // run: the refusal closes the connection once it is written.
+    if (refusedConnections.has(req.socket)) return;
     const handlers = this.#dispatcher.handlers;
     const target = req.url ?? "/";
     const q = target.indexOf("?");
@@ -105,7 +118,13 @@ export class NodeEngine implements Engine {
     const routeTarget = route !== null ? targetFor(route, method) : null;
     const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null;
     const head = scanRawHeaders(req.rawHeaders, method.length + target.length + 12, !isStatic);
-    this.#dispatcher.dispatch(new NodeExchange(req, res), handlers, method, path, query, head, route, routeTarget, params, null, this.fallbackOrigin);
+    const exchange = new NodeExchange(req, res);
+    if (head.hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, as the uws engine's core answers it.
+      this.refuse(exchange, "400 Bad Request", "Bad Request: no Host header");
+      return;
+    }
+    this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, null, this.fallbackOrigin);
   }
 
   addRoutes(): void {
@@ -113,6 +132,7 @@ export class NodeEngine implements Engine {
   }
 
   refuse(exchange: Exchange, status: string, body: string): void {
+    refusedConnections.add((exchange as NodeExchange).req.socket);
     exchange.writeStatus(status).end(body, true);
   }
 
@@ -150,6 +170,9 @@ export class NodeEngine implements Engine {
     return this.#sockets.size;
   }
 }
+
+/** Connections whose request was refused before its handler: they close, nothing more runs on them. */
+const refusedConnections = new WeakSet<Socket>();
 
 /** The address to bind: an IP as given; "localhost" as the loopback uWS binds for it; the IPv6 wildcard for "" (dual stack). */
 function bindAddress(hostname: string): string {

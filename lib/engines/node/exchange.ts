@@ -13,14 +13,15 @@ import type { Chunk, Exchange } from "../../core/exchange.js";
 
 const EMPTY = new Uint8Array(0);
 
-function toBytes(chunk: Chunk | undefined): string | Uint8Array {
+/**
+ * Bytes for node:http. Never a string: node:http joins a string body to the head and encodes
+ * both as UTF-8, which would turn a Latin-1 header value (a ByteString) into two bytes.
+ */
+function toBytes(chunk: Chunk | undefined): Uint8Array {
   if (chunk === undefined) return EMPTY;
+  if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
   return chunk;
-}
-
-function byteLength(data: string | Uint8Array): number {
-  return typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
 }
 
 function latin1(value: string | Uint8Array): string {
@@ -82,7 +83,7 @@ export class NodeExchange implements Exchange {
     if (this.#ended) return this;
     this.#ended = true;
     const data = toBytes(body);
-    const length = byteLength(data);
+    const length = data.byteLength;
     if (this.#headSent) {
       this.res.end(length === 0 ? undefined : data);
       return this;
@@ -105,21 +106,21 @@ export class NodeExchange implements Exchange {
     if (this.#ended) return [true, true];
     this.#sendHead(total, false);
     const data = toBytes(chunk);
-    this.#offset += byteLength(data);
+    this.#offset += data.byteLength;
     if (this.#offset >= total) {
       this.#ended = true;
-      this.res.end(byteLength(data) === 0 ? undefined : data);
+      this.res.end(data.byteLength === 0 ? undefined : data);
       return [true, true];
     }
-    if (byteLength(data) === 0) return [true, false];
+    if (data.byteLength === 0) return [true, false];
     return [this.res.write(data), false];
   }
 
   write(chunk: Chunk): boolean {
     this.#sendHead(-1, false);
     const data = toBytes(chunk);
-    this.#offset += byteLength(data);
-    if (byteLength(data) === 0) return true;
+    this.#offset += data.byteLength;
+    if (data.byteLength === 0) return true;
     return this.res.write(data);
   }
 
