@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
 import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
+import { ENGINE_CHOICES } from "./engines/select.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -30,6 +31,9 @@ Options:
                      same as compression: true in the export)
       --workers N    serve on N worker threads sharing the port ("auto": one per
                      core; same as workers: N in the export); pub/sub spans them
+      --engine E     auto, uws or node (default auto: the uWS core where it loads,
+                     else node:http); same as UWSERVE_ENGINE=E, so it also applies
+                     to an entry that calls serve() itself
   -h, --help         show this help
   -v, --version      print the version
 
@@ -53,6 +57,7 @@ interface RunArgs {
   hostname?: string;
   compression?: boolean;
   workers?: string;
+  engine?: string;
   entryArgs: string[];
 }
 
@@ -126,6 +131,12 @@ function parseArgs(argv: string[]): Command {
           throw new UsageError((err as Error).message.replace(/^uwserve: /, ""));
         }
         break;
+      case "--engine": {
+        const engine = takeValue();
+        if (!(ENGINE_CHOICES as readonly string[]).includes(engine)) throw new UsageError(`--engine must be auto, uws or node, not ${JSON.stringify(engine)}`);
+        run.engine = engine;
+        break;
+      }
       case "--compression":
         if (inline !== undefined) throw new UsageError("--compression takes no value");
         run.compression = true;
@@ -298,6 +309,8 @@ function reloadOptions(options: Record<string, unknown>): Record<string, unknown
 async function run(args: RunArgs): Promise<void> {
   const path = resolveEntry(args.entry);
   process.argv = [process.argv[0], path, ...args.entryArgs];
+  // The process is the CLI's: its engine choice is the process default (workers inherit it).
+  if (args.engine !== undefined) process.env.UWSERVE_ENGINE = args.engine;
   let module: Record<string, unknown>;
   try {
     module = await importEntry(path);
@@ -353,7 +366,8 @@ async function run(args: RunArgs): Promise<void> {
   // Signal handlers first: whoever reads the line below may signal at once (SIGHUP's default ends the process).
   stopOnSignals(server);
   if (reload !== null) reloadOnHangup(reload);
-  console.log(`uwserve listening on ${server.url.href}`);
+  const engine = (server as { engine?: string }).engine;
+  console.log(`uwserve listening on ${server.url.href}${engine === undefined ? "" : ` (${engine} engine)`}`);
 }
 
 /** SIGHUP re-evaluates the entry and swaps in its handlers, in every worker: code changes without dropped connections. */

@@ -141,7 +141,7 @@ export class Server implements ServerLike, DispatchHost {
     if (unix !== null) {
       // A unix socket has no host or port: the URL names the socket file.
       this.#hostname = "localhost";
-      this.#url = new URL(`unix://${encodeURI(resolvePath(unix.path))}`);
+      this.#url = new URL(`unix://${encodeURI(unix.path.startsWith("\0") ? unix.path : resolvePath(unix.path))}`);
       origin = "http://localhost";
     } else {
       const displayHost = isWildcardHost(this.#hostname) ? "localhost" : this.#hostname;

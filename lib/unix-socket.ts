@@ -10,14 +10,18 @@ import { uwserveError } from "./errors.js";
 /** sockaddr_un.sun_path holds 108 bytes with its terminating NUL. */
 const MAX_PATH_BYTES = 107;
 
-/** Validates `unix`/`path` and clears a stale socket file; throws a uwserve error naming the problem. */
-export function prepareUnixPath(path: string, option: string): void {
+/**
+ * Validates `unix`/`path` and clears a stale socket file; throws a uwserve error naming the
+ * problem. An abstract name (Linux, a leading NUL) has no file: only the node engine binds one.
+ */
+export function prepareUnixPath(path: string, option: string, abstractAllowed: boolean): void {
   if (path.startsWith("\0")) {
+    if (abstractAllowed && path.length > 1 && Buffer.byteLength(path) <= MAX_PATH_BYTES + 1) return;
     // uSockets copies the path with strlen(): an abstract name (leading NUL) arrives empty.
     throw uwserveError(
       Error,
       "UWSERVE_ERR_NOT_SUPPORTED",
-      `uwserve: ${option}: abstract unix sockets ("\\0name") can't be bound by the uWS core (it reads the path as a C string, which ends at the leading NUL); use a filesystem path`,
+      `uwserve: ${option}: abstract unix sockets ("\\0name") can't be bound by the uWS core (it reads the path as a C string, which ends at the leading NUL); use a filesystem path, or engine: "node"${process.platform === "linux" ? "" : " (on Linux)"}`,
     );
   }
   if (path === "" || path.includes("\0")) {
@@ -65,6 +69,7 @@ function socketIsLive(path: string): boolean {
 
 /** Removes the socket file when the server stops (only the one this server created). */
 export function removeUnixPath(path: string): void {
+  if (path.startsWith("\0")) return; // abstract: no file
   try {
     if (lstatSync(path).isSocket()) rmSync(path, { force: true });
   } catch {

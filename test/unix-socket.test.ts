@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { thrown, trackServers, waitFor } from "./helpers/server.js";
+import { ON_NODE_ENGINE } from "./helpers/core.js";
 
 const track = trackServers();
 const dir = mkdtempSync(join(tmpdir(), "uwserve-unix-"));
@@ -96,7 +97,21 @@ describe("unix: Bun style", () => {
     expect(existsSync(path)).toBe(true);
   });
 
-  it("abstract sockets (a leading NUL) get a clear error: the core can't bind them", () => {
+  // The node engine binds abstract names (Linux); the uWS core can't.
+  it.runIf(ON_NODE_ENGINE && process.platform === "linux")("abstract sockets (a leading NUL) are served by the node engine", async () => {
+    const name = `\0uwserve-abstract-${process.pid}`;
+    const server = track(serve({ unix: name, fetch: () => new Response("abstract ok") }));
+    const body = await new Promise<string>((resolve, reject) => {
+      request({ socketPath: name, path: "/" }, (res) => {
+        let text = "";
+        res.setEncoding("utf8").on("data", (c: string) => (text += c)).on("end", () => resolve(text));
+      }).on("error", reject).end();
+    });
+    expect(body).toBe("abstract ok");
+    expect(server.addr).toEqual({ transport: "unix", path: name });
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("abstract sockets (a leading NUL) get a clear error: the core can't bind them", () => {
     const err = thrown(() => serve({ unix: "\0uwserve-abstract", fetch: () => new Response("x") }));
     expect(err.code).toBe("UWSERVE_ERR_NOT_SUPPORTED");
     expect(err.message).toMatch(/abstract unix sockets .* can't be bound by the uWS core/);

@@ -85,7 +85,7 @@ export class NodeEngine implements Engine {
     // A failed bind is reported here, as a coded error; node's own 'error' event would come later.
     server.once("error", () => {});
     if (unix !== null) {
-      prepareUnixPath(unix.path, unix.option);
+      prepareUnixPath(unix.path, unix.option, process.platform === "linux");
       server.listen(unix.path);
       if (!server.listening) throw listenError(hostname, port, unix.path);
     } else {

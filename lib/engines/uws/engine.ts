@@ -78,7 +78,7 @@ export class UwsEngine implements Engine {
     const { hostname, port, reusePort, unix } = this.#options;
     let socket: us_listen_socket | false = false;
     if (unix !== null) {
-      prepareUnixPath(unix.path, unix.option);
+      prepareUnixPath(unix.path, unix.option, false);
       this.#app.listen_unix((token) => {
         socket = token;
       }, unix.path);
