@@ -49,6 +49,11 @@ export interface CommonServeOptions {
    * that worker's server; the main thread's server supervises them. Default 1 (this thread).
    */
   workers?: number | "auto";
+  /**
+   * What carries the HTTP: "uws" (the uWebSockets.js core), "node" (node:http/https), or
+   * "auto" (default, or UWSERVE_ENGINE): uws where its core loads, else node, said once on stderr.
+   */
+  engine?: "auto" | "uws" | "node";
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
   maxRequestBodySize?: number;
   /** Largest accepted request head in bytes (default 16 KiB, as Node); larger gets 431. */

