@@ -37,7 +37,8 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
   --no-save           print the report only, write nothing to bench/results/
   --help
 
-Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, node-http, hono-node, bun, deno,
+Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, uwserve-node (the node engine),
+           node-http, hono-node, bun, deno,
            uwserve-workers-1, uwserve-workers-2 (uwserve.mjs's server through the CLI with --workers 1 / 2;
            only when named in --only; --workers 2 runs on cores 0-1 and shares core 1 with the load generator)
 Scenarios: ${SCENARIOS.map((s) => s.name).join(", ")}
@@ -112,6 +113,7 @@ function serverTable() {
     { name: "raw-uws-global-response", ...node("raw-uws-global-response.mjs") },
     { name: "uwserve", ...node("uwserve.mjs"), skip: dist ? null : noDist },
     { name: "uwserve-global", ...node("uwserve-global.mjs"), skip: dist ? null : noDist },
+    { name: "uwserve-node", ...node("uwserve-node.mjs"), skip: dist ? null : noDist },
     { name: "node-http", ...node("node-http.mjs") },
     { name: "hono-node", ...node("hono-node.mjs") },
     { name: "bun", cmd: bun, args: [file("bun.mjs")], skip: bun ? null : "bun not installed" },

@@ -20,7 +20,7 @@ const CORE_IDLE_TIMEOUT = 10;
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
-  "compression", "automaticCompression", "workers", "engine",
+  "compression", "automaticCompression", "workers", "engine", "http2",
 ]);
 
 /**
@@ -233,6 +233,9 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   const engine = options.engine ?? defaultEngineChoice();
   if (!(ENGINE_CHOICES as readonly unknown[]).includes(engine)) throw invalidOption("engine", '"auto", "uws" or "node"', engine);
 
+  const http2 = options.http2 ?? false;
+  if (typeof http2 !== "boolean") throw invalidOption("http2", "a boolean", http2);
+
   const id = options.id ?? "";
   if (typeof id !== "string") throw invalidOption("id", "a string", id);
 
@@ -266,6 +269,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     unix: unix === null ? null : { path: unix as string, option: unixOption },
     tls: { tls: options.tls, cert: options.cert, key: options.key },
     engine: engine as EngineChoice,
+    http2,
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

@@ -55,6 +55,8 @@ export interface ResolvedOptions {
   tls: { tls: unknown; cert: unknown; key: unknown };
   /** `engine` (or UWSERVE_ENGINE): which engine serves. */
   engine: EngineChoice;
+  /** HTTP/2 (node engine): h2 by ALPN beside HTTP/1.1 over TLS, h2c with prior knowledge beside HTTP/1.1 without. */
+  http2: boolean;
 }
 
 export class Server implements ServerLike, DispatchHost {
@@ -90,7 +92,7 @@ export class Server implements ServerLike, DispatchHost {
   constructor(options: ResolvedOptions) {
     const role = workerRole();
     const supervise = role === null && options.workers !== null && options.workers > 1;
-    const engineName = pickEngine(options.engine, { websocket: options.websocket !== null, workers: supervise || role !== null });
+    const engineName = pickEngine(options.engine, { websocket: options.websocket !== null, workers: supervise || role !== null, http2: options.http2 });
     // Before anything is built: workers need the addon, and say so at once.
     if (supervise) checkWorkersSupported(options.workers!);
     this.#options = options;

@@ -54,6 +54,11 @@ export interface CommonServeOptions {
    * "auto" (default, or UWSERVE_ENGINE): uws where its core loads, else node, said once on stderr.
    */
   engine?: "auto" | "uws" | "node";
+  /**
+   * Serve HTTP/2 as well (node engine; "auto" picks it): h2 by ALPN with HTTP/1.1 for other
+   * clients over TLS, h2c with prior knowledge beside HTTP/1.1 without TLS, as Deno does.
+   */
+  http2?: boolean;
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
   maxRequestBodySize?: number;
   /** Largest accepted request head in bytes (default 16 KiB, as Node); larger gets 431. */

@@ -39,9 +39,10 @@ export class RequestTimers {
     this.#timed.add(ctx);
   }
 
-  /** The request completed. */
+  /** The request completed: nothing keeps its context. */
   forget(ctx: RequestContext): void {
     if (ctx.deadline !== 0) this.#timed.delete(ctx);
+    if (ctx.body !== null) this.#uploads.delete(ctx);
   }
 
   watchUpload(ctx: RequestContext): void {

@@ -28,6 +28,8 @@ let announced = false;
 export interface EngineNeeds {
   websocket: boolean;
   workers: boolean;
+  /** HTTP/2: only the node engine serves it. */
+  http2: boolean;
 }
 
 /**
@@ -36,22 +38,34 @@ export interface EngineNeeds {
  */
 export function pickEngine(choice: EngineChoice, needs: EngineNeeds): EngineName {
   if (choice === "uws") {
+    if (needs.http2) {
+      throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNSUPPORTED", 'uwserve: http2 is served by the node engine (node:http2); the uWS core speaks HTTP/1.1 only. Use engine: "node" or "auto"');
+    }
     const failure = coreUnavailable();
     if (failure !== null) throw failure;
     return "uws";
   }
   if (choice === "auto") {
+    if (needs.http2) {
+      checkNodeEngineCan(needs, null);
+      announce("http2 was asked for, which the uWS core doesn't speak", "leave http2 off");
+      return "node";
+    }
     const failure = coreUnavailable();
     if (failure === null) return "uws";
     checkNodeEngineCan(needs, (failure as Error).message);
-    if (!announced) {
-      announced = true;
-      process.stderr.write(`uwserve: serving with the node engine (node:http): ${shortReason(failure)}; for the uWS fast path ${fastPathHint(failure)}, or set engine: "node" to choose it quietly\n`);
-    }
+    announce(shortReason(failure), fastPathHint(failure));
     return "node";
   }
   checkNodeEngineCan(needs, null);
   return "node";
+}
+
+/** The one line "auto" writes when it picks the node engine. */
+function announce(reason: string, fastPath: string): void {
+  if (announced) return;
+  announced = true;
+  process.stderr.write(`uwserve: serving with the node engine (node:http): ${reason}; for the uWS fast path ${fastPath}, or set engine: "node" to choose it quietly\n`);
 }
 
 function checkNodeEngineCan(needs: EngineNeeds, coreFailure: string | null): void {

@@ -4,10 +4,10 @@
  * core can't: HTTP/1.0 clients, the client's port, abstract unix sockets. Routes are matched in
  * JS; each request is read into the shared pipeline with a NodeExchange as its exchange.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import { isIP, type Socket } from "node:net";
-import { scanRawHeaders } from "../../_head.js";
+import { createServer as createHttpServer, type ServerOptions } from "node:http";
+import { isIP, type Server as NetServer, type Socket } from "node:net";
+import { scanRawHeaders, type HeadScan } from "../../_head.js";
+import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../server.js";
@@ -19,6 +19,7 @@ import { prepareUnixPath } from "../../unix-socket.js";
 import { isWildcardHost, listenError } from "../listen-error.js";
 import { NodeExchange } from "./exchange.js";
 import { resolveNodeTls } from "./tls.js";
+import { createNodeServers, type NodeRequest, type NodeResponse, type NodeServers } from "./servers.js";
 
 /** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
 const HEAD_LIMIT_SLACK = 4096;
@@ -37,7 +38,7 @@ export class NodeEngine implements Engine {
   readonly hub = null;
   port: number;
   fallbackOrigin: string;
-  readonly #server: HttpServer;
+  readonly #servers: NodeServers;
   readonly #options: ResolvedOptions;
   readonly #dispatcher: Dispatcher;
   readonly #sockets: Set<Socket>;
@@ -62,11 +63,10 @@ export class NodeEngine implements Engine {
       joinDuplicateHeaders: false,
     };
     const tls = resolveNodeTls(options.tls.tls, options.tls.cert, options.tls.key);
-    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.#onRequest(req, res);
-    this.#server = tls !== null ? createHttpsServer({ ...http, ...tls.options }, onRequest) : createHttpServer(http, onRequest);
+    this.#servers = createNodeServers(http, tls, options.http2, (req, res) => this.#onRequest(req, res));
     this.scheme = tls !== null ? "https" : "http";
     this.#sockets = new Set();
-    this.#server.on("connection", (socket: Socket) => {
+    this.#servers.listener.on("connection", (socket: Socket) => {
       this.#sockets.add(socket);
       if (!this.#refed) socket.unref();
       socket.once("close", () => this.#sockets.delete(socket));
@@ -81,7 +81,7 @@ export class NodeEngine implements Engine {
   /** Binds before returning, like the uws engine, so `port` is right at once. */
   #listen(): void {
     const { hostname, port, unix, reusePort } = this.#options;
-    const server = this.#server;
+    const server = this.#servers.listener;
     // A failed bind is reported here, as a coded error; node's own 'error' event would come later.
     server.once("error", () => {});
     if (unix !== null) {
@@ -103,10 +103,11 @@ export class NodeEngine implements Engine {
     this.#listening = true;
   }
 
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+  #onRequest(req: NodeRequest, res: NodeResponse): void {
+    const h2 = req.httpVersionMajor === 2;
     // A request pipelined behind one that was refused (ambiguous framing, two Hosts) is never
     // run: the refusal closes the connection once it is written.
-    if (refusedConnections.has(req.socket)) return;
+    if (!h2 && refusedConnections.has(req.socket)) return;
     const handlers = this.#dispatcher.handlers;
     const target = req.url ?? "/";
     const q = target.indexOf("?");
@@ -117,7 +118,11 @@ export class NodeEngine implements Engine {
     const { route, params } = routeInJs(handlers.routes, needsNormalizing(path) ? normalizePath(path) : path);
     const routeTarget = route !== null ? targetFor(route, method) : null;
     const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null;
-    const head = scanRawHeaders(req.rawHeaders, method.length + target.length + 12, !isStatic);
+    const head = scanRawHeaders(h2 ? h2Headers(req.rawHeaders) : req.rawHeaders, method.length + target.length + 12, !isStatic);
+    if (h2 && head.contentLength === "" && !(req as Http2ServerRequest).stream.endAfterHeaders) {
+      // An HTTP/2 body needs no Content-Length: it runs to the stream's end, as a chunked one does.
+      (head as HeadScan).chunked = true;
+    }
     const exchange = new NodeExchange(req, res);
     if (head.hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, as the uws engine's core answers it.
@@ -132,7 +137,9 @@ export class NodeEngine implements Engine {
   }
 
   refuse(exchange: Exchange, status: string, body: string): void {
-    refusedConnections.add((exchange as NodeExchange).req.socket);
+    const req = (exchange as NodeExchange).req;
+    // HTTP/2 answers the one stream; the connection's other streams are not affected.
+    if (req.httpVersionMajor !== 2) refusedConnections.add(req.socket);
     exchange.writeStatus(status).end(body, true);
   }
 
@@ -146,20 +153,20 @@ export class NodeEngine implements Engine {
   stopListening(): void {
     if (!this.#listening) return;
     this.#listening = false;
-    // close() also closes idle keep-alive connections; busy ones finish their response first.
-    this.#server.close();
+    // node:http's close() also closes idle keep-alive connections; busy ones finish their response first.
+    this.#servers.listener.close();
   }
 
   closeAll(): void {
     this.stopListening();
-    this.#server.closeAllConnections();
+    this.#servers.closeHttp1();
     for (const socket of this.#sockets) socket.destroy();
   }
 
   setRef(ref: boolean): void {
     this.#refed = ref;
-    if (ref) this.#server.ref();
-    else this.#server.unref();
+    if (ref) this.#servers.listener.ref();
+    else this.#servers.listener.unref();
     for (const socket of this.#sockets) {
       if (ref) socket.ref();
       else socket.unref();
@@ -169,6 +176,27 @@ export class NodeEngine implements Engine {
   openSockets(): number {
     return this.#sockets.size;
   }
+}
+
+/**
+ * An HTTP/2 request's header list as HTTP/1 has it: no pseudo-headers, and `:authority` as Host
+ * when no Host came (RFC 9113 §8.3.1).
+ */
+function h2Headers(raw: readonly string[]): string[] {
+  const headers: string[] = [];
+  let authority: string | null = null;
+  let host = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ":authority") authority = raw[i + 1]!;
+      continue;
+    }
+    if (name === "host") host = true;
+    headers.push(name, raw[i + 1]!);
+  }
+  if (!host && authority !== null) headers.push("host", authority);
+  return headers;
 }
 
 /** Connections whose request was refused before its handler: they close, nothing more runs on them. */

@@ -8,46 +8,64 @@
  * node:http buffers whatever the socket doesn't take, so every offer is taken whole: tryEnd and
  * write report backpressure (false) and `drain` calls onWritable, as uWS's writable event does.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
+import type { NodeRequest, NodeResponse } from "./servers.js";
 import type { Chunk, Exchange } from "../../core/exchange.js";
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * Bytes for node:http. Never a string: node:http joins a string body to the head and encodes
- * both as UTF-8, which would turn a Latin-1 header value (a ByteString) into two bytes.
- */
-function toBytes(chunk: Chunk | undefined): Uint8Array {
+/** What node:http takes: a string (UTF-8) or bytes; never an ArrayBuffer. */
+function toNode(chunk: Chunk | undefined): string | Uint8Array {
   if (chunk === undefined) return EMPTY;
-  if (typeof chunk === "string") return Buffer.from(chunk, "utf8");
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
   return chunk;
 }
+
+function sizeOf(data: string | Uint8Array): number {
+  return typeof data === "string" ? Buffer.byteLength(data, "utf8") : data.byteLength;
+}
+
+/** Connection-specific header fields, which HTTP/2 forbids. */
+const H2_FORBIDDEN = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]);
+
+/** Any character outside ASCII. */
+const NON_ASCII = /[^\x00-\x7f]/;
 
 function latin1(value: string | Uint8Array): string {
   return typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1");
 }
 
 export class NodeExchange implements Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: NodeRequest;
+  readonly res: NodeResponse;
+  /** An HTTP/2 stream: no reason phrase, no connection-specific headers. */
+  readonly #h2: boolean;
   #status: number;
   #reason: string | undefined;
   /** Flat [name, value, …], handed to writeHead once. */
   #headers: string[];
   #headSent: boolean;
+  /**
+   * A header value or reason phrase has Latin-1 characters: string bodies then go as bytes.
+   * node:http joins a string body to the head and encodes both as UTF-8, which is the same
+   * bytes for an ASCII head (one write instead of two) but two bytes per Latin-1 character.
+   */
+  #latin1Head: boolean;
   #ended: boolean;
   #offset: number;
   #aborted: (() => void) | null;
   #writable: ((offset: number) => boolean) | null;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
+  constructor(req: NodeRequest, res: NodeResponse) {
     this.req = req;
     this.res = res;
+    this.#h2 = req.httpVersionMajor === 2;
     this.#status = 200;
     this.#reason = undefined;
     this.#headers = [];
     this.#headSent = false;
+    this.#latin1Head = false;
     this.#ended = false;
     this.#offset = 0;
     this.#aborted = null;
@@ -61,12 +79,14 @@ export class NodeExchange implements Exchange {
 
   writeStatus(status: string | Uint8Array): this {
     const line = latin1(status);
+    if (typeof status !== "string") this.#latin1Head = true;
     this.#status = Number(line.slice(0, 3));
     this.#reason = line.length > 4 ? line.slice(4) : undefined;
     return this;
   }
 
   writeHeader(name: string, value: string | Uint8Array): this {
+    if (typeof value !== "string" || NON_ASCII.test(value)) this.#latin1Head = true;
     this.#headers.push(name, latin1(value));
     return this;
   }
@@ -75,23 +95,41 @@ export class NodeExchange implements Exchange {
     if (this.#headSent) return;
     this.#headSent = true;
     if (length >= 0) this.#headers.push("content-length", String(length));
-    if (close) this.res.shouldKeepAlive = false;
-    this.res.writeHead(this.#status, this.#reason, this.#headers);
+    if (this.#h2) {
+      // RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2; the stream ends, not a connection.
+      const headers = this.#headers.filter((_, i, all) => i % 2 === 0 ? !H2_FORBIDDEN.has(all[i]!) : !H2_FORBIDDEN.has(all[i - 1]!));
+      (this.res as Http2ServerResponse).writeHead(this.#status, headers as unknown as OutgoingHttpHeaders);
+      return;
+    }
+    const res = this.res as ServerResponse;
+    if (close) res.shouldKeepAlive = false;
+    res.writeHead(this.#status, this.#reason, this.#headers);
+  }
+
+  /** `chunk` as node:http should get it: bytes for a string when the head has Latin-1 in it. */
+  #data(chunk: Chunk | undefined): string | Uint8Array {
+    const data = toNode(chunk);
+    return typeof data === "string" && this.#latin1Head ? Buffer.from(data, "utf8") : data;
   }
 
   end(body?: Chunk, closeConnection = false): this {
     if (this.#ended) return this;
     this.#ended = true;
-    const data = toBytes(body);
-    const length = data.byteLength;
+    const data = this.#data(body);
+    const length = sizeOf(data);
     if (this.#headSent) {
-      this.res.end(length === 0 ? undefined : data);
+      this.#endWith(data, length);
       return this;
     }
     this.#sendHead(length, closeConnection);
     this.#offset = length;
-    this.res.end(length === 0 ? undefined : data);
+    this.#endWith(data, length);
     return this;
+  }
+
+  #endWith(data: string | Uint8Array, size: number): void {
+    if (size === 0) this.res.end();
+    else this.res.end(data);
   }
 
   endWithoutBody(length?: number, closeConnection = false): this {
@@ -105,23 +143,25 @@ export class NodeExchange implements Exchange {
   tryEnd(chunk: Chunk, total: number): [boolean, boolean] {
     if (this.#ended) return [true, true];
     this.#sendHead(total, false);
-    const data = toBytes(chunk);
-    this.#offset += data.byteLength;
+    const data = this.#data(chunk);
+    const size = sizeOf(data);
+    this.#offset += size;
     if (this.#offset >= total) {
       this.#ended = true;
-      this.res.end(data.byteLength === 0 ? undefined : data);
+      this.#endWith(data, size);
       return [true, true];
     }
-    if (data.byteLength === 0) return [true, false];
-    return [this.res.write(data), false];
+    if (size === 0) return [true, false];
+    return [(this.res as ServerResponse).write(data), false];
   }
 
   write(chunk: Chunk): boolean {
     this.#sendHead(-1, false);
-    const data = toBytes(chunk);
-    this.#offset += data.byteLength;
-    if (data.byteLength === 0) return true;
-    return this.res.write(data);
+    const data = this.#data(chunk);
+    const size = sizeOf(data);
+    this.#offset += size;
+    if (size === 0) return true;
+    return (this.res as ServerResponse).write(data);
   }
 
   getWriteOffset(): number {
