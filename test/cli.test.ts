@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { HAS_WEBSOCKETS } from "./helpers/core.js";
+import { HAS_WEBSOCKETS, HAS_WORKERS } from "./helpers/core.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli.js");
@@ -353,8 +353,8 @@ describe("uwserve SIGHUP", () => {
   }
 
   for (const workers of [null, "3"]) {
-    // Workers: the uws engine only, until the node engine gets them.
-    it.runIf(workers === null || HAS_WEBSOCKETS)(`evaluates the entry again and swaps its handlers ${workers === null ? "in place" : "in every worker"}, keeping connections`, { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Workers on the node engine need Node 22.12+.
+    it.runIf(workers === null || HAS_WORKERS)(`evaluates the entry again and swaps its handlers ${workers === null ? "in place" : "in every worker"}, keeping connections`, { timeout: TEST_TIMEOUT_MS }, async () => {
       const version = fixture("version.txt", "v1");
       const entry = fixture(
         "versioned.mjs",

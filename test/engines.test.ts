@@ -91,13 +91,10 @@ describe("choosing the engine", () => {
     expect(out.stdout).toContain("UWSERVE_ENGINE");
   });
 
-  it("what the node engine doesn't have yet is a coded error naming it (WebSockets, workers)", () => {
+  it("what the node engine doesn't have yet is a coded error naming it (WebSockets)", () => {
     const ws = thrown(() => serve({ port: 0, engine: "node", fetch: fetchOk, websocket: { message() {} } }));
     expect(ws.code).toBe("UWSERVE_ERR_ENGINE_UNSUPPORTED");
     expect(ws.message).toContain("websocket");
-    const workers = thrown(() => serve({ port: 0, engine: "node", fetch: fetchOk, workers: 2 }));
-    expect(workers.code).toBe("UWSERVE_ERR_ENGINE_UNSUPPORTED");
-    expect(workers.message).toContain("workers");
   });
 
   it("the CLI's --engine picks the engine and the listening line names it; a wrong value is a usage error", async () => {
@@ -122,6 +119,22 @@ describe("choosing the engine", () => {
     const bad = await promisify(execFile)(process.execPath, ["dist/cli.js", "--engine", "warp", entry], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(1);
     expect((bad as { stderr: string }).stderr).toContain("--engine must be auto, uws or node");
+  });
+});
+
+describe("workers on the node engine", () => {
+  const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
+  const sharesPorts = major > 22 || (major === 22 && minor >= 12);
+
+  it.runIf(sharesPorts)("serve({ workers: 2, engine: \"node\" }): both threads serve the port, and stop() ends the process", async () => {
+    const out = await promisify(execFile)(process.execPath, ["test/fixtures/node-engine-workers.mjs"], { cwd: ROOT, timeout: 20_000 });
+    expect(JSON.parse(out.stdout.trim())).toEqual({ engine: "node", threads: ["thread 1", "thread 2"] });
+  });
+
+  it.runIf(!sharesPorts)("workers where node:net can't share a port are a coded error naming the Node version", () => {
+    const err = thrown(() => serve({ port: 0, engine: "node", workers: 2, fetch: fetchOk }));
+    expect(err.code).toBe("UWSERVE_ERR_ENGINE_UNSUPPORTED");
+    expect(err.message).toContain("22.12");
   });
 });
 

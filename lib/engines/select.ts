@@ -24,6 +24,10 @@ export function defaultEngineChoice(): EngineChoice {
 
 let announced = false;
 
+/** net.Server shares a port between threads (listen's reusePort) from Node 22.12 / 23.1. */
+const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split(".").map(Number) as [number, number];
+export const NODE_SHARES_PORTS = NODE_MAJOR > 23 || (NODE_MAJOR === 23 && NODE_MINOR >= 1) || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
+
 /** What the options need from an engine, for "auto" to decide. */
 export interface EngineNeeds {
   websocket: boolean;
@@ -69,7 +73,15 @@ function announce(reason: string, fastPath: string): void {
 }
 
 function checkNodeEngineCan(needs: EngineNeeds, coreFailure: string | null): void {
-  const missing = needs.websocket ? "WebSockets (the `websocket` option)" : needs.workers ? "workers (the `workers` option)" : null;
+  if (needs.workers && !NODE_SHARES_PORTS) {
+    throw uwserveError(
+      Error,
+      "UWSERVE_ERR_ENGINE_UNSUPPORTED",
+      `uwserve: workers on the node engine need Node 22.12 or newer (its threads share the port with SO_REUSEPORT); this is ${process.version}` +
+        (coreFailure === null ? "" : `, and the uws engine can't run here:\n${coreFailure}`),
+    );
+  }
+  const missing = needs.websocket ? "WebSockets (the `websocket` option)" : null;
   if (missing === null) return;
   throw uwserveError(
     Error,

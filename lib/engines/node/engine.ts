@@ -17,6 +17,7 @@ import { needsNormalizing, normalizePath } from "../../router.js";
 import type { SocketAddress } from "../../types.js";
 import { prepareUnixPath } from "../../unix-socket.js";
 import { isWildcardHost, listenError } from "../listen-error.js";
+import { NODE_SHARES_PORTS } from "../select.js";
 import { NodeExchange } from "./exchange.js";
 import { resolveNodeTls } from "./tls.js";
 import { createNodeServers, type NodeRequest, type NodeResponse, type NodeServers } from "./servers.js";
@@ -29,8 +30,7 @@ type SyncListen = (address: string, port: number, addressType: number, backlog: 
 const syncListen = (createHttpServer() as unknown as { _listen2?: SyncListen })._listen2;
 /** libuv's bind flag for SO_REUSEPORT, which net.Server passes for listen({ reusePort }) since Node 22.12 / 23.1. */
 const UV_TCP_REUSEPORT = 2;
-const [NODE_MAJOR, NODE_MINOR] = process.versions.node.split(".").map(Number) as [number, number];
-const REUSE_PORT_SUPPORTED = NODE_MAJOR > 23 || (NODE_MAJOR === 23 && NODE_MINOR >= 1) || (NODE_MAJOR === 22 && NODE_MINOR >= 12);
+
 
 export class NodeEngine implements Engine {
   readonly name = "node" as const;
@@ -93,7 +93,7 @@ export class NodeEngine implements Engine {
       if (syncListen === undefined) {
         throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNAVAILABLE", `uwserve: the node engine needs net.Server's synchronous bind, which Node ${process.version} doesn't have`);
       }
-      if (reusePort && !REUSE_PORT_SUPPORTED) {
+      if (reusePort && !NODE_SHARES_PORTS) {
         throw uwserveError(Error, "UWSERVE_ERR_NOT_SUPPORTED", `uwserve: reusePort on the node engine needs Node 22.12 or newer (SO_REUSEPORT in net.Server); this is ${process.version}`);
       }
       syncListen.call(server, address, port, isIP(address), 511, undefined, reusePort ? UV_TCP_REUSEPORT : 0);
