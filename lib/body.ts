@@ -71,8 +71,14 @@ export class RequestBody {
     if (this.#ended || this.#error) return;
     const length = chunk.byteLength;
     if (length > 0) {
-      const copy = Buffer.allocUnsafe(length);
-      copy.set(chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : chunk);
+      // uWS lends an ArrayBuffer for the call only: copy it. A Uint8Array (node:http's Buffer) is ours.
+      let copy: Buffer;
+      if (chunk instanceof ArrayBuffer) {
+        copy = Buffer.allocUnsafe(length);
+        copy.set(new Uint8Array(chunk));
+      } else {
+        copy = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      }
       this.#chunks.push(copy);
       this.#queued += length;
       this.#received += length;

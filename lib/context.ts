@@ -18,6 +18,8 @@ export interface ContextOwner {
   readonly stopping: boolean;
   /** Automatic response compression is on (`compression` / `automaticCompression`). */
   readonly compression: boolean;
+  /** The engine has the uWS core's fixed idle timer, which uploads must keep restarting. */
+  readonly coreIdleTimer: boolean;
   /** Keep an eye on this upload's idle time (it was paused, or idleTimeout isn't the core's). */
   watchUpload(ctx: RequestContext): void;
 }
@@ -152,7 +154,7 @@ export class RequestContext implements BodyFlowControl {
       // response is complete `res` is gone (the rest of an unread body is only being drained).
       const now = Date.now();
       this.lastData = now;
-      if (!this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
+      if (this.owner.coreIdleTimer && !this.#flowPaused && now - this.coreTimerReset >= CORE_TIMER_RESET_MS) this.restartCoreTimer(now);
     }
     if (this.#refusing) {
       // Draining a refused upload: drop it, and answer as soon as the client has sent it all.

@@ -87,6 +87,7 @@ export class Server implements ServerLike, DispatchHost {
   readonly development: boolean;
   readonly unixPath: string | null;
   readonly watchesAllUploads: boolean;
+  readonly coreIdleTimer: boolean;
   readonly publicServer: ServerLike;
 
   constructor(options: ResolvedOptions) {
@@ -108,6 +109,7 @@ export class Server implements ServerLike, DispatchHost {
     this.publicServer = this;
     this.#timers = new RequestTimers(options.idleTimeout, engineName === "uws" ? CORE_IDLE_TIMEOUT_S : null);
     this.watchesAllUploads = this.#timers.watchesAllUploads;
+    this.coreIdleTimer = engineName === "uws";
     let resolveStopped!: () => void;
     this.#finished = new Promise<void>((resolve) => {
       resolveStopped = resolve;

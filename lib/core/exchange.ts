@@ -28,7 +28,7 @@ export interface Exchange {
   onWritable(handler: (offset: number) => boolean): Exchange;
   /** The client went away before the response ended. Never called after end. */
   onAborted(handler: () => void): Exchange;
-  /** Request body chunks; a chunk is valid only during the call. */
+  /** Request body chunks: an ArrayBuffer is lent for the call only (uWS); a Uint8Array is the receiver's to keep. */
   onData(handler: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void): Exchange;
   /** Stops and restarts reading the request body. */
   pause(): void;
