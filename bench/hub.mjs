@@ -1,4 +1,4 @@
-// Cross-thread pub/sub: the native topic hub (lib/hub.ts over native/hub.cc) against pure-JS relays between
+// Cross-thread pub/sub: the native topic hub (lib/websocket/hub.ts over native/hub.cc) against pure-JS relays between
 // worker threads (MessagePort per message, MessagePort batched per loop turn, BroadcastChannel per message).
 //
 //   node bench/hub.mjs [--messages N] [--size B] [--rate R] [--seconds S] [--rounds N]   (after npm run build)
@@ -20,7 +20,7 @@ const TRANSPORTS = ["hub", "port", "port-batched", "broadcast"];
 async function runWorker() {
   const { role, transport, port, group, counter, messages, size, rate, seconds } = workerData;
   const delivered = new Int32Array(counter);
-  const hub = transport === "hub" ? await import("../dist/hub.js") : null;
+  const hub = transport === "hub" ? await import("../dist/websocket/hub.js") : null;
   const channel = transport === "broadcast" ? new BroadcastChannel(group) : null;
 
   if (role === "subscriber") {

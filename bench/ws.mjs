@@ -168,10 +168,10 @@ function serverTable() {
   ];
 }
 
-/** Returns null when this build's native hub loads (dist/hub.js joinHub), else why not. */
+/** Returns null when this build's native hub loads (dist/websocket/hub.js joinHub), else why not. */
 function hubMissing() {
   try {
-    execFileSync(process.execPath, ["--input-type=module", "-e", 'const { joinHub } = await import("./dist/hub.js"); joinHub(() => {}).leave();'], {
+    execFileSync(process.execPath, ["--input-type=module", "-e", 'const { joinHub } = await import("./dist/websocket/hub.js"); joinHub(() => {}).leave();'], {
       cwd: ROOT, stdio: ["ignore", "ignore", "pipe"],
     });
     return null;

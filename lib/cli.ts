@@ -5,7 +5,7 @@ import { extname, resolve } from "node:path";
 import { inspect } from "node:util";
 import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
-import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
+import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
 import { ENGINE_CHOICES } from "./engines/select.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]

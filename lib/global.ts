@@ -4,7 +4,7 @@
  * (libraries included) becomes uwserve's; `instanceof Response` still holds for both kinds,
  * and `fetch()` keeps returning undici's own Responses. uwserve never does this by itself (H17).
  */
-import { UwsResponse } from "./response.js";
+import { UwsResponse } from "./core/response.js";
 
 if (globalThis.Response !== UwsResponse) {
   Object.defineProperty(globalThis, "Response", {

@@ -6,10 +6,10 @@
 import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./errors.js";
 import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
-import { resolveWebSocketOptions } from "./websocket-options.js";
+import { resolveWebSocketOptions } from "./websocket/websocket-options.js";
 import { importEntryAgain } from "./entry.js";
 import { defaultEngineChoice, ENGINE_CHOICES, type EngineChoice } from "./engines/select.js";
-import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers.js";
+import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;

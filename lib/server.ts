@@ -4,8 +4,8 @@
  * core/engine.ts) carries the HTTP, and every request goes through the shared pipeline
  * (core/dispatch.ts).
  */
-import { NativeRequest } from "./_globals.js";
-import type { RequestContext } from "./context.js";
+import { NativeRequest } from "./core/_globals.js";
+import type { RequestContext } from "./core/context.js";
 import { compileRouteOptions, Dispatcher, type DispatchHost, type Handlers } from "./core/dispatch.js";
 import type { Engine, EngineName } from "./core/engine.js";
 import type { Exchange } from "./core/exchange.js";
@@ -15,15 +15,15 @@ import { pickEngine, type EngineChoice } from "./engines/select.js";
 import { CORE_IDLE_TIMEOUT_S, UwsEngine } from "./engines/uws/engine.js";
 import { isWildcardHost } from "./engines/listen-error.js";
 import { uwserveError } from "./errors.js";
-import { requestContextOf } from "./request.js";
-import type { RouteTable } from "./router.js";
+import { requestContextOf } from "./core/request.js";
+import type { RouteTable } from "./core/router.js";
 import type { Addr, DenoHandler, ErrorHandler, FetchHandler, ReloadOptions, ServerLike, SocketAddress, WebSocketData } from "./types.js";
-import { offeredProtocols, performUpgrade } from "./upgrade.js";
-import { ServerWebSocket, type WebSocketHub } from "./websocket.js";
-import type { ResolvedWebSocketOptions } from "./websocket-options.js";
+import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
+import { ServerWebSocket, type WebSocketHub } from "./websocket/websocket.js";
+import type { ResolvedWebSocketOptions } from "./websocket/websocket-options.js";
 import { resolve as resolvePath } from "node:path";
-import { removeUnixPath } from "./unix-socket.js";
-import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers.js";
+import { removeUnixPath } from "./transport/unix-socket.js";
+import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers/workers.js";
 export { compileRouteOptions } from "./core/dispatch.js";
 
 /** Everything `serve()` resolved and validated. */

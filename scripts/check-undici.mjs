@@ -9,10 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const dist = new URL("../dist/", import.meta.url);
-const { lazyRequests, createServerRequest } = await import(new URL("request.js", dist).href);
-const { readNativeResponse, undiciInternals } = await import(new URL("_undici.js", dist).href);
-const { file } = await import(new URL("file.js", dist).href);
-const { RequestBody } = await import(new URL("body.js", dist).href);
+const { lazyRequests, createServerRequest } = await import(new URL("core/request.js", dist).href);
+const { readNativeResponse, undiciInternals } = await import(new URL("core/_undici.js", dist).href);
+const { file } = await import(new URL("transport/file.js", dist).href);
+const { RequestBody } = await import(new URL("core/body.js", dist).href);
 
 const undiciMajor = Number(process.versions.undici.split(".")[0]);
 const forcedOff = process.env.UWSERVE_UNDICI_INTERNALS === "off";

@@ -1,7 +1,7 @@
 // The backplane seam: the hub driver keeps the contract (no echo to the publishing node,
 // interest-based skipping), and a failing driver never stops local delivery.
 import { describe, expect, it, vi } from "vitest";
-import { hubBackplane, relaySafely, type Backplane } from "../dist/backplane.js";
+import { hubBackplane, relaySafely, type Backplane } from "../dist/websocket/backplane.js";
 
 describe("relaySafely", () => {
   it("reports a driver that throws (once) and answers 0, so the local publish goes on", () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { serve, type Server } from "../dist/index.js";
-import { coreUnavailable } from "../dist/uws.js";
+import { coreUnavailable } from "../dist/engines/uws/uws.js";
 import { parseResponses, rawExchange, thrown, trackServers } from "./helpers/server.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { file, Response as UwsResponse } from "../dist/index.js";
-import { undiciInternals } from "../dist/_undici.js";
+import { undiciInternals } from "../dist/core/_undici.js";
 import { DIST_INDEX_URL, ROOT } from "./helpers/client.js";
 import { fetchFrom, start, trackServers, withTimeout } from "./helpers/server.js";
 

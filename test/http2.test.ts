@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { serve, Response as UwsResponse, type Server } from "../dist/index.js";
-import { coreUnavailable } from "../dist/uws.js";
+import { coreUnavailable } from "../dist/engines/uws/uws.js";
 import { thrown, trackServers } from "./helpers/server.js";
 
 const track = trackServers();

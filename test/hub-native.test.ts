@@ -6,10 +6,10 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
-import { HUB_BACKPRESSURE, hubStats, joinHub, type HubMember } from "../dist/hub.js";
+import { HUB_BACKPRESSURE, hubStats, joinHub, type HubMember } from "../dist/websocket/hub.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const HUB_URL = pathToFileURL(join(ROOT, "dist", "hub.js")).href;
+const HUB_URL = pathToFileURL(join(ROOT, "dist", "websocket", "hub.js")).href;
 const DEADLINE_MS = 20_000;
 
 /**
@@ -237,7 +237,7 @@ describe("hub: interest mirroring", () => {
     expect(await worker.call("publish", { tag: "w", topics: ["t"], count: 1, chunk: 10, binary: true, compress: true })).toEqual({ 1: 1 });
     await until("the binary message", () => got.length === 4);
     expect(got[3]).toEqual(["t", "w:0", true, true]);
-    const { loadNative } = await import("../dist/native.js");
+    const { loadNative } = await import("../dist/transport/native.js");
     const native = loadNative();
     const workerId = (await worker.call<number>("join", { group: `${group}-second` }));
     expect(() => native.hubLeave(workerId)).toThrow(/another thread/);

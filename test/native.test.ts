@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
-import { loadNative } from "../dist/native.js";
+import { loadNative } from "../dist/transport/native.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const NATIVE_URL = pathToFileURL(join(ROOT, "dist", "native.js")).href;
+const NATIVE_URL = pathToFileURL(join(ROOT, "dist", "transport", "native.js")).href;
 const ADDON = join(ROOT, "build", "Release", "uwserve_native.node");
 /** How long a process that should exit gets to do so. */
 const EXIT_DEADLINE_MS = 5_000;
@@ -37,7 +37,7 @@ function withDeadline<T>(promise: Promise<T>, what: string, ms = EXIT_DEADLINE_M
 
 /**
  * Runs `body` as an ES module in a child node with `require` (from the repo root), `uWS`
- * (uWebSockets.js), `native` (dist/native.js's loadNative()) and `say(obj)` (one JSON line
+ * (uWebSockets.js), `native` (dist/transport/native.js's loadNative()) and `say(obj)` (one JSON line
  * on stdout) in scope.
  */
 function runChild(body: string, env: Record<string, string | undefined> = {}): Child {
@@ -295,13 +295,13 @@ describe("loadNative", { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it("fails with one error listing every path tried and the fix", async () => {
-    // A package root with dist/ but no build/: the copy of dist/native.js finds nothing.
+    // A package root with dist/ but no build/: the copy of dist/transport/native.js finds nothing.
     const dir = mkdtempSync(join(tmpdir(), "uwserve-native-"));
-    mkdirSync(join(dir, "dist"));
-    for (const file of ["native.js", "errors.js"]) copyFileSync(join(ROOT, "dist", file), join(dir, "dist", file));
+    mkdirSync(join(dir, "dist", "transport"), { recursive: true });
+    for (const file of ["transport/native.js", "errors.js"]) copyFileSync(join(ROOT, "dist", file), join(dir, "dist", file));
     writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
     const script = `
-const { loadNative, tryLoadNative } = await import(${JSON.stringify(pathToFileURL(join(dir, "dist", "native.js")).href)});
+const { loadNative, tryLoadNative } = await import(${JSON.stringify(pathToFileURL(join(dir, "dist", "transport", "native.js")).href)});
 let error;
 try { loadNative(); } catch (err) { error = { message: err.message, code: err.code }; }
 console.log(JSON.stringify({ soft: tryLoadNative(), error }));`;

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { tryLoadNative } from "../dist/native.js";
-import { resolveTls, type ResolvedTls } from "../dist/tls.js";
-import { loadCore, type TemplatedApp, type us_listen_socket } from "../dist/uws.js";
+import { tryLoadNative } from "../dist/transport/native.js";
+import { resolveTls, type ResolvedTls } from "../dist/transport/tls.js";
+import { loadCore, type TemplatedApp, type us_listen_socket } from "../dist/engines/uws/uws.js";
 
 const uws = loadCore();
 
@@ -195,9 +195,9 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
 
   it("falls back to 0600 files in a private 0700 directory when the addon is unavailable, removed by release()", async () => {
     vi.resetModules();
-    vi.doMock("../dist/native.js", () => ({ tryLoadNative: () => null, loadNative: () => { throw new Error("no addon"); } }));
+    vi.doMock("../dist/transport/native.js", () => ({ tryLoadNative: () => null, loadNative: () => { throw new Error("no addon"); } }));
     try {
-      const { resolveTls: resolveWithoutAddon } = await import("../dist/tls.js");
+      const { resolveTls: resolveWithoutAddon } = await import("../dist/transport/tls.js");
       const before = tempDirs();
       const resolved = resolveWithoutAddon({ key: certs.aKeyEncrypted, passphrase: PASS, cert: certs.aCert }, undefined, undefined)!;
       const keyPath = resolved.app.key_file_name as string;
@@ -214,7 +214,7 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
       expect(existsSync(dir)).toBe(false);
       expect(tempDirs()).toEqual(before);
     } finally {
-      vi.doUnmock("../dist/native.js");
+      vi.doUnmock("../dist/transport/native.js");
       vi.resetModules();
     }
   });
@@ -222,11 +222,11 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
   it("falls back to temp files when memfd_create fails (old kernel, seccomp)", async () => {
     vi.resetModules();
     const enosys = Object.assign(new Error("createMemoryFile: memfd_create failed: ENOSYS"), { code: "ENOSYS" });
-    vi.doMock("../dist/native.js", () => ({
+    vi.doMock("../dist/transport/native.js", () => ({
       tryLoadNative: () => ({ setListenRef: () => 0, createMemoryFile: () => { throw enosys; } }),
     }));
     try {
-      const { resolveTls: resolveWithBrokenMemfd } = await import("../dist/tls.js");
+      const { resolveTls: resolveWithBrokenMemfd } = await import("../dist/transport/tls.js");
       const resolved = resolveWithBrokenMemfd({ key: certs.aKey, cert: certs.aCert }, undefined, undefined)!;
       const keyPath = resolved.app.key_file_name as string;
       expect(keyPath).not.toMatch(/^\/proc\//);
@@ -234,7 +234,7 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
       resolved.release();
       expect(existsSync(keyPath)).toBe(false);
     } finally {
-      vi.doUnmock("../dist/native.js");
+      vi.doUnmock("../dist/transport/native.js");
       vi.resetModules();
     }
   });

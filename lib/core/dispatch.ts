@@ -5,17 +5,17 @@
  * request-time error policy (`error` hook, development page, 500). `server.fetch()` runs the
  * same routing and error policy without the network.
  */
-import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "../_error_page.js";
-import type { HeadScan } from "../_head.js";
-import { RequestContext, type ContextOwner } from "../context.js";
-import { createServerRequest, NO_PARAMS } from "../request.js";
-import { compileRoutes, matchRoute, type Route, type RouteTable, type RouteTarget } from "../router.js";
-import { UwsResponse } from "../response.js";
-import type { StaticRoute } from "../static-route.js";
+import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "./_error_page.js";
+import type { HeadScan } from "./_head.js";
+import { RequestContext, type ContextOwner } from "./context.js";
+import { createServerRequest, NO_PARAMS } from "./request.js";
+import { compileRoutes, matchRoute, type Route, type RouteTable, type RouteTarget } from "./router.js";
+import { UwsResponse } from "./response.js";
+import type { StaticRoute } from "./static-route.js";
 import type { DenoHandler, ErrorHandler, FetchHandler, ServeHandlerInfo, ServerLike, SocketAddress, UnixAddr } from "../types.js";
-import { performUpgrade, type Handshake } from "../upgrade.js";
-import type { WebSocketHub } from "../websocket.js";
-import { badResponseError, endHead, writeResponse } from "../writer.js";
+import { performUpgrade, type Handshake } from "../websocket/upgrade.js";
+import type { WebSocketHub } from "../websocket/websocket.js";
+import { badResponseError, endHead, writeResponse } from "./writer.js";
 import type { Exchange } from "./exchange.js";
 
 /** The handlers a request is dispatched with; swapped whole by reload(), kept by in-flight requests. */

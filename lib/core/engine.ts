@@ -4,9 +4,9 @@
  * shared pipeline (core/dispatch.ts) and closes connections; the server's life (stop, reload,
  * counters) and everything a request goes through are the same on both.
  */
-import type { RouteTable } from "../router.js";
+import type { RouteTable } from "./router.js";
 import type { SocketAddress } from "../types.js";
-import type { WebSocketHub } from "../websocket.js";
+import type { WebSocketHub } from "../websocket/websocket.js";
 import type { Exchange } from "./exchange.js";
 
 export type EngineName = "uws" | "node";

@@ -3,8 +3,8 @@
  * and the idle rules for uploads (one 1 s sweep). The uws engine's core has its own fixed idle
  * timer (10 s) that must be kept running for uploads allowed longer; node has none to keep.
  */
-import type { RequestContext } from "../context.js";
-import { Sweep } from "../sweep.js";
+import type { RequestContext } from "./context.js";
+import { Sweep } from "./sweep.js";
 
 export class RequestTimers {
   /** Requests with a server.timeout() deadline. */

@@ -4,7 +4,7 @@
  * says so once per process on stderr, with the reason and how to get the fast path.
  */
 import { uwserveError } from "../errors.js";
-import { coreUnavailable } from "../uws.js";
+import { coreUnavailable } from "./uws/uws.js";
 import type { EngineName } from "../core/engine.js";
 
 export type EngineChoice = "auto" | EngineName;

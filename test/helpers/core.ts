@@ -2,7 +2,7 @@
  * Which uWS build this process loads (by Node ABI, see lib/uws.ts): tests that pin the core's
  * own answers to bad input assert what each build does.
  */
-import { coreTraits } from "../../dist/uws.js";
+import { coreTraits } from "../../dist/engines/uws/uws.js";
 
 /** The Node 22+ binaries: a newer core (split request lines parsed, 400 for bad header lines). */
 export const NEWER_CORE: boolean = coreTraits.newerCore;
@@ -14,7 +14,7 @@ export const CORE_BUILD: string = NEWER_CORE ? `newer core (ABI ${coreTraits.abi
  * loads). The whole suite runs once per engine (vitest.config.ts); tests of what only one
  * engine has, or where the two answer differently, say so with these.
  */
-import { coreUnavailable } from "../../dist/uws.js";
+import { coreUnavailable } from "../../dist/engines/uws/uws.js";
 
 const chosen = process.env.UWSERVE_ENGINE;
 export const ENGINE: "uws" | "node" = chosen === "node" || (chosen !== "uws" && coreUnavailable() !== null) ? "node" : "uws";

@@ -6,16 +6,16 @@
  */
 import { createServer as createHttpServer, type ServerOptions } from "node:http";
 import { isIP, type Server as NetServer, type Socket } from "node:net";
-import { scanRawHeaders, type HeadScan } from "../../_head.js";
+import { scanRawHeaders, type HeadScan } from "../../core/_head.js";
 import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../server.js";
 import type { Exchange } from "../../core/exchange.js";
 import { uwserveError } from "../../errors.js";
-import { needsNormalizing, normalizePath } from "../../router.js";
+import { needsNormalizing, normalizePath } from "../../core/router.js";
 import type { SocketAddress } from "../../types.js";
-import { prepareUnixPath } from "../../unix-socket.js";
+import { prepareUnixPath } from "../../transport/unix-socket.js";
 import { isWildcardHost, listenError } from "../listen-error.js";
 import { NODE_SHARES_PORTS } from "../select.js";
 import { NodeExchange } from "./exchange.js";

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext, type SecureContext } from "node:tls";
 import type { SecureContextOptions } from "node:tls";
-import { readTlsEntries, type TlsEntry } from "../../tls.js";
+import { readTlsEntries, type TlsEntry } from "../../transport/tls.js";
 
 export interface NodeTls {
   /** Options for https.createServer: the default certificate, and SNICallback when there are names. */

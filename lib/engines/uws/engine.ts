@@ -3,24 +3,24 @@
  * route shapes; this reads each request while uWS's HttpRequest is still valid (H1) and hands
  * it to the shared pipeline (core/dispatch.ts) with uWS's HttpResponse as the exchange.
  */
-import { coreText } from "../../_core_bytes.js";
-import { scanHead } from "../../_head.js";
+import { coreText } from "./core-bytes.js";
+import { scanHead } from "../../core/_head.js";
 import type { Dispatcher } from "../../core/dispatch.js";
 import { routeInJs, targetFor } from "../../core/dispatch.js";
 import type { Exchange } from "../../core/exchange.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../server.js";
-import { hubBackplane, type Backplane } from "../../backplane.js";
-import { tryLoadNative } from "../../native.js";
-import { NO_PARAMS } from "../../request.js";
-import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../router.js";
-import { resolveTls } from "../../tls.js";
+import { hubBackplane, type Backplane } from "../../websocket/backplane.js";
+import { tryLoadNative } from "../../transport/native.js";
+import { NO_PARAMS } from "../../core/request.js";
+import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../core/router.js";
+import { resolveTls } from "../../transport/tls.js";
 import type { SocketAddress } from "../../types.js";
-import { prepareUnixPath } from "../../unix-socket.js";
-import { readHandshake } from "../../upgrade.js";
-import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "../../uws.js";
-import { WebSocketHub } from "../../websocket.js";
-import { defaultWebSocketOptions } from "../../websocket-options.js";
+import { prepareUnixPath } from "../../transport/unix-socket.js";
+import { readHandshake } from "../../websocket/upgrade.js";
+import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
+import { WebSocketHub } from "../../websocket/websocket.js";
+import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { listenError } from "../listen-error.js";
 
 const LISTEN_EXCLUSIVE_PORT = 1;

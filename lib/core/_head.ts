@@ -4,7 +4,7 @@
  * The scan state is one module-level object reused by every request (no closure or result
  * object per request): read it before the next request can arrive, i.e. synchronously.
  */
-import type { HttpRequest } from "./uws.js";
+import type { HttpRequest } from "../engines/uws/uws.js";
 
 export interface HeadScan {
   /** Flat [name, value, …]; names lower case as uWS gives them, values as latin1 ByteStrings. */

@@ -16,9 +16,9 @@ import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from "
 import { accessSync, closeSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { describeValue, invalidOption, uwserveError } from "./errors.js";
+import { describeValue, invalidOption, uwserveError } from "../errors.js";
 import { tryLoadNative, type NativeAddon } from "./native.js";
-import type { AppOptions } from "./uws.js";
+import type { AppOptions } from "../engines/uws/uws.js";
 
 export interface ResolvedTls {
   /** Options for uws.SSLApp (the default certificate). */

@@ -18,7 +18,7 @@
  *
  * The native side is native/hub.cc; this module only gives it types and a per-message callback.
  */
-import { loadNative, type NativeAddon, type NativeHubMemberStats, type NativeHubStats } from "./native.js";
+import { loadNative, type NativeAddon, type NativeHubMemberStats, type NativeHubStats } from "../transport/native.js";
 
 export type HubStats = NativeHubStats;
 export type HubMemberStats = NativeHubMemberStats;

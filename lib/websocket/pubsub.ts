@@ -16,11 +16,11 @@
  *   publish time, checks those subscribers: one over the limit is counted as a drop for the
  *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
  */
-import { coreText } from "./_core_bytes.js";
-import type { TemplatedApp } from "./uws.js";
+import { coreText } from "../engines/uws/core-bytes.js";
+import type { TemplatedApp } from "../engines/uws/uws.js";
 import { relaySafely, type Backplane } from "./backplane.js";
-import { Sweep } from "./sweep.js";
-import type { WebSocketData } from "./types.js";
+import { Sweep } from "../core/sweep.js";
+import type { WebSocketData } from "../types.js";
 
 /** What the publisher needs of a socket (implemented by ServerWebSocket). */
 export interface Subscriber {

@@ -4,7 +4,7 @@
  * JS matcher with the same precedence for the two cases the C++ router can't take: paths that
  * need normalising first (dot segments) and `server.fetch()`, which never touches the network.
  */
-import { uwserveError } from "./errors.js";
+import { uwserveError } from "../errors.js";
 import { fastResponseParts } from "./response.js";
 import { NativeResponse } from "./_globals.js";
 import { StaticRoute } from "./static-route.js";

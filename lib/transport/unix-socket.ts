@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { lstatSync, rmSync } from "node:fs";
-import { uwserveError } from "./errors.js";
+import { uwserveError } from "../errors.js";
 
 /** sockaddr_un.sun_path holds 108 bytes with its terminating NUL. */
 const MAX_PATH_BYTES = 107;

@@ -10,15 +10,15 @@ import { isValidHeaderName, isValidHeaderValue, forEachHeaderInit } from "./_hea
 import { readNativeResponse } from "./_undici.js";
 import { readAhead } from "./_read_ahead.js";
 import { statusLine } from "./_status.js";
-import { coreByteString, coreText } from "./_core_bytes.js";
+import { coreByteString, coreText } from "../engines/uws/core-bytes.js";
 import type { RequestContext } from "./context.js";
-import { uwserveError } from "./errors.js";
-import { FILE_CHUNK_BYTES, fileParts, isMissingFileError, UwsFile } from "./file.js";
+import { uwserveError } from "../errors.js";
+import { FILE_CHUNK_BYTES, fileParts, isMissingFileError, UwsFile } from "../transport/file.js";
 import { fastResponseParts, isAsyncIterableBody, type FastResponseParts } from "./response.js";
 import { requestHeader } from "./request.js";
-import { compressAsync, compressStream, compressSync, LARGE_BODY_BYTES as COMPRESS_OFF_LOOP_BYTES, negotiateEncoding, shouldCompress, varyWithAcceptEncoding, type Encoding } from "./compression.js";
+import { compressAsync, compressStream, compressSync, LARGE_BODY_BYTES as COMPRESS_OFF_LOOP_BYTES, negotiateEncoding, shouldCompress, varyWithAcceptEncoding, type Encoding } from "../transport/compression.js";
 import { constants as zlibConstants } from "node:zlib";
-import type { Exchange } from "./core/exchange.js";
+import type { Exchange } from "./exchange.js";
 
 const TEXT_PLAIN = "text/plain;charset=utf-8";
 const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";

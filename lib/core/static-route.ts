@@ -3,8 +3,8 @@
  * time and written straight from the uWS callback on every request, without a Request, a
  * context or a handler call: only the native writes uWS needs.
  */
-import { coreByteString } from "./_core_bytes.js";
-import type { Exchange } from "./core/exchange.js";
+import { coreByteString } from "../engines/uws/core-bytes.js";
+import type { Exchange } from "./exchange.js";
 import { UwsResponse } from "./response.js";
 import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 

@@ -11,7 +11,7 @@
  */
 import * as streams from "node:stream";
 import { NativeRequest, NativeResponse } from "./_globals.js";
-import { fileOfStream } from "./file.js";
+import { fileOfStream } from "../transport/file.js";
 
 /**
  * Off when the environment asks for the public-API path (read once, at load); request.ts

@@ -2,12 +2,12 @@
  * Deno's `upgradeWebSocket(req)`: `{ socket, response }`, where `socket` behaves like a browser
  * `WebSocket` and the upgrade happens when the handler returns `response`.
  */
-import { requestContextOf } from "./request.js";
-import type { RequestContext } from "./context.js";
-import { UwsResponse } from "./response.js";
+import { requestContextOf } from "../core/request.js";
+import type { RequestContext } from "../core/context.js";
+import { UwsResponse } from "../core/response.js";
 import { offeredProtocols } from "./upgrade.js";
 import { CLOSED, CLOSING, CONNECTING, OPEN, ServerWebSocket, type SocketListener, type WebSocketHub } from "./websocket.js";
-import { uwserveError } from "./errors.js";
+import { uwserveError } from "../errors.js";
 
 export interface UpgradeWebSocketOptions {
   /** The subprotocol sent back (one the client offered). */

@@ -21,8 +21,8 @@
 import { availableParallelism } from "node:os";
 import { resolve as resolvePath } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
-import { uwserveError } from "./errors.js";
-import { loadNative } from "./native.js";
+import { uwserveError } from "../errors.js";
+import { loadNative } from "../transport/native.js";
 
 /** What a worker started by a WorkerGroup knows about its role. */
 export interface WorkerRole {

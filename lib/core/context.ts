@@ -2,12 +2,12 @@
  * One in-flight HTTP request on the uWS side: its Exchange, abort and body wiring, and the
  * bookkeeping that must happen exactly once when it completes or the client goes away.
  */
-import type { Exchange } from "./core/exchange.js";
+import type { Exchange } from "./exchange.js";
 import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
 import type { BackedServerRequest } from "./request-backed.js";
-import type { Handshake } from "./upgrade.js";
-import type { PendingUpgrade } from "./deno-websocket.js";
+import type { Handshake } from "../websocket/upgrade.js";
+import type { PendingUpgrade } from "../websocket/deno-websocket.js";
 
 /** What a context needs from its server. */
 export interface ContextOwner {

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { uwserveError } from "./errors.js";
+import { uwserveError } from "../errors.js";
 
 /** The functions uwserve_native exports (native/addon.cc). */
 export interface NativeAddon {
@@ -107,8 +107,8 @@ export interface NativeHubMemberStats {
 
 const FILE = "uwserve_native.node";
 const requireNative = createRequire(import.meta.url);
-/** The package root: this file runs as <root>/dist/native.js. */
-const root = fileURLToPath(new URL("..", import.meta.url));
+/** The package root: this file runs as <root>/dist/transport/native.js. */
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 let cached: NativeAddon | undefined;
 let failure: Error | undefined;

@@ -3,9 +3,9 @@
  * (H1); the upgrade itself may happen later, after the handler awaited something, on the same
  * uWS response, corked (H3).
  */
-import { coreByteString } from "./_core_bytes.js";
-import type { RequestContext } from "./context.js";
-import type { HttpRequest, HttpResponse, us_socket_context_t } from "./uws.js";
+import { coreByteString } from "../engines/uws/core-bytes.js";
+import type { RequestContext } from "../core/context.js";
+import type { HttpRequest, HttpResponse, us_socket_context_t } from "../engines/uws/uws.js";
 import type { ServerWebSocket, WebSocketHub } from "./websocket.js";
 
 /** A request that asked for a WebSocket, as uWS saw it. */

@@ -3,10 +3,10 @@
  * wires one server's `websocket` handlers into the core's WebSocket behaviour. Framing,
  * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
  */
-import { coreText } from "./_core_bytes.js";
+import { coreText } from "../engines/uws/core-bytes.js";
 import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
-import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "./types.js";
-import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "./uws.js";
+import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "../types.js";
+import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "../engines/uws/uws.js";
 import { coreCompressionBits, type ResolvedWebSocketOptions } from "./websocket-options.js";
 import type { Backplane } from "./backplane.js";
 

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type * as UWS from "uWebSockets.js";
-import { uwserveError } from "./errors.js";
+import { uwserveError } from "../../errors.js";
 
 export type {
   AppOptions,

@@ -3,9 +3,9 @@
  * the numbers the uWS core takes. The core terminates the process on some values it doesn't
  * accept (an idleTimeout outside 0 or 8–960), so every value is checked here first.
  */
-import { invalidOption, optionOutOfRange, uwserveError } from "./errors.js";
-import type { WebSocketHandler } from "./types.js";
-import { loadCore } from "./uws.js";
+import { invalidOption, optionOutOfRange, uwserveError } from "../errors.js";
+import type { WebSocketHandler } from "../types.js";
+import { loadCore } from "../engines/uws/uws.js";
 
 export interface ResolvedWebSocketOptions {
   open: NonNullable<WebSocketHandler["open"]> | null;

@@ -3,7 +3,7 @@
  * does, with process.argv as the main thread has it. Its serve() call then makes this worker's
  * server on the group's port (lib/serve.ts); the main thread waits for it to listen.
  */
-import { importEntry } from "./entry.js";
+import { importEntry } from "../entry.js";
 import { reportEarlyExit, reportWorkerFailure, workerRole } from "./workers.js";
 
 const entry = workerRole()?.entry;
