@@ -6,60 +6,28 @@
  */
 import { NativeRequest } from "./core/_globals.js";
 import type { RequestContext } from "./core/context.js";
-import { compileRouteOptions, Dispatcher, type DispatchHost, type Handlers } from "./core/dispatch.js";
+import { Dispatcher, type DispatchHost } from "./core/dispatch.js";
+import { nextHandlers } from "./core/reload.js";
+import type { ResolvedOptions } from "./options.js";
 import type { Engine, EngineName } from "./core/engine.js";
-import type { Exchange } from "./core/exchange.js";
 import { RequestTimers } from "./core/timers.js";
 import { NodeEngine } from "./engines/node/engine.js";
-import { pickEngine, type EngineChoice } from "./engines/select.js";
+import { pickEngine } from "./engines/select.js";
 import { CORE_IDLE_TIMEOUT_S, UwsEngine } from "./engines/uws/engine.js";
 import { isWildcardHost } from "./engines/listen-error.js";
 import { uwserveError } from "./errors.js";
 import { requestContextOf } from "./core/request.js";
-import type { RouteTable } from "./core/router.js";
-import type { Addr, DenoHandler, ErrorHandler, FetchHandler, ReloadOptions, ServerLike, SocketAddress, WebSocketData } from "./types.js";
+import type { Addr, ReloadOptions, ServerLike, SocketAddress, WebSocketData } from "./types.js";
 import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
 import { ServerWebSocket, type WebSocketHub } from "./websocket/websocket.js";
-import type { ResolvedWebSocketOptions } from "./websocket/websocket-options.js";
 import { resolve as resolvePath } from "node:path";
 import { removeUnixPath } from "./transport/unix-socket.js";
 import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers/workers.js";
 export { compileRouteOptions } from "./core/dispatch.js";
+export type { ResolvedOptions } from "./options.js";
 
-/** Everything `serve()` resolved and validated. */
-export interface ResolvedOptions {
-  style: "bun" | "deno";
-  fetch: FetchHandler | null;
-  handler: DenoHandler | null;
-  error: ErrorHandler | null;
-  routes: RouteTable | null;
-  port: number;
-  hostname: string;
-  reusePort: boolean;
-  /** Threads to serve on (`workers`), null when not given; above 1 this thread starts a worker group. */
-  workers: number | null;
-  maxRequestBodySize: number;
-  maxHeaderSize: number;
-  /** Automatic response compression (`compression` / Deno's `automaticCompression`). */
-  compression: boolean;
-  /** Seconds a connection may be idle (0: never). */
-  idleTimeout: number;
-  development: boolean;
-  id: string;
-  onListen: ((addr: Addr) => void) | null;
-  signal: AbortSignal | null;
-  /** `unix` (Bun) / `path` (Deno): a unix socket to listen on instead of a port. */
-  unix: { path: string; option: string } | null;
-  /** The `websocket` option; null without one (Deno's upgradeWebSocket still works). */
-  websocket: ResolvedWebSocketOptions | null;
-  tls: { tls: unknown; cert: unknown; key: unknown };
-  /** `engine` (or UWSERVE_ENGINE): which engine serves. */
-  engine: EngineChoice;
-  /** HTTP/2 (node engine): h2 by ALPN beside HTTP/1.1 over TLS, h2c with prior knowledge beside HTTP/1.1 without. */
-  http2: boolean;
-}
 
-export class Server implements ServerLike, DispatchHost {
+export class Server implements ServerLike {
   readonly #engine: Engine;
   readonly #dispatcher: Dispatcher;
   readonly #timers: RequestTimers;
@@ -80,15 +48,8 @@ export class Server implements ServerLike, DispatchHost {
   #group: WorkerGroup | null;
   /** Graceful stop: the open-socket count to wait for while WebSockets end their close handshakes. */
   #handshakes: { sockets: number; deadline: number } | null;
-  // DispatchHost / ContextOwner
-  readonly maxRequestBodySize: number;
-  readonly maxHeaderSize: number;
-  readonly compression: boolean;
-  readonly development: boolean;
-  readonly unixPath: string | null;
-  readonly watchesAllUploads: boolean;
-  readonly coreIdleTimer: boolean;
-  readonly publicServer: ServerLike;
+  /** What the pipeline and each request's context see of this server (not public API). */
+  readonly #host: DispatchHost;
 
   constructor(options: ResolvedOptions) {
     const role = workerRole();
@@ -101,25 +62,19 @@ export class Server implements ServerLike, DispatchHost {
     this.#stopping = null;
     this.#stopped = false;
     this.#refed = true;
-    this.maxRequestBodySize = options.maxRequestBodySize;
-    this.maxHeaderSize = options.maxHeaderSize;
-    this.compression = options.compression;
-    this.development = options.development;
-    this.unixPath = options.unix?.path ?? null;
-    this.publicServer = this;
     this.#timers = new RequestTimers(options.idleTimeout, engineName === "uws" ? CORE_IDLE_TIMEOUT_S : null);
-    this.watchesAllUploads = this.#timers.watchesAllUploads;
-    this.coreIdleTimer = engineName === "uws";
+    this.#host = this.#makeHost(engineName);
     let resolveStopped!: () => void;
     this.#finished = new Promise<void>((resolve) => {
       resolveStopped = resolve;
     });
     this.#resolveStopped = resolveStopped;
-    this.#dispatcher = new Dispatcher(this, { fetch: options.fetch, handler: options.handler, error: options.error, routes: options.routes });
+    this.#dispatcher = new Dispatcher(this.#host, { fetch: options.fetch, handler: options.handler, error: options.error, routes: options.routes });
 
     const plan = supervise ? planGroup(options.workers!) : null;
     const group = role?.group ?? plan?.group ?? null;
     this.#engine = engineName === "uws" ? new UwsEngine(options, this.#dispatcher, group) : new NodeEngine(options, this.#dispatcher);
+    this.#host.hub = this.#engine.hub;
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
     this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : -1;
@@ -183,13 +138,12 @@ export class Server implements ServerLike, DispatchHost {
   get id(): string {
     return this.#options.id;
   }
+  get development(): boolean {
+    return this.#options.development;
+  }
   /** uwserve: which engine serves ("uws": the uWebSockets.js core; "node": node:http). */
   get engine(): EngineName {
     return this.#engine.name;
-  }
-  /** ContextOwner: a graceful stop is waiting for in-flight requests. */
-  get stopping(): boolean {
-    return this.#stopping !== null;
   }
   /** Requests in flight (across every worker of a `--workers` group). */
   get pendingRequests(): number {
@@ -208,10 +162,6 @@ export class Server implements ServerLike, DispatchHost {
   get finished(): Promise<void> {
     return this.#finished;
   }
-  /** DispatchHost: WebSockets and pub/sub, where the engine has them. */
-  get hub(): WebSocketHub | null {
-    return this.#engine.hub;
-  }
 
   /**
    * Stops accepting connections. Graceful by default: idle keep-alive connections are closed,
@@ -223,6 +173,7 @@ export class Server implements ServerLike, DispatchHost {
       // The workers stop their servers; this thread's engine has nothing to wait for.
       const exited = this.#group.stop(closeActiveConnections);
       this.#stopping ??= this.#finished;
+      this.#host.stopping = true;
       void exited.then(() => this.#closeEverything());
       return this.#finished;
     }
@@ -239,6 +190,7 @@ export class Server implements ServerLike, DispatchHost {
     }
     if (this.#stopping === null) {
       this.#stopping = this.#finished;
+      this.#host.stopping = true;
       const hub = this.#engine.hub;
       if (hub !== null) {
         // WebSockets get 1001 Going Away; the engine closes once they and the requests are done.
@@ -315,39 +267,8 @@ export class Server implements ServerLike, DispatchHost {
 
   /** @internal reload() without reaching the other threads (they are reloading themselves). */
   reloadThisThread<R extends string>(options: ReloadOptions<R>): void {
-    if (typeof options !== "object" || options === null) {
-      throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: reload() takes an options object ({ fetch, error, routes })");
-    }
-    const next: Handlers = { ...this.#dispatcher.handlers };
-    for (const key of Object.keys(options)) {
-      const value = (options as Record<string, unknown>)[key];
-      if (value === undefined) continue;
-      switch (key) {
-        case "fetch":
-          if (typeof value !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "fetch" must be a function');
-          next.fetch = value as FetchHandler;
-          next.handler = null;
-          break;
-        case "error":
-          if (typeof value !== "function") throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", 'uwserve: reload option "error" must be a function');
-          next.error = value as ErrorHandler;
-          break;
-        case "routes":
-        case "static":
-          break;
-        default:
-          throw uwserveError(
-            TypeError,
-            key === "websocket" ? "UWSERVE_ERR_NOT_SUPPORTED" : "UWSERVE_ERR_INVALID_OPTION",
-            `uwserve: reload() cannot change "${key}" (it swaps fetch, error and routes)`,
-          );
-      }
-    }
-    const { routes, static: statics } = options as { routes?: unknown; static?: unknown };
-    if (routes !== undefined || statics !== undefined) {
-      next.routes = compileRouteOptions(routes, statics);
-      if (next.routes !== null) this.#engine.addRoutes(next.routes);
-    }
+    const next = nextHandlers(this.#dispatcher.handlers, options);
+    if (next.routes !== null && next.routes !== this.#dispatcher.handlers.routes) this.#engine.addRoutes(next.routes);
     // In-flight requests captured the previous object; new ones see this one.
     this.#dispatcher.handlers = next;
   }
@@ -405,8 +326,8 @@ export class Server implements ServerLike, DispatchHost {
     return this.#engine.hub?.publisher.dropped(topic) ?? 0;
   }
 
-  /** For Deno's upgradeWebSocket(). */
-  webSocketHub(): WebSocketHub {
+  /** For Deno's upgradeWebSocket(), through the host object. */
+  #webSocketHub(): WebSocketHub {
     const hub = this.#engine.hub;
     if (hub === null) {
       throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNSUPPORTED", "uwserve: upgradeWebSocket() needs the uws engine in this version; the node engine serves HTTP only");
@@ -455,32 +376,39 @@ export class Server implements ServerLike, DispatchHost {
     void this.stop(true);
   }
 
-  // ---- DispatchHost / ContextOwner -------------------------------------------------------
+  // ---- what requests see of the server -------------------------------------------------
 
-  /** An upload to check once a second. */
-  watchUpload(ctx: RequestContext): void {
-    this.#timers.watchUpload(ctx);
-  }
-
-  requestStarted(): void {
-    this.#pending++;
-    if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
-  }
-
-  /** Called exactly once per request. */
-  requestFinished(ctx: RequestContext): void {
-    this.#pending--;
-    if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
-    this.#timers.forget(ctx);
-    if (this.#stopping !== null) this.#closeWhenIdle();
-  }
-
-  refuse(exchange: Exchange, status: string, body: string): void {
-    this.#engine.refuse(exchange, status, body);
-  }
-
-  remoteAddress(exchange: Exchange): SocketAddress {
-    return this.#engine.remoteAddress(exchange);
+  #makeHost(engineName: EngineName): DispatchHost {
+    const options = this.#options;
+    const timers = this.#timers;
+    // Arrow functions and getters over this server's private state: the pipeline and each
+    // request's context reach it only through this object.
+    return {
+      publicServer: this,
+      development: options.development,
+      maxHeaderSize: options.maxHeaderSize,
+      maxRequestBodySize: options.maxRequestBodySize,
+      compression: options.compression,
+      unixPath: options.unix?.path ?? null,
+      watchesAllUploads: timers.watchesAllUploads,
+      coreIdleTimer: engineName === "uws",
+      stopping: false,
+      hub: null,
+      requestStarted: () => {
+        this.#pending++;
+        if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
+      },
+      requestFinished: (ctx) => {
+        this.#pending--;
+        if (this.#slot >= 0) Atomics.store(this.#counters!, this.#slot + REQUESTS_SLOT, this.#pending);
+        timers.forget(ctx);
+        if (this.#stopping !== null) this.#closeWhenIdle();
+      },
+      watchUpload: (ctx) => timers.watchUpload(ctx),
+      refuse: (exchange, status, body) => this.#engine.refuse(exchange, status, body),
+      remoteAddress: (exchange) => this.#engine.remoteAddress(exchange),
+      webSocketHub: () => this.#webSocketHub(),
+    };
   }
 }
 

@@ -28,6 +28,12 @@ export interface Handlers {
 
 /** What the pipeline needs from the server and its engine. */
 export interface DispatchHost extends ContextOwner {
+  /** A graceful stop is under way (set by the server). */
+  stopping: boolean;
+  /** WebSockets and pub/sub, where the engine has them (set once the engine exists). */
+  hub: WebSocketHub | null;
+  /** Deno's upgradeWebSocket(): the hub, or a coded error where the engine has none. */
+  webSocketHub(): WebSocketHub;
   /** `this` and the second argument of handlers (the public Server). */
   readonly publicServer: ServerLike;
   readonly development: boolean;
@@ -36,7 +42,6 @@ export interface DispatchHost extends ContextOwner {
   readonly unixPath: string | null;
   /** Watch every upload's idle time (else only those the engine can't time itself). */
   watchesAllUploads: boolean;
-  readonly hub: WebSocketHub | null;
   /** Counts a request that reached its handler (requestFinished uncounts it). */
   requestStarted(): void;
   /** Answers a request refused before its handler runs, then closes the connection. */
