@@ -80,6 +80,19 @@ describe("choosing the engine", () => {
     expect(out.stdout.trim()).toBe(CORE_LOADS ? "node uws" : "node node");
   });
 
+  it("idleTimeout other than 10 warns once on the uws engine (it covers uploads only there), never on the node engine", async () => {
+    const code = (engine: string) =>
+      `import { serve } from "./dist/index.js";
+       const a = serve({ port: 0, engine: "${engine}", idleTimeout: 5, fetch: () => new Response("a") });
+       const b = serve({ port: 0, engine: "${engine}", idleTimeout: 7, fetch: () => new Response("b") });
+       await a.stop(true); await b.stop(true);`;
+    const node = await runNode(code("node"));
+    expect(node.stderr).not.toContain("UWSERVE_IDLE_TIMEOUT_PARTIAL");
+    if (!CORE_LOADS) return;
+    const uws = await runNode(code("uws"));
+    expect(uws.stderr.match(/UWSERVE_IDLE_TIMEOUT_PARTIAL/g)).toHaveLength(1);
+  });
+
   it("a wrong engine is refused with a coded error, from the option and from UWSERVE_ENGINE", async () => {
     const err = thrown(() => serve({ port: 0, engine: "fast", fetch: fetchOk } as never));
     expect(err.code).toBe("UWSERVE_ERR_INVALID_OPTION");

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { tryLoadNative } from "../dist/transport/native.js";
-import { resolveTls, type ResolvedTls } from "../dist/transport/tls.js";
+import { resolveTls, type ResolvedTls } from "../dist/engines/uws/tls-files.js";
 import { loadCore, type TemplatedApp, type us_listen_socket } from "../dist/engines/uws/uws.js";
 
 const uws = loadCore();
@@ -197,7 +197,7 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
     vi.resetModules();
     vi.doMock("../dist/transport/native.js", () => ({ tryLoadNative: () => null, loadNative: () => { throw new Error("no addon"); } }));
     try {
-      const { resolveTls: resolveWithoutAddon } = await import("../dist/transport/tls.js");
+      const { resolveTls: resolveWithoutAddon } = await import("../dist/engines/uws/tls-files.js");
       const before = tempDirs();
       const resolved = resolveWithoutAddon({ key: certs.aKeyEncrypted, passphrase: PASS, cert: certs.aCert }, undefined, undefined)!;
       const keyPath = resolved.app.key_file_name as string;
@@ -226,7 +226,7 @@ describe.skipIf(!HAS_OPENSSL)("resolveTls: what it returns", () => {
       tryLoadNative: () => ({ setListenRef: () => 0, createMemoryFile: () => { throw enosys; } }),
     }));
     try {
-      const { resolveTls: resolveWithBrokenMemfd } = await import("../dist/transport/tls.js");
+      const { resolveTls: resolveWithBrokenMemfd } = await import("../dist/engines/uws/tls-files.js");
       const resolved = resolveWithBrokenMemfd({ key: certs.aKey, cert: certs.aCert }, undefined, undefined)!;
       const keyPath = resolved.app.key_file_name as string;
       expect(keyPath).not.toMatch(/^\/proc\//);

@@ -14,7 +14,7 @@ import { UwsResponse } from "./response.js";
 import type { StaticRoute } from "./static-route.js";
 import type { DenoHandler, ErrorHandler, FetchHandler, ServeHandlerInfo, ServerLike, SocketAddress, UnixAddr } from "../types.js";
 import { performUpgrade, type Handshake } from "../websocket/upgrade.js";
-import type { WebSocketHub } from "../websocket/websocket.js";
+import type { WebSocketHub } from "../websocket/websocket-hub.js";
 import { badResponseError, endHead, writeResponse } from "./writer.js";
 import type { Exchange } from "./exchange.js";
 

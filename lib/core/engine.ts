@@ -6,7 +6,7 @@
  */
 import type { RouteTable } from "./router.js";
 import type { SocketAddress } from "../types.js";
-import type { WebSocketHub } from "../websocket/websocket.js";
+import type { WebSocketHub } from "../websocket/websocket-hub.js";
 import type { Exchange } from "./exchange.js";
 
 export type EngineName = "uws" | "node";

@@ -6,7 +6,8 @@ import { requestContextOf } from "../core/request.js";
 import type { RequestContext } from "../core/context.js";
 import { UwsResponse } from "../core/response.js";
 import { offeredProtocols } from "./upgrade.js";
-import { CLOSED, CLOSING, CONNECTING, OPEN, ServerWebSocket, type SocketListener, type WebSocketHub } from "./websocket.js";
+import { CLOSED, CLOSING, CONNECTING, OPEN, ServerWebSocket, type SocketListener } from "./websocket.js";
+import type { WebSocketHub } from "./websocket-hub.js";
 import { uwserveError } from "../errors.js";
 
 export interface UpgradeWebSocketOptions {

@@ -6,7 +6,8 @@
 import { coreByteString } from "../engines/uws/core-bytes.js";
 import type { RequestContext } from "../core/context.js";
 import type { HttpRequest, HttpResponse, us_socket_context_t } from "../engines/uws/uws.js";
-import type { ServerWebSocket, WebSocketHub } from "./websocket.js";
+import type { ServerWebSocket } from "./websocket.js";
+import type { WebSocketHub } from "./websocket-hub.js";
 
 /** A request that asked for a WebSocket, as uWS saw it. */
 export interface Handshake {

@@ -1,14 +1,13 @@
 /**
- * WebSockets on the uWS core: `ServerWebSocket` (Bun's API over a uWS socket) and the hub that
- * wires one server's `websocket` handlers into the core's WebSocket behaviour. Framing,
+ * WebSockets on the uWS core: `ServerWebSocket`, Bun's API over a uWS socket (the hub that
+ * wires a server's `websocket` handlers into the core is websocket-hub.ts). Framing,
  * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
  */
 import { coreText } from "../engines/uws/core-bytes.js";
-import { receiving, TopicPublisher, toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
+import { toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "../types.js";
-import type { TemplatedApp, WebSocket as UwsWebSocket, WebSocketBehavior } from "../engines/uws/uws.js";
-import { coreCompressionBits, type ResolvedWebSocketOptions } from "./websocket-options.js";
-import type { Backplane } from "./backplane.js";
+import type { WebSocket as UwsWebSocket } from "../engines/uws/uws.js";
+import type { WebSocketHub } from "./websocket-hub.js";
 
 /** uWS send results. */
 const SEND_BACKPRESSURE = 0;
@@ -20,7 +19,7 @@ const SEND_DROPPED = 2;
  * own idle timeout (at 104 s of the default 120 s), too late for proxies and load balancers
  * that drop connections quiet for 60 s.
  */
-const KEEPALIVE_PING_MS = 30_000;
+export const KEEPALIVE_PING_MS = 30_000;
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -28,7 +27,7 @@ const CLOSING = 2;
 const CLOSED = 3;
 
 /** The core's close reasons (WebSocketProtocol.h), mapped to the codes a peer would have seen. */
-const CORE_CLOSE_CODES: ReadonlyArray<[prefix: string, code: number]> = [
+export const CORE_CLOSE_CODES: ReadonlyArray<[prefix: string, code: number]> = [
   ["Received too big message", 1009],
   ["Received invalid UTF-8", 1007],
 ];
@@ -46,14 +45,14 @@ export interface SocketListener {
 }
 
 /** The object handed to uWS as user data: uWebSockets.js copies its own properties onto its socket. */
-interface UserData {
+export interface UserData {
   s: ServerWebSocket<unknown>;
 }
-type NativeWebSocket = UwsWebSocket<UserData> & UserData & NativeSocket;
+export type NativeWebSocket = UwsWebSocket<UserData> & UserData & NativeSocket;
 
 let warnedPong = false;
 /** UTF-8 (the core has validated it already). */
-const textDecoder = new TextDecoder();
+export const textDecoder = new TextDecoder();
 
 export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, Subscriber {
   data: T;
@@ -250,294 +249,19 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   }
 }
 
-/**
- * One server's WebSockets: the uWS behaviour, the open sockets, the publisher, and the calls
- * into the user's handlers (each guarded: an exception is reported, never fatal).
- */
-export class WebSocketHub {
-  readonly options: ResolvedWebSocketOptions;
-  readonly publisher: TopicPublisher;
-  /** Sockets between open and close. */
-  readonly open: Set<ServerWebSocket<unknown>>;
-  /** Called when the last socket closed during a graceful stop. */
-  onIdle: (() => void) | null;
-  /** Told the number of open sockets whenever it changes (shared counters of `--workers`). */
-  onCount: ((open: number) => void) | null;
-  readonly #app: TemplatedApp;
-  #keepalive: ReturnType<typeof setInterval> | null;
-
-  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions, relay: Backplane | null = null) {
-    this.#app = app;
-    this.options = options;
-    this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf, relay);
-    this.open = new Set();
-    this.onIdle = null;
-    this.onCount = null;
-    this.#keepalive = null;
-  }
-
-  /** The uWS behaviour for one route shape; `upgrade` is the server's request bridge. */
-  behavior(upgrade: WebSocketBehavior<UserData>["upgrade"]): WebSocketBehavior<UserData> {
-    const { options } = this;
-    return {
-      maxPayloadLength: options.maxPayloadLength,
-      maxBackpressure: options.backpressureLimit,
-      // uWebSockets.js reads it as an integer.
-      closeOnBackpressureLimit: (options.closeOnBackpressureLimit ? 1 : 0) as unknown as number,
-      idleTimeout: options.idleTimeout,
-      sendPingsAutomatically: options.sendPings,
-      compression: coreCompressionBits(options.compression),
-      upgrade,
-      open: (ws) => this.#onOpen(ws as NativeWebSocket),
-      message: (ws, message, isBinary) => this.#onMessage(ws as NativeWebSocket, message, isBinary),
-      drain: (ws) => this.#onDrain(ws as NativeWebSocket),
-      close: (ws, code, reason) => this.#onClose(ws as NativeWebSocket, code, reason),
-      ping: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "ping"),
-      pong: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "pong"),
-    };
-  }
-
-  /** User data for `res.upgrade()`: the socket object the handlers will see. */
-  userData(socket: ServerWebSocket<unknown>): UserData {
-    return { s: socket };
-  }
-
-  get pending(): number {
-    return this.open.size;
-  }
-
-  publish(topic: string, data: WebSocketData, compress: boolean): number {
-    checkTopic(topic);
-    return this.publisher.publish(topic, data, typeof data !== "string", compress, null);
-  }
-
-  /** Subscribers of `topic` here, plus those of the other workers when a backplane knows them. */
-  subscriberCount(topic: string): number {
-    checkTopic(topic);
-    const local = this.#app.numSubscribers(coreText(topic));
-    const relay = this.publisher.relay;
-    return relay?.remoteSubscribers === undefined ? local : local + relay.remoteSubscribers(topic);
-  }
-
-  /** Graceful stop: a close frame with 1001 Going Away to every open socket. */
-  goingAway(): void {
-    for (const socket of [...this.open]) socket.close(1001, "Server is shutting down");
-  }
-
-  /** Forced stop: the app closes every socket; forget them all. */
-  shutdown(): void {
-    this.publisher.close();
-    this.#stopKeepalive();
-    this.publisher.relay?.close();
-  }
-
-  /** One timer for all sockets: pings those not heard from since the last tick. */
-  #startKeepalive(): void {
-    this.#keepalive = setInterval(() => {
-      for (const socket of this.open) {
-        if (!socket.active) socket.ping();
-        socket.active = false;
-      }
-    }, KEEPALIVE_PING_MS);
-    this.#keepalive.unref();
-  }
-
-  #stopKeepalive(): void {
-    if (this.#keepalive !== null) clearInterval(this.#keepalive);
-    this.#keepalive = null;
-  }
-
-  #onOpen(native: NativeWebSocket): void {
-    const socket = native.s;
-    socket.attach(native);
-    this.open.add(socket);
-    this.onCount?.(this.open.size);
-    if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
-    const listener = socket.listener;
-    const open = this.options.open;
-    if (listener !== null) this.#call(socket, () => listener.onOpen());
-    else if (open !== null) this.#call(socket, () => open(socket as never));
-  }
-
-  #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
-    const socket = native.s;
-    socket.active = true;
-    const listener = socket.listener;
-    this.#enter();
-    try {
-      if (listener !== null) {
-        listener.onMessage(message, isBinary);
-        return;
-      }
-      if (this.options.message === null) return;
-      if (socket.pendingMessages >= this.options.maxPendingMessages) {
-        // A client sending faster than its handlers settle: bounded, never unbounded memory.
-        socket.close(1008, "Too many pending messages");
-        return;
-      }
-      // The ArrayBuffer is detached when this callback returns: copy now (H4).
-      const value = isBinary ? copyBytes(message) : textDecoder.decode(message);
-      if (socket.running >= this.options.messageConcurrency) {
-        (socket.queued ??= []).push(value);
-        socket.pendingMessages++;
-        return;
-      }
-      if (!isBinary) {
-        receiving.text = value as string;
-        receiving.bytes = message;
-      }
-      this.#runMessage(socket, value);
-    } catch (err) {
-      this.reportError(socket, err);
-    } finally {
-      receiving.text = null;
-      receiving.bytes = null;
-      this.#leave();
-    }
-  }
-
-  #runMessage(socket: ServerWebSocket<unknown>, value: string | Buffer): void {
-    const result = this.options.message!(socket as never, (typeof value === "string" ? value : toBinaryType(socket, value)) as never);
-    if (!isPromiseLike(result)) return;
-    socket.running++;
-    socket.pendingMessages++;
-    const done = (): void => {
-      socket.running--;
-      socket.pendingMessages--;
-      const next = socket.queued?.shift();
-      if (next !== undefined && socket.readyState === OPEN) {
-        socket.pendingMessages--;
-        // Outside any uWS callback now: cork so this handler's sends leave together.
-        socket.cork(() => {
-          try {
-            this.#runMessage(socket, next);
-          } catch (err) {
-            this.reportError(socket, err);
-          }
-        });
-      }
-    };
-    result.then(done, (err) => {
-      this.reportError(socket, err);
-      done();
-    });
-  }
-
-  #onDrain(native: NativeWebSocket): void {
-    const socket = native.s;
-    if (native.getBufferedAmount() === 0) this.publisher.congested.delete(socket);
-    const listener = socket.listener;
-    const drain = this.options.drain;
-    if (listener !== null) this.#call(socket, () => listener.onDrain());
-    else if (drain !== null) this.#call(socket, () => drain(socket as never));
-  }
-
-  #onPingPong(native: NativeWebSocket, data: ArrayBuffer, kind: "ping" | "pong"): void {
-    const handler = this.options[kind];
-    const socket = native.s;
-    socket.active = true;
-    if (socket.listener !== null) {
-      if (kind === "pong") socket.listener.onPong();
-      return;
-    }
-    if (handler !== null) this.#call(socket, () => handler(socket as never, copyBytes(data)));
-  }
-
-  /** Runs a handler inside a uWS callback: a throw or rejection is reported, never fatal. */
-  #call(socket: ServerWebSocket<unknown>, run: () => unknown): void {
-    this.#enter();
-    try {
-      this.#settle(socket, run());
-    } catch (err) {
-      this.reportError(socket, err);
-    } finally {
-      this.#leave();
-    }
-  }
-
-  #onClose(native: NativeWebSocket, rawCode: number, rawReason: ArrayBuffer): void {
-    const socket = native.s;
-    let code = rawCode;
-    let reason = Buffer.from(rawReason).toString("utf8");
-    if (code === 1006) {
-      // The core cuts the connection without a close frame on these; report what it means.
-      for (const [prefix, mapped] of CORE_CLOSE_CODES) if (reason.startsWith(prefix)) code = mapped;
-      if (code === 1009) reason = `Message too big (maxPayloadLength is ${this.options.maxPayloadLength} bytes)`;
-    }
-    socket.detach();
-    socket.queued = null;
-    const relay = this.publisher.relay;
-    if (relay !== null && socket.topics !== null) {
-      for (const topic of socket.topics) relay.unsubscribe(topic);
-      socket.topics = null;
-    }
-    this.open.delete(socket);
-    this.onCount?.(this.open.size);
-    this.publisher.forget(socket);
-    try {
-      if (socket.listener !== null) socket.listener.onClose(code, reason);
-      else if (this.options.close !== null) this.#settle(socket, this.options.close(socket as never, code, reason));
-    } catch (err) {
-      this.reportError(socket, err);
-    }
-    if (this.open.size === 0) {
-      this.#stopKeepalive();
-      this.onIdle?.();
-    }
-  }
-
-  onDropped(socket: ServerWebSocket<unknown>, data: WebSocketData, topic: string | null): void {
-    if (this.options.closeOnBackpressureLimit) socket.terminate();
-    const hook = this.options.dropped;
-    if (hook === null) return;
-    try {
-      this.#settle(socket, hook(socket as never, data, topic));
-    } catch (err) {
-      this.reportError(socket, err);
-    }
-  }
-
-  /** An exception or rejection from a handler: the `error` hook, else the console. */
-  reportError(socket: ServerWebSocket<unknown>, err: unknown): void {
-    const hook = this.options.error;
-    if (hook !== null) {
-      try {
-        const result = hook(socket as never, err);
-        if (isPromiseLike(result)) result.then(undefined, (e) => console.error("uwserve: websocket.error failed:", e));
-        return;
-      } catch (secondary) {
-        console.error("uwserve: websocket.error failed:", secondary);
-      }
-    }
-    console.error("uwserve: a websocket handler failed:", err);
-  }
-
-  #settle(socket: ServerWebSocket<unknown>, result: unknown): void {
-    if (isPromiseLike(result)) result.then(undefined, (err) => this.reportError(socket, err));
-  }
-
-  #enter(): void {
-    this.publisher.callbackDepth++;
-  }
-  #leave(): void {
-    this.publisher.callbackDepth--;
-  }
-}
-
-/** A Buffer with an ArrayBuffer of its own (so `.buffer` is exactly the message). */
-function copyBytes(message: ArrayBuffer): Buffer {
+export function copyBytes(message: ArrayBuffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(message.byteLength);
   copy.set(new Uint8Array(message));
   return copy;
 }
 
-function toBinaryType(socket: ServerWebSocket<unknown>, value: Buffer): Buffer | ArrayBuffer | Uint8Array {
+export function toBinaryType(socket: ServerWebSocket<unknown>, value: Buffer): Buffer | ArrayBuffer | Uint8Array {
   if (socket.binaryType === "nodebuffer") return value;
   if (socket.binaryType === "arraybuffer") return value.buffer as ArrayBuffer;
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
-function checkTopic(topic: unknown): void {
+export function checkTopic(topic: unknown): void {
   if (typeof topic !== "string") throw new TypeError(`uwserve: a topic must be a string, not ${topic === null ? "null" : typeof topic}`);
 }
 
@@ -553,7 +277,7 @@ function checkCloseCode(code: unknown): number {
   return code;
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
 }
 

@@ -5,7 +5,7 @@
  * JS; each request is read into the shared pipeline with a NodeExchange as its exchange.
  */
 import { createServer as createHttpServer, type ServerOptions } from "node:http";
-import { isIP, type Server as NetServer, type Socket } from "node:net";
+import { isIP, type Socket } from "node:net";
 import { scanRawHeaders, type HeadScan } from "../../core/_head.js";
 import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";

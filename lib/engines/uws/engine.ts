@@ -14,12 +14,12 @@ import { hubBackplane, type Backplane } from "../../websocket/backplane.js";
 import { tryLoadNative } from "../../transport/native.js";
 import { NO_PARAMS } from "../../core/request.js";
 import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../core/router.js";
-import { resolveTls } from "../../transport/tls.js";
+import { resolveTls } from "./tls-files.js";
 import type { SocketAddress } from "../../types.js";
 import { prepareUnixPath } from "../../transport/unix-socket.js";
 import { readHandshake } from "../../websocket/upgrade.js";
 import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
-import { WebSocketHub } from "../../websocket/websocket.js";
+import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { listenError } from "../listen-error.js";
 
@@ -46,6 +46,7 @@ export class UwsEngine implements Engine {
   constructor(options: ResolvedOptions, dispatcher: Dispatcher, group: string | null) {
     this.#options = options;
     this.#dispatcher = dispatcher;
+    if (options.idleTimeout !== CORE_IDLE_TIMEOUT_S) warnIdleTimeout(options.idleTimeout);
     const material = resolveTls(options.tls.tls, options.tls.cert, options.tls.key);
     if (material !== null) {
       try {
