@@ -4,7 +4,9 @@
  * misspellings), resolves defaults, and starts a Server.
  */
 import { invalidOption, optionOutOfRange, uwserveError, describeValue } from "./errors.js";
-import { compileRouteOptions, Server, type ResolvedOptions } from "./server.js";
+import { Server } from "./server.js";
+import { compileRouteOptions } from "./core/dispatch.js";
+import type { ResolvedOptions } from "./options.js";
 import type { DenoHandler, DenoServeOptions, ServeOptions } from "./types.js";
 import { resolveWebSocketOptions } from "./websocket/websocket-options.js";
 import { importEntryAgain } from "./entry.js";

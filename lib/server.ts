@@ -24,8 +24,6 @@ import type { WebSocketHub } from "./websocket/websocket-hub.js";
 import { resolve as resolvePath } from "node:path";
 import { removeUnixPath } from "./transport/unix-socket.js";
 import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers/workers.js";
-export { compileRouteOptions } from "./core/dispatch.js";
-export type { ResolvedOptions } from "./options.js";
 
 
 export class Server implements ServerLike {
@@ -52,6 +50,7 @@ export class Server implements ServerLike {
   /** What the pipeline and each request's context see of this server (not public API). */
   readonly #host: DispatchHost;
 
+  /** @internal serve() makes servers; its options are validated there. */
   constructor(options: ResolvedOptions) {
     const role = workerRole();
     const supervise = role === null && options.workers !== null && options.workers > 1;
@@ -143,7 +142,7 @@ export class Server implements ServerLike {
     return this.#options.development;
   }
   /** uwserve: which engine serves ("uws": the uWebSockets.js core; "node": node:http). */
-  get engine(): EngineName {
+  get engine(): ServerLike["engine"] {
     return this.#engine.name;
   }
   /** Requests in flight (across every worker of a `--workers` group). */

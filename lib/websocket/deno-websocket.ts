@@ -6,7 +6,7 @@ import { requestContextOf } from "../core/request.js";
 import type { RequestContext } from "../core/context.js";
 import { UwsResponse } from "../core/response.js";
 import { offeredProtocols } from "./upgrade.js";
-import { CLOSED, CLOSING, CONNECTING, OPEN, ServerWebSocket, type SocketListener } from "./websocket.js";
+import { CLOSED, CLOSING, CONNECTING, OPEN, ServerWebSocket } from "./websocket.js";
 import type { WebSocketHub } from "./websocket-hub.js";
 import { uwserveError } from "../errors.js";
 
@@ -40,7 +40,7 @@ const textDecoder = new TextDecoder();
 
 type Handler<E extends Event> = ((this: DenoWebSocket, event: E) => unknown) | null;
 
-export class DenoWebSocket extends EventTarget implements SocketListener {
+export class DenoWebSocket extends EventTarget {
   static readonly CONNECTING = CONNECTING;
   static readonly OPEN = OPEN;
   static readonly CLOSING = CLOSING;
@@ -58,11 +58,13 @@ export class DenoWebSocket extends EventTarget implements SocketListener {
   onclose: Handler<CloseEvent>;
   onerror: Handler<Event>;
   /** The server side of the connection. */
+  /** @internal The server side of the connection. */
   readonly socket: ServerWebSocket<undefined>;
   #idleTimeout: number;
   #idleTimer: ReturnType<typeof setInterval> | null;
   #active: boolean;
 
+  /** @internal upgradeWebSocket() makes these. */
   constructor(hub: WebSocketHub, url: string, protocol: string, extensions: string, idleTimeout: number) {
     super();
     this.url = url;
@@ -112,11 +114,13 @@ export class DenoWebSocket extends EventTarget implements SocketListener {
 
   // ---- SocketListener: events from the core --------------------------------------------
 
+  /** @internal SocketListener: the server side's events. */
   onOpen(): void {
     if (this.#idleTimeout > 0) this.#startIdleTimer();
     this.#emit(new Event("open"), this.onopen);
   }
 
+  /** @internal SocketListener: the server side's events. */
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     this.#active = true;
     // The ArrayBuffer is detached when the core's callback returns: copy it.
@@ -128,12 +132,15 @@ export class DenoWebSocket extends EventTarget implements SocketListener {
     this.#emit(new MessageEvent("message", { data, origin: new URL(this.url).origin }), this.onmessage);
   }
 
+  /** @internal SocketListener: the server side's events. */
   onPong(): void {
     this.#active = true;
   }
 
+  /** @internal SocketListener: the server side's events. */
   onDrain(): void {}
 
+  /** @internal SocketListener: the server side's events. */
   onClose(code: number, reason: string): void {
     if (this.#idleTimer !== null) clearInterval(this.#idleTimer);
     this.#idleTimer = null;
@@ -170,7 +177,7 @@ export class DenoWebSocket extends EventTarget implements SocketListener {
 }
 
 /** The server-side half of `upgradeWebSocket`: how the request's server provides a hub. */
-export interface UpgradeProvider {
+interface UpgradeProvider {
   webSocketHub(): WebSocketHub;
 }
 

@@ -10,7 +10,7 @@ import { scanRawHeaders, type HeadScan } from "../../core/_head.js";
 import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
 import type { Engine } from "../../core/engine.js";
-import type { ResolvedOptions } from "../../server.js";
+import type { ResolvedOptions } from "../../options.js";
 import type { Exchange } from "../../core/exchange.js";
 import { uwserveError } from "../../errors.js";
 import { needsNormalizing, normalizePath } from "../../core/router.js";

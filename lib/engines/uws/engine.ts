@@ -9,7 +9,7 @@ import type { Dispatcher } from "../../core/dispatch.js";
 import { routeInJs, targetFor } from "../../core/dispatch.js";
 import type { Exchange } from "../../core/exchange.js";
 import type { Engine } from "../../core/engine.js";
-import type { ResolvedOptions } from "../../server.js";
+import type { ResolvedOptions } from "../../options.js";
 import { hubBackplane, type Backplane } from "../../websocket/backplane.js";
 import { tryLoadNative } from "../../transport/native.js";
 import { NO_PARAMS } from "../../core/request.js";
