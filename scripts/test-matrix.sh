@@ -215,8 +215,8 @@ for v in $VERSIONS; do
   fi
 done
 
-# On this host, Node 24 and 26 from the same packages: a clean clone, `npm ci`, and the suite on
-# the node engine (vitest's node-engine project; engines.test.ts checks what "auto" picks here:
+# On this host, Node 24 and 26 from the same packages: a clean clone, `npm ci && npm test`, which
+# runs the suite on the node engine only where the core can't load (vitest.config.ts; engines.test.ts checks what "auto" picks here:
 # the node engine where the core can't load, glibc < 2.38 or no binary for Node 26), then
 # scripts/check-undici.mjs. Where glibc < 2.38, engine: "uws" must fail with the clear load error.
 # sed, not head: head would close the pipe early, and under pipefail ldd's SIGPIPE ends the script.
@@ -235,7 +235,7 @@ for v in 24 26; do
   host_node() { (cd "$dir" && env PATH="$ROOT/opt/node$v/bin:$PATH" CI=true npm_config_update_notifier=false "$@"); }
   status=ok
   { host_node npm ci --no-audit --no-fund && host_node npx tsc -p tsconfig.json \
-      && host_node npx vitest run --project node-engine && host_node node scripts/check-undici.mjs; } 2>&1 \
+      && host_node npm test && host_node node scripts/check-undici.mjs; } 2>&1 \
     | sed -u -e 's/\x1b\[[0-9;]*[A-Za-z]//g' > "$log" || status=FAILED
   engine="$(host_node node --input-type=module -e '
     import { serve } from "./dist/index.js";

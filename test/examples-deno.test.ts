@@ -5,6 +5,7 @@ import WebSocket from "ws";
 import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import https from "node:https";
+import http2 from "node:http2";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpRequest } from "./helpers/client.js";
@@ -186,7 +187,30 @@ describe("other sections", () => {
     }
   });
 
-  it.skip("HTTP/2 — uWebSockets speaks HTTP/1.1 only", () => {});
+  // Deno serves h2 by itself; uwserve when asked (`http2: true`), on the node engine ("auto" picks it).
+  it.skipIf(spawnSync("openssl", ["version"]).status !== 0)("HTTP/2 support: with http2: true the same server answers h2 (ALPN) and HTTP/1.1 over TLS", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-deno-h2-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+        "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { cwd: dir, stdio: "ignore" });
+      const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+      const log = quietLog();
+      const server = track(serve({ port: 0, http2: true, cert, key: readFileSync(join(dir, "key.pem"), "utf8") }, (req) => new Response(`hello ${new URL(req.url).pathname}`)));
+      log.mockRestore();
+      expect(server.engine).toBe("node");
+      const session = http2.connect(`https://localhost:${server.port}`, { ca: cert });
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": "/h2" });
+        let text = "";
+        stream.setEncoding("utf8").on("data", (c: string) => (text += c)).on("end", () => resolve(text)).on("error", reject);
+        stream.end();
+      });
+      session.close();
+      expect(body).toBe("hello /h2");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("Automatic body compression: on with automaticCompression (off by default in Deno 2.9), gzip/br by Accept-Encoding, Vary set", async () => {
     const log = quietLog();

@@ -179,6 +179,19 @@ function slowDownload(server: ChildServer, path: string, pauseMs: number): Promi
   });
 }
 
+/**
+ * The server's open descriptors once they are back to `limit` or below (or after 2.5 s): a
+ * connection's socket may close a moment after its response, later on the node engine.
+ */
+async function settledFds(server: ChildServer, limit: number): Promise<number> {
+  let fds = (await server.mem()).fds;
+  for (let i = 0; i < 50 && fds > limit; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    fds = (await server.mem()).fds;
+  }
+  return fds;
+}
+
 describe("a 50 MiB file() to a client that stops reading", () => {
   let server: ChildServer;
   beforeAll(async () => {
@@ -202,8 +215,8 @@ describe("a 50 MiB file() to a client that stops reading", () => {
     // Whole-file buffering would add 50 MiB; one 256 KiB chunk is in flight at a time.
     expect(peakRss - before.rss).toBeLessThan(16 * MiB);
     expect(peakBuffers - before.arrayBuffers).toBeLessThan(2 * MiB);
-    // The file was closed once sent.
-    expect(after.fds).toBe(before.fds);
+    // The file was closed once sent (sockets closing meanwhile only lower the count).
+    expect(await settledFds(server, before.fds)).toBeLessThanOrEqual(before.fds);
   });
 
   it("a slice streams the same way: exactly its bytes, 206", async () => {
@@ -220,7 +233,7 @@ describe("a 50 MiB file() to a client that stops reading", () => {
     expect(createHash("sha256").update(new Uint8Array(await res.arrayBuffer())).digest("hex")).toBe(bigHash);
     // undici called stream() when the Response was made; had that stream opened the file, the
     // descriptor would stay open until GC.
-    expect((await server.mem()).fds).toBe(before.fds);
+    expect(await settledFds(server, before.fds)).toBeLessThanOrEqual(before.fds);
   });
 
   it("an fs.openAsBlob() Blob body is streamed too, not read whole", async () => {
