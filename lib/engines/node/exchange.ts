@@ -36,6 +36,16 @@ function latin1(value: string | Uint8Array): string {
   return typeof value === "string" ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1");
 }
 
+const EXCHANGE = Symbol("uwserve.exchange");
+
+function onResponseDrain(this: NodeResponse): void {
+  (this as unknown as Record<symbol, NodeExchange>)[EXCHANGE]!.drained();
+}
+
+function onResponseClose(this: NodeResponse): void {
+  (this as unknown as Record<symbol, NodeExchange>)[EXCHANGE]!.closed();
+}
+
 export class NodeExchange implements Exchange {
   readonly req: NodeRequest;
   readonly res: NodeResponse;
@@ -169,33 +179,40 @@ export class NodeExchange implements Exchange {
   }
 
   onWritable(handler: (offset: number) => boolean): this {
-    if (this.#writable === null) this.res.once("drain", this.#onDrain);
+    if (this.#writable === null) this.#listen("drain");
     this.#writable = handler;
     return this;
   }
 
-  readonly #onDrain = (): void => {
+  /** The response's `drain`: offer the handler the transport again (it re-registers if it must wait). */
+  drained(): void {
     const handler = this.#writable;
     this.#writable = null;
     if (handler === null || this.#ended) return;
     if (!handler(this.#offset) && this.#writable === null) {
       this.#writable = handler;
-      this.res.once("drain", this.#onDrain);
+      this.#listen("drain");
     }
-  };
+  }
 
   onAborted(handler: () => void): this {
-    if (this.#aborted === null) this.res.once("close", this.#onClose);
+    if (this.#aborted === null) this.#listen("close");
     this.#aborted = handler;
     return this;
   }
 
-  readonly #onClose = (): void => {
-    // node:http emits close after every response; uWS calls onAborted only before end.
+  /** The response's `close`: node:http emits it after every response; uWS calls onAborted only before end. */
+  closed(): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#aborted?.();
-  };
+  }
+
+  /** One shared listener per event finds this exchange on the response: no closure per request. */
+  #listen(event: "drain" | "close"): void {
+    (this.res as unknown as Record<symbol, NodeExchange>)[EXCHANGE] = this;
+    this.res.once(event, event === "drain" ? onResponseDrain : onResponseClose);
+  }
 
   onData(handler: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void): this {
     this.req.on("data", (chunk: Buffer) => handler(chunk, false));
