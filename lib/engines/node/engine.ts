@@ -82,8 +82,10 @@ export class NodeEngine implements Engine {
   #listen(): void {
     const { hostname, port, unix, reusePort } = this.#options;
     const server = this.#servers.listener;
-    // A failed bind is reported here, as a coded error; node's own 'error' event would come later.
-    server.once("error", () => {});
+    // A failed bind is reported here, as a coded error; node's own 'error' event comes on the
+    // next tick and must not become an uncaught exception, so it is swallowed until bound.
+    const swallow = (): void => {};
+    server.once("error", swallow);
     if (unix !== null) {
       prepareUnixPath(unix.path, unix.option, process.platform === "linux");
       server.listen(unix.path);
@@ -100,6 +102,7 @@ export class NodeEngine implements Engine {
       if (!server.listening) throw listenError(hostname, port, null);
       this.port = (server.address() as { port: number }).port;
     }
+    server.removeListener("error", swallow);
     this.#listening = true;
   }
 
