@@ -37,8 +37,9 @@ export interface EngineNeeds {
 }
 
 /**
- * The engine for `choice`. "uws" throws UWSERVE_ERR_UWS_UNAVAILABLE where the core can't load;
- * features the node engine doesn't have yet (WebSockets, workers) throw a coded error there.
+ * The engine for `choice`. "uws" throws UWSERVE_ERR_UWS_UNAVAILABLE where the core can't load,
+ * and a coded error for http2; on the node engine, what it doesn't have yet (WebSockets, and
+ * workers before Node 22.12) throws a coded error.
  */
 export function pickEngine(choice: EngineChoice, needs: EngineNeeds): EngineName {
   if (choice === "uws") {
