@@ -10,7 +10,7 @@ import { delegateMissingMembers } from "./_delegate.js";
 import { NativeRequest, NativeResponse } from "./_globals.js";
 import { LazyHeaders } from "./_lazy_headers.js";
 import { internalsAllowed, requestSymbols } from "./_undici.js";
-import { backedInternals, BackedServerRequest } from "./request-backed.js";
+import { backedInternals, BackedServerRequest, type RequestInternals } from "./request-backed.js";
 import { buildUrl } from "./_url.js";
 import type { RequestBody } from "./body.js";
 
@@ -28,13 +28,8 @@ const NORMALIZED_METHODS: Record<string, string> = {
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 
 /** Reads a request's internals (module-internal door to the private fields). */
-let internals: (req: object) => ServerRequestInternals | undefined;
+let internals: (req: object) => RequestInternals | undefined;
 let materialize: (req: ServerRequest) => Request;
-interface ServerRequestInternals {
-  context: unknown;
-  rawHeaders: string[];
-  abort(reason: string): void;
-}
 
 /** `params` of requests that matched no parameter route: shared, so frozen. */
 export const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -287,7 +282,7 @@ export function createServerRequest(
 }
 
 /** Internals of either request class. */
-function internalsOfAny(req: object): ServerRequestInternals | undefined {
+function internalsOfAny(req: object): RequestInternals | undefined {
   return internals(req) ?? backedInternals(req);
 }
 

@@ -8,6 +8,7 @@ import { toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "../types.js";
 import type { WebSocket as UwsWebSocket } from "../engines/uws/uws.js";
 import type { WebSocketHub } from "./websocket-hub.js";
+import { uwsSocketAddress } from "../engines/socket-address.js";
 
 /** uWS send results. */
 const SEND_BACKPRESSURE = 0;
@@ -95,7 +96,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   attach(native: NativeWebSocket): void {
     this.#native = native;
     this.#state = OPEN;
-    this.#remoteAddress = decodeAddress(native.getRemoteAddressAsText());
+    this.#remoteAddress = uwsSocketAddress(native.getRemoteAddressAsText()).address;
   }
 
   detach(): void {
@@ -279,12 +280,6 @@ function checkCloseCode(code: unknown): number {
 
 export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
-}
-
-/** uWS's text address; IPv4-mapped IPv6 addresses are reported as IPv4. */
-export function decodeAddress(raw: ArrayBuffer): string {
-  const address = Buffer.from(raw).toString("latin1");
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 export { CLOSED, CLOSING, CONNECTING, OPEN };

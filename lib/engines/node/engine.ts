@@ -17,6 +17,7 @@ import { needsNormalizing, normalizePath } from "../../core/router.js";
 import type { SocketAddress } from "../../types.js";
 import { prepareUnixPath } from "../../transport/unix-socket.js";
 import { isWildcardHost, listenError } from "../listen-error.js";
+import { socketAddress } from "../socket-address.js";
 import { NODE_SHARES_PORTS } from "../select.js";
 import { NodeExchange } from "./exchange.js";
 import { resolveNodeTls } from "./tls.js";
@@ -148,9 +149,7 @@ export class NodeEngine implements Engine {
 
   remoteAddress(exchange: Exchange): SocketAddress {
     const socket = (exchange as NodeExchange).req.socket;
-    let address = socket.remoteAddress ?? "";
-    if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
-    return { address, family: address.includes(":") ? "IPv6" : "IPv4", port: socket.remotePort ?? 0 };
+    return socketAddress(socket.remoteAddress ?? "", socket.remotePort ?? 0);
   }
 
   stopListening(): void {

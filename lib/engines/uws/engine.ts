@@ -22,6 +22,7 @@ import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type 
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { listenError } from "../listen-error.js";
+import { uwsSocketAddress } from "../socket-address.js";
 
 const LISTEN_EXCLUSIVE_PORT = 1;
 /** The core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
@@ -244,11 +245,9 @@ export class UwsEngine implements Engine {
     });
   }
 
-  /** Decodes uWS's remote address (the core doesn't expose the port); IPv4-mapped IPv6 is reported as IPv4. */
+  /** The client's address (the core doesn't expose its port). */
   remoteAddress(res: Exchange): SocketAddress {
-    let address = Buffer.from((res as HttpResponse).getRemoteAddressAsText()).toString("latin1");
-    if (address.startsWith("::ffff:") && address.includes(".")) address = address.slice(7);
-    return { address, family: address.includes(":") ? "IPv6" : "IPv4", port: 0 };
+    return uwsSocketAddress((res as HttpResponse).getRemoteAddressAsText());
   }
 }
 
