@@ -17,6 +17,7 @@ import { performUpgrade, type Handshake } from "../websocket/upgrade.js";
 import type { WebSocketHub } from "../websocket/websocket-hub.js";
 import { badResponseError, endHead, writeResponse } from "./writer.js";
 import type { Exchange } from "./exchange.js";
+import { isPromiseLike } from "./_promise.js";
 
 /** The handlers a request is dispatched with; swapped whole by reload(), kept by in-flight requests. */
 export interface Handlers {
@@ -338,10 +339,6 @@ function internalErrorResponse(err: unknown, readable: boolean): Response {
     status: 500,
     headers: { "content-type": page ? page.type : "text/plain;charset=utf-8" },
   });
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
 }
 
 function isSendable(value: unknown): boolean {

@@ -9,8 +9,9 @@ import type { WebSocketData } from "../types.js";
 import type { TemplatedApp, WebSocketBehavior } from "../engines/uws/uws.js";
 import { coreCompressionBits, type ResolvedWebSocketOptions } from "./websocket-options.js";
 import type { Backplane } from "./backplane.js";
+import { isPromiseLike } from "../core/_promise.js";
 import {
-  checkTopic, copyBytes, CORE_CLOSE_CODES, isPromiseLike, KEEPALIVE_PING_MS, textDecoder, toBinaryType,
+  checkTopic, copyBytes, CORE_CLOSE_CODES, KEEPALIVE_PING_MS, textDecoder, toBinaryType,
   OPEN, type NativeWebSocket, type ServerWebSocket, type UserData,
 } from "./websocket.js";
 

@@ -278,8 +278,4 @@ function checkCloseCode(code: unknown): number {
   return code;
 }
 
-export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === "object" && value !== null && typeof (value as PromiseLike<unknown>).then === "function";
-}
-
 export { CLOSED, CLOSING, CONNECTING, OPEN };

@@ -4,8 +4,8 @@
  * core can't: HTTP/1.0 clients, the client's port, abstract unix sockets. Routes are matched in
  * JS; each request is read into the shared pipeline with a NodeExchange as its exchange.
  */
-import { createServer as createHttpServer, type ServerOptions } from "node:http";
-import { isIP, type Socket } from "node:net";
+import type { ServerOptions } from "node:http";
+import { isIP, Server as NetServer, type Socket } from "node:net";
 import { scanRawHeaders, type HeadScan } from "../../core/_head.js";
 import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
@@ -28,7 +28,7 @@ const HEAD_LIMIT_SLACK = 4096;
 
 /** net.Server's synchronous bind (`_listen2`, the alias cluster uses): serve() reports its port at once, as Bun's does. */
 type SyncListen = (address: string, port: number, addressType: number, backlog: number, fd?: number, flags?: number) => void;
-const syncListen = (createHttpServer() as unknown as { _listen2?: SyncListen })._listen2;
+const syncListen = (NetServer.prototype as unknown as { _listen2?: SyncListen })._listen2;
 /** libuv's bind flag for SO_REUSEPORT, which net.Server passes for listen({ reusePort }) since Node 22.12 / 23.1. */
 const UV_TCP_REUSEPORT = 2;
 
