@@ -82,11 +82,6 @@ export class NodeExchange implements Exchange {
     this.#writable = null;
   }
 
-  /** True once the response was ended (handed whole to node:http). */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   writeStatus(status: string | Uint8Array): this {
     const line = latin1(status);
     if (typeof status !== "string") this.#latin1Head = true;
@@ -127,12 +122,9 @@ export class NodeExchange implements Exchange {
     this.#ended = true;
     const data = this.#data(body);
     const length = sizeOf(data);
-    if (this.#headSent) {
-      this.#endWith(data, length);
-      return this;
-    }
+    // After write() the head is out (chunked): the length and the close flag no longer apply.
     this.#sendHead(length, closeConnection);
-    this.#offset = length;
+    this.#offset += length;
     this.#endWith(data, length);
     return this;
   }
