@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { connectionRefused, freePort, portIsFree } from "./helpers/client.js";
 import { thrown, trackServers, withTimeout } from "./helpers/server.js";
-import { ON_NODE_ENGINE } from "./helpers/core.js";
+import { HAS_WORKERS } from "./helpers/core.js";
 
 const track = trackServers();
 
@@ -227,8 +227,7 @@ describe("port", () => {
 });
 
 // The node engine shares a port through net.Server's reusePort (Node 22.12+); uWS on every Node.
-const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
-const REUSE_PORT = !ON_NODE_ENGINE || major > 22 || (major === 22 && minor >= 12);
+const REUSE_PORT = HAS_WORKERS;
 
 describe.runIf(!REUSE_PORT)("reusePort where the node engine can't share a port", () => {
   it("throws a coded error that names the Node version needed", async () => {

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { serve, type Server } from "../dist/index.js";
 import { coreUnavailable } from "../dist/engines/uws/uws.js";
 import { parseResponses, rawExchange, thrown, trackServers } from "./helpers/server.js";
+import { NODE_SHARES_PORTS } from "./helpers/core.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CORE_LOADS = coreUnavailable() === null;
@@ -136,8 +137,7 @@ describe("choosing the engine", () => {
 });
 
 describe("workers on the node engine", () => {
-  const [major, minor] = process.versions.node.split(".").map(Number) as [number, number];
-  const sharesPorts = major > 22 || (major === 22 && minor >= 12);
+  const sharesPorts = NODE_SHARES_PORTS;
 
   it.runIf(sharesPorts)("serve({ workers: 2, engine: \"node\" }): both threads serve the port, and stop() ends the process", async () => {
     const out = await promisify(execFile)(process.execPath, ["test/fixtures/node-engine-workers.mjs"], { cwd: ROOT, timeout: 20_000 });

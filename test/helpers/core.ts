@@ -24,5 +24,7 @@ export const HAS_WEBSOCKETS = ENGINE === "uws";
 /** A short name of what answers malformed input: the uWS build, or node:http. */
 export const HTTP_PARSER: string = ON_NODE_ENGINE ? `node engine (llhttp, Node ${process.versions.node})` : CORE_BUILD;
 const [nodeMajor, nodeMinor] = process.versions.node.split(".").map(Number) as [number, number];
-/** Worker groups: every uws engine; the node engine where node:net shares a port (Node 22.12+). */
-export const HAS_WORKERS = !ON_NODE_ENGINE || nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12);
+/** node:net shares a port between threads and processes (SO_REUSEPORT) from Node 22.12. */
+export const NODE_SHARES_PORTS = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12);
+/** Worker groups and reusePort: every uws engine; the node engine where node:net shares a port. */
+export const HAS_WORKERS = !ON_NODE_ENGINE || NODE_SHARES_PORTS;
