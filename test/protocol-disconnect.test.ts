@@ -179,15 +179,16 @@ describe("the client disconnects mid-download", () => {
     expect(unhandled).toEqual([]);
   });
 
-  it("a pull-based endless stream under backpressure: cancel() runs when the client leaves", async () => {
+  it("a pull-based endless stream under backpressure: pulls stop while the client reads nothing, and cancel() runs when it leaves", async () => {
     const cancelled = deferred<void>();
+    let pulled = 0;
     server = start({
       fetch() {
-        const chunk = new Uint8Array(64 * 1024).fill(120);
         return new Response(
           new ReadableStream<Uint8Array>({
             pull(controller) {
-              controller.enqueue(chunk);
+              pulled += 64 * 1024;
+              controller.enqueue(new Uint8Array(64 * 1024).fill(120));
             },
             cancel() {
               cancelled.resolve();
@@ -201,6 +202,12 @@ describe("the client disconnects mid-download", () => {
     const socket = await connectAndWrite(s.port, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
     socket.pause();
     await new Promise((r) => setTimeout(r, 200));
+    // The socket buffers are full: the source is no longer pulled, and what it made is bounded
+    // (the kernel's buffers on both sides plus what the engine holds, about 1 MiB).
+    const stalled = pulled;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(pulled).toBe(stalled);
+    expect(pulled).toBeLessThan(32 * 1024 * 1024);
     socket.destroy();
     await withTimeout(cancelled.promise, 5000, "the stream's cancel()");
     await waitFor(() => s.pendingRequests === 0, 5000, "pendingRequests to return to 0");

@@ -316,10 +316,13 @@ export function hasFallback(handlers: Handlers): boolean {
   return handlers.fetch !== null || handlers.handler !== null;
 }
 
+/** What routeInJs answers for no match: one shared object, read at once by every caller. */
+const NO_ROUTE: { readonly route: Route | null; readonly params: Record<string, string> } = Object.freeze({ route: null, params: NO_PARAMS });
+
 /** The route a path matches in JS (the node engine; odd paths and reloads on the uws engine). */
-export function routeInJs(routes: RouteTable | null, path: string): { route: Route | null; params: Record<string, string> } {
+export function routeInJs(routes: RouteTable | null, path: string): { readonly route: Route | null; readonly params: Record<string, string> } {
   const matched = routes !== null ? matchRoute(routes, path) : null;
-  return matched === null ? { route: null, params: NO_PARAMS } : matched;
+  return matched === null ? NO_ROUTE : matched;
 }
 
 /** `routes` and its older name `static` (a table of Responses); `routes` wins on a shared key. */

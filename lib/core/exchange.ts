@@ -18,9 +18,10 @@ export interface Exchange {
   /**
    * Offers (part of) a body of `total` bytes. [ok, done]: ok is false when the transport is
    * backpressured (offer the rest again from onWritable), done once `total` bytes were taken.
+   * The chunk is lent: once taken (ok, or onWritable called) the caller may reuse its memory.
    */
   tryEnd(chunk: Chunk, total: number): [boolean, boolean];
-  /** Writes a chunk of a chunked body; false under backpressure. */
+  /** Writes a chunk of a chunked body; false under backpressure. The chunk is given: the transport may keep it until sent. */
   write(chunk: Chunk): boolean;
   /** Body bytes taken so far. */
   getWriteOffset(): number;

@@ -134,6 +134,7 @@ export class NodeEngine implements Engine {
       return;
     }
     this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, null, this.fallbackOrigin);
+    exchange.watchAbort();
   }
 
   addRoutes(): void {
