@@ -47,6 +47,14 @@ export const TARGETS = [
   { server: "uwserve", scenario: "json-gzip", per: "json26", vs: "deno", min: 1 },
   { server: "uwserve", scenario: "file-1mib", vs: "raw-uws", min: 0.7 },
   { server: "uwserve", scenario: "file-1mib", vs: "node-http", min: 2 },
+  // The node engine (uwserve-node): near its ceiling, node:http, and ahead of the other fetch bridges on it.
+  ...["hello", "json", "echo", "async", "1mib", "stream"].map((scenario) => ({ server: "uwserve-node", scenario, vs: "node-http", min: 0.92 })),
+  ...["hello", "json", "echo", "async"].flatMap((scenario) => [
+    { server: "uwserve-node", scenario, vs: "hono-node", min: 1 },
+    { server: "uwserve-node", scenario, vs: "srvx-node", min: 1 },
+  ]),
+  // HTTP/2: there node-http is node:http2's compatibility API (node-http.mjs with BENCH_H2=1).
+  ...["h2c-hello", "h2-hello"].map((scenario) => ({ server: "uwserve-node", scenario, vs: "node-http", min: 0.9 })),
   // `uwserve --workers 1` serves on the main thread, as serve() does: the CLI costs nothing per request.
   { server: "uwserve-workers-1", scenario: "hello", vs: "uwserve", min: 0.95 },
 ];

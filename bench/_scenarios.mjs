@@ -1,6 +1,7 @@
 // The scenarios: request to send, connections to load them with, and the response every server must give.
 import { request } from "node:http";
 import { request as secureRequest } from "node:https";
+import { connect as connectH2 } from "node:http2";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import {
   HELLO, JSON_TEXT, JSON26_TEXT, ECHO_BODY, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT,
@@ -30,6 +31,13 @@ const TLS_PEERS = { peers: ["raw-uws", "uwserve", "node-http", "bun", "deno"], a
 // json26 / json-gzip: uwserve and Deno compress automatically when turned on; raw uWS gzips
 // with the same zlib call and level as uwserve (the ceiling). Bun has no HTTP compression.
 const GZIP_PEERS = { peers: ["raw-uws", "uwserve", "deno"], absent: "not a compression peer" };
+// h2c-hello / h2-hello: HTTP/2 (h2load), served by uwserve's node engine with `http2: true` and by a
+// raw node:http2 server (node-http.mjs with BENCH_H2=1, so "× node:http" is × node:http2 there).
+const H2_PEERS = { peers: ["uwserve-node", "node-http", "deno"], absent: "not an HTTP/2 peer" };
+// HTTP/2 load: 10 connections × 10 concurrent streams, 100 requests in flight as with HTTP/1.1's
+// 50 connections (h2load -c10 -m10): the multiplexing a browser or a gRPC-style client does.
+const H2_CONNECTIONS = 10;
+const H2_STREAMS = 10;
 // file-1mib: raw uWS sends the bytes from memory (the ceiling), the others read the file per request.
 const FILE_PEERS = { peers: ["raw-uws", "uwserve", "node-http", "bun"], absent: "not a file peer" };
 
@@ -63,6 +71,9 @@ export const SCENARIOS = [
     name: "json-gzip-only", path: "/json26", compression: true, encoded: true, pair: "json26", headers: { "accept-encoding": "gzip" },
     ...GZIP_PEERS, connections: SMALL, type: JSON_CT, expect: Buffer.from(JSON26_TEXT),
   },
+  // HTTP/2 with prior knowledge (h2c) and over TLS with ALPN (h2).
+  { name: "h2c-hello", path: "/hello", h2: true, streams: H2_STREAMS, ...H2_PEERS, connections: H2_CONNECTIONS, type: TEXT, expect: Buffer.from(HELLO) },
+  { name: "h2-hello", path: "/hello", h2: true, tls: true, streams: H2_STREAMS, ...H2_PEERS, connections: H2_CONNECTIONS, type: TEXT, expect: Buffer.from(HELLO) },
   // A 1 MiB file the runner writes at startup (ONE_MIB's bytes) read from disk per request.
   { name: "file-1mib", path: "/file", sized: true, ...FILE_PEERS, connections: LARGE, type: BYTES_CT, expect: Buffer.from(ONE_MIB) },
 ];
@@ -75,6 +86,7 @@ export const SCENARIOS = [
  * "length" or "chunked", the Content-Encoding or null, "TLSv1.3 <cipher>" or null).
  */
 export function verify(port, scenario, timeoutMs = 10_000) {
+  if (scenario.h2) return verifyH2(port, scenario, timeoutMs);
   return new Promise((resolve, reject) => {
     const body = scenario.body === undefined ? undefined : Buffer.from(scenario.body);
     const send = scenario.tls ? secureRequest : request;
@@ -134,5 +146,40 @@ export function verify(port, scenario, timeoutMs = 10_000) {
     req.on("timeout", () => req.destroy(new Error(`${scenario.path}: no response within ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+/** verify() for an HTTP/2 scenario: one request on a node:http2 session (h2c, or h2 over TLS with ALPN). */
+function verifyH2(port, scenario, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const scheme = scenario.tls ? "https" : "http";
+    const session = connectH2(`${scheme}://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    const fail = (error) => {
+      session.destroy();
+      reject(error);
+    };
+    const timer = setTimeout(() => fail(new Error(`${scenario.path}: no HTTP/2 response within ${timeoutMs} ms`)), timeoutMs);
+    session.on("error", fail);
+    const stream = session.request({ ":path": scenario.path, ":method": scenario.method ?? "GET" });
+    let headers = null;
+    const chunks = [];
+    stream.on("response", (h) => (headers = h));
+    stream.on("data", (chunk) => chunks.push(chunk));
+    stream.on("error", fail);
+    stream.on("end", () => {
+      clearTimeout(timer);
+      const alpn = session.alpnProtocol;
+      session.close();
+      const body = Buffer.concat(chunks);
+      const problems = [];
+      if (headers?.[":status"] !== 200) problems.push(`status ${headers?.[":status"]}, expected 200`);
+      const type = headers?.["content-type"] ?? "(none)";
+      if (!scenario.type.test(type)) problems.push(`content-type "${type}", expected ${scenario.type}`);
+      if (!body.equals(scenario.expect)) problems.push(`body of ${body.length} bytes differs from the expected ${scenario.expect.length} bytes`);
+      if (scenario.tls && alpn !== "h2") problems.push(`ALPN "${alpn}", expected h2`);
+      if (problems.length) reject(new Error(`HTTP/2 ${scenario.path}: ${problems.join("; ")}`));
+      else resolve({ bytes: body.length, framing: "h2", encoding: null, tls: scenario.tls ? `ALPN ${alpn}` : null });
+    });
+    stream.end();
   });
 }

@@ -12,7 +12,7 @@ import { SCENARIOS, verify } from "./_scenarios.mjs";
 import { ensureTls, makeFile } from "./servers/_assets.mjs";
 import { fileMemory, renderFileMemory, MEMORY_SERVERS } from "./file-memory.mjs";
 import { stop, killAll, peakRssMiB, coreTicks, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
-import { findWrk, runLoad } from "./_load.mjs";
+import { findWrk, findH2load, runLoad } from "./_load.mjs";
 import { flagsOf, summarize, checkTargets, renderMarkdown } from "./_report.mjs";
 import { eachFlag } from "./_flags.mjs";
 
@@ -149,7 +149,7 @@ function startServer(def, core, scenario, assets = {}) {
   if (def.cores && core !== null) core = def.cores;
   const env = {
     ...process.env, PORT: "0", BENCH_SCENARIO: scenario.name,
-    BENCH_TLS: scenario.tls ? "1" : "0", BENCH_COMPRESSION: scenario.compression ? "1" : "0",
+    BENCH_TLS: scenario.tls ? "1" : "0", BENCH_COMPRESSION: scenario.compression ? "1" : "0", BENCH_H2: scenario.h2 ? "1" : "0",
     ...(assets.tls ? { BENCH_TLS_KEY: assets.tls.keyFile, BENCH_TLS_CERT: assets.tls.certFile } : {}),
     ...(assets.file ? { BENCH_FILE: assets.file } : {}),
   };
@@ -184,6 +184,25 @@ function chooseClient(opts, notes) {
     `!! Install wrk for real numbers: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS).\n${banner}`);
   notes.push("wrk missing, autocannon used: a Node client saturates near 90k req/s on 2 cores; uWS-based cells are client-bound.");
   return { tool: "autocannon", label: `autocannon ${autocannonVersion()} (programmatic, in a child process)` };
+}
+
+/**
+ * Returns h2load for the HTTP/2 scenarios (installing Debian's nghttp2-client with apt-get when
+ * root), or null with a note: those scenarios are then left out of the run.
+ */
+function chooseH2Client(notes) {
+  let h2load = findH2load();
+  if (!h2load && process.getuid?.() === 0 && hasCommand("apt-get")) {
+    console.error("bench: h2load not found; trying `apt-get install -y nghttp2-client` …");
+    try {
+      execFileSync("apt-get", ["install", "-y", "nghttp2-client"], { stdio: "inherit" });
+    } catch {
+      console.error("bench: apt-get install nghttp2-client failed.");
+    }
+    h2load = findH2load();
+  }
+  if (!h2load) notes.push("h2load not installed (Debian/Ubuntu: apt-get install nghttp2-client): the HTTP/2 scenarios were not run.");
+  return h2load;
 }
 
 function autocannonVersion() {
@@ -245,7 +264,7 @@ async function runCell({ round, def, scenario, opts, client, cores, failures, as
     const connections = opts.connections ?? scenario.connections;
     const scheme = scenario.tls ? "https" : "http";
     const base = {
-      tool: client.tool, wrkPath: client.wrkPath, url: `${scheme}://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
+      tool: client.tool, wrkPath: client.wrkPath, h2loadPath: client.h2loadPath, url: `${scheme}://127.0.0.1:${server.port}${scenario.path}`, scenario, connections,
       // A server on cores 0-1 has no core of its own to check for foreign load.
       server: { pid: server.child.pid, core: def.cores ? null : cores.server }, clientCore: cores.client,
     };
@@ -325,7 +344,10 @@ async function main() {
     notes.push(`${s.name} skipped: ${s.skip}.`);
   }
   const servers = wanted.filter((s) => !s.skip);
-  const scenarios = SCENARIOS.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
+  let scenarios = SCENARIOS.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
+  const h2load = scenarios.some((sc) => sc.h2) ? chooseH2Client(notes) : null;
+  if (!h2load) scenarios = scenarios.filter((sc) => !sc.h2);
+  if (scenarios.length === 0) fail("no scenario to run");
   if (servers.length === 0) fail("no server to run");
   // scenario name → the selected servers that do not implement it (shown as "–", never started).
   const unsupported = Object.fromEntries(scenarios.map((sc) => [sc.name, servers.filter((d) => !supports(d, sc)).map((d) => d.name)]));
@@ -375,7 +397,8 @@ async function main() {
     notes.push(`${shared.join(", ")} pinned to cores ${[...new Set(servers.filter((s) => s.cores).map((s) => s.cores))].join(", ")}, not core 0: ` +
       `its threads share core ${cores.client} with the load generator (⇄), so it shows what a second worker gains on this 2-core machine with the load generator on it, not a 2-core server against a 1-core one.`);
   }
-  const client = chooseClient(opts, notes);
+  const client = { ...chooseClient(opts, notes), h2loadPath: h2load?.path ?? null };
+  if (h2load) client.label += `; HTTP/2: ${h2load.version} (-t1, -cN -mM)`;
   if (opts.quick) notes.push("--quick run: autocannon, short and single-round; a smoke test, not a measurement.");
   const dist = join(ROOT, "dist", "index.js");
   if (existsSync(dist) && servers.some((s) => s.name.startsWith("uwserve"))) {

@@ -1,8 +1,10 @@
 // node:http serving the fetch-style scenarios: the baseline most Node servers (and @hono/node-server) sit on.
-// BENCH_TLS=1 (https-hello): node:https on the runner's certificate; /file (file-1mib) streams the
+// BENCH_TLS=1 (https-hello): node:https on the runner's certificate; BENCH_H2=1 (h2c-hello, h2-hello):
+// node:http2's compatibility API with the same handler (h2c, or h2 over TLS with HTTP/1.1 fallback); /file (file-1mib) streams the
 // file with fs.createReadStream().pipe(res) after a stat for Content-Length.
 import { createServer } from "node:http";
 import { createServer as createSecureServer } from "node:https";
+import { createServer as createH2Server, createSecureServer as createSecureH2Server } from "node:http2";
 import { createReadStream, readFileSync, stat } from "node:fs";
 import { ensureTls, benchFile } from "./_assets.mjs";
 import { HELLO, DATA, DATA26, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
@@ -69,9 +71,11 @@ function handler(req, res) {
 }
 
 const tls = process.env.BENCH_TLS === "1" ? ensureTls() : null;
-const server = tls
-  ? createSecureServer({ key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) }, handler)
-  : createServer(handler);
+const h2 = process.env.BENCH_H2 === "1";
+const secure = tls ? { key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) } : null;
+const server = h2
+  ? (secure ? createSecureH2Server({ ...secure, allowHTTP1: true }, handler) : createH2Server(handler))
+  : (secure ? createSecureServer(secure, handler) : createServer(handler));
 
 async function helloLater(res) {
   await Promise.resolve();

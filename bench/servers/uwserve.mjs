@@ -1,6 +1,6 @@
 // uwserve with its own fast Response: `import { serve, Response }`, Bun-style fetch handler, plus the
 // routing scenario's `routes` table when the runner starts it for one (BENCH_SCENARIO), TLS when
-// BENCH_TLS=1 (https-hello), automatic compression when BENCH_COMPRESSION=1 (json-gzip), and
+// BENCH_TLS=1 (https-hello), HTTP/2 when BENCH_H2=1 (h2c-hello, h2-hello), automatic compression when BENCH_COMPRESSION=1 (json-gzip), and
 // `new Response(file(path))` on /file (file-1mib).
 import { readFileSync } from "node:fs";
 import { serve, Response, file } from "../../dist/index.js";
@@ -19,6 +19,8 @@ const server = serve({
   ...(table.length ? { routes: createRoutes(Response, table) } : {}),
   ...(tls ? { tls: { key: readFileSync(tls.keyFile), cert: readFileSync(tls.certFile) } } : {}),
   ...(process.env.BENCH_COMPRESSION === "1" ? { compression: true } : {}),
+  // h2c-hello / h2-hello (BENCH_H2=1): HTTP/2, which the node engine serves.
+  ...(process.env.BENCH_H2 === "1" ? { http2: true } : {}),
   fetch: createFetch(Response, { file: () => file((path ??= benchFile())) }),
 });
 console.log(`ready ${server.port}`);

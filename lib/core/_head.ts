@@ -73,6 +73,28 @@ export function scanRawHeaders(raw: readonly string[], lineBytes: number, keep =
   return scan;
 }
 
+/**
+ * The same for an HTTP/2 request's headers (node:http2 gives names lower case), read as
+ * HTTP/1 has them: pseudo-headers left out, `:authority` as Host when no Host came (RFC 9113
+ * §8.3.1), and a body without Content-Length (`open`: the stream didn't end with its
+ * headers) framed like a chunked one, running to the stream's end.
+ */
+export function scanH2Headers(raw: readonly string[], lineBytes: number, keep: boolean, open: boolean): Readonly<HeadScan> {
+  reset(lineBytes, keep);
+  let authority: string | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      if (name === ":authority") authority = raw[i + 1]!;
+      continue;
+    }
+    visit(name, raw[i + 1]!);
+  }
+  if (scan.hosts === 0 && authority !== null) visit("host", authority);
+  if (open && scan.contentLength === "") scan.chunked = true;
+  return scan;
+}
+
 function reset(lineBytes: number, keep: boolean): void {
   collect = keep;
   scan.rawHeaders = keep ? [] : NO_HEADERS;

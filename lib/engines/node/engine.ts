@@ -6,7 +6,7 @@
  */
 import type { ServerOptions } from "node:http";
 import { isIP, Server as NetServer, type Socket } from "node:net";
-import { scanRawHeaders, type HeadScan } from "../../core/_head.js";
+import { scanH2Headers, scanRawHeaders } from "../../core/_head.js";
 import type { Http2ServerRequest } from "node:http2";
 import { routeInJs, targetFor, type Dispatcher } from "../../core/dispatch.js";
 import type { Engine } from "../../core/engine.js";
@@ -122,11 +122,10 @@ export class NodeEngine implements Engine {
     const { route, params } = routeInJs(handlers.routes, needsNormalizing(path) ? normalizePath(path) : path);
     const routeTarget = route !== null ? targetFor(route, method) : null;
     const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null;
-    const head = scanRawHeaders(h2 ? h2Headers(req.rawHeaders) : req.rawHeaders, method.length + target.length + 12, !isStatic);
-    if (h2 && head.contentLength === "" && !(req as Http2ServerRequest).stream.endAfterHeaders) {
-      // An HTTP/2 body needs no Content-Length: it runs to the stream's end, as a chunked one does.
-      (head as HeadScan).chunked = true;
-    }
+    const lineBytes = method.length + target.length + 12;
+    const head = h2
+      ? scanH2Headers(req.rawHeaders, lineBytes, !isStatic, !(req as Http2ServerRequest).stream.endAfterHeaders)
+      : scanRawHeaders(req.rawHeaders, lineBytes, !isStatic);
     const exchange = new NodeExchange(req, res);
     if (head.hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, as the uws engine's core answers it.
@@ -179,27 +178,6 @@ export class NodeEngine implements Engine {
   openSockets(): number {
     return this.#sockets.size;
   }
-}
-
-/**
- * An HTTP/2 request's header list as HTTP/1 has it: no pseudo-headers, and `:authority` as Host
- * when no Host came (RFC 9113 §8.3.1).
- */
-function h2Headers(raw: readonly string[]): string[] {
-  const headers: string[] = [];
-  let authority: string | null = null;
-  let host = false;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.charCodeAt(0) === 58 /* : */) {
-      if (name === ":authority") authority = raw[i + 1]!;
-      continue;
-    }
-    if (name === "host") host = true;
-    headers.push(name, raw[i + 1]!);
-  }
-  if (!host && authority !== null) headers.push("host", authority);
-  return headers;
 }
 
 /** Connections whose request was refused before its handler: they close, nothing more runs on them. */

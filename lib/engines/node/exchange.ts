@@ -101,6 +101,8 @@ export class NodeExchange implements Exchange {
   }
 
   writeHeader(name: string, value: string | Uint8Array): this {
+    // RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2 (names come lower case).
+    if (this.#h2 && H2_FORBIDDEN.has(name)) return this;
     if (typeof value !== "string" || NON_ASCII.test(value)) this.#latin1Head = true;
     this.#headers.push(name, latin1(value));
     return this;
@@ -111,9 +113,7 @@ export class NodeExchange implements Exchange {
     this.#headSent = true;
     if (length >= 0) this.#headers.push("content-length", String(length));
     if (this.#h2) {
-      // RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2; the stream ends, not a connection.
-      const headers = this.#headers.filter((_, i, all) => i % 2 === 0 ? !H2_FORBIDDEN.has(all[i]!) : !H2_FORBIDDEN.has(all[i - 1]!));
-      (this.res as Http2ServerResponse).writeHead(this.#status, headers as unknown as OutgoingHttpHeaders);
+      (this.res as Http2ServerResponse).writeHead(this.#status, this.#headers as unknown as OutgoingHttpHeaders);
       return;
     }
     const res = this.res as ServerResponse;
