@@ -192,6 +192,14 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   if (style === "bun" && fetch !== null && typeof fetch !== "function") {
     throw invalidOption("fetch", "a function (req, server) => Response", fetch);
   }
+  if (style === "bun" && fetch === null && (routes === null || routes.byShape.size === 0)) {
+    // `routes: {}` (or only `false` entries) and no fetch: every request would be a 404 (Bun refuses too).
+    throw uwserveError(
+      TypeError,
+      "UWSERVE_ERR_INVALID_CALL",
+      'uwserve: serve() has nothing to answer with: "routes" has no route and there is no "fetch" handler; give at least one route or a fetch(req, server)',
+    );
+  }
 
   const hostname = options.hostname ?? "0.0.0.0";
   if (typeof hostname !== "string" || hostname === "") throw invalidOption("hostname", "a non-empty string", options.hostname);

@@ -107,15 +107,20 @@ describe("what is compressed", () => {
     expect(decode(raw)).toBe("x".repeat(64));
   });
 
-  it("only compressible types (mime-db's flag): JSON, HTML, SVG, octet-stream (mime-db marks it) yes; PNG, unknown, no type no", async () => {
+  it("only compressible types (mime-db's flag, Deno's list): JSON, HTML, SVG, octet-stream (mime-db marks it) yes; PNG, unknown text/fake, event streams, no type no", async () => {
     const types: Record<string, boolean> = {
       "application/json": true,
       "text/html; charset=utf-8": true,
       "image/svg+xml": true,
       "application/vnd.api+json": true,
       "application/octet-stream": true,
+      "TEXT/PLAIN;charset=UTF-8": true,
       "image/png": false,
       "application/x-uwserve-unknown": false,
+      // Deno's own tests: a text/* type mime-db doesn't know is not compressed.
+      "text/fake": false,
+      "text/fake; charset=utf-8": false,
+      "text/event-stream": false,
     };
     const server = compressingServer((req) => {
       const type = new URL(req.url).searchParams.get("type");

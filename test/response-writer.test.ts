@@ -368,9 +368,13 @@ describe("statics", () => {
       expect(res.status).toBe(302);
     });
 
-    it(`Response.error() drops the connection (${label})`, async () => {
+    it(`Response.error() goes to the error path: a 500 without an error hook (${label})`, async () => {
+      const logged = vi.spyOn(console, "error").mockImplementation(() => {});
       const server = serveWith(() => R.error());
-      await expect(get(server)).rejects.toThrow();
+      const res = await get(server);
+      expect(res.status).toBe(500);
+      await res.arrayBuffer();
+      expect(String(logged.mock.calls[0]?.[0])).toMatch(/Response\.error\(\)/);
       await waitFor(() => server.pendingRequests === 0, 2000, "the request to be counted done");
       // The server keeps serving.
       server.reload({ fetch: () => new R("fine") });

@@ -71,7 +71,7 @@ describe("static routes with a file() body", () => {
     }
   });
 
-  it("a missing file doesn't take the process down at serve(): its requests go through the error path (500)", async () => {
+  it("a missing file doesn't take the process down at serve(): its route answers 404 (as a file() body does), without the error hook", async () => {
     const { file } = await import("../dist/index.js");
     const errors: unknown[] = [];
     const server = track(
@@ -86,8 +86,8 @@ describe("static routes with a file() body", () => {
     );
     await new Promise((resolve) => setTimeout(resolve, 50));
     const res = await fetch(`http://127.0.0.1:${server.port}/missing`);
-    expect(res.status).toBe(500);
-    expect(await res.text()).toBe("error page");
-    expect((errors[0] as { code?: string }).code).toBe("ENOENT");
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe("Not Found");
+    expect(errors).toEqual([]);
   });
 });

@@ -32,6 +32,7 @@ let readParts: (response: object) => FastResponseParts | undefined;
 /** readParts fills this one object (no allocation per response): read it before the next call. */
 const scratchParts: FastResponseParts = { status: 0, statusText: "", headerList: null, headers: null, body: null, real: null };
 let materialize: (response: FastResponse) => Response;
+let takeBody: (response: FastResponse) => boolean;
 
 function isBodyUsedError(): TypeError {
   return new TypeError("Body is unusable: Body has already been read");
@@ -175,6 +176,12 @@ class FastResponse {
       return parts;
     };
     materialize = (r) => r.#materialize();
+    takeBody = (r) => {
+      if (r.#body === null) return true;
+      if (r.#bodyUsed) return false;
+      r.#bodyUsed = true;
+      return true;
+    };
   }
 
   /** The undici Response with the same contents, created on first need. */
@@ -372,6 +379,15 @@ Object.setPrototypeOf(FastResponse, NativeResponse);
  */
 export function fastResponseParts(response: object): FastResponseParts | undefined {
   return readParts(response);
+}
+
+/**
+ * Marks the body of a uwserve Response (one fastResponseParts recognised, not materialised) as
+ * used because it is being sent; false when it was already used (sent, or read), as Bun
+ * refuses to send one body twice. A Response without a body can be sent any number of times.
+ */
+export function takeFastBody(response: object): boolean {
+  return takeBody(response as FastResponse);
 }
 
 /** uwserve's Response class, typed as the standard one. */

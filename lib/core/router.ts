@@ -5,7 +5,7 @@
  * need normalising first (dot segments) and `server.fetch()`, which never touches the network.
  */
 import { uwserveError } from "../errors.js";
-import { fastResponseParts } from "./response.js";
+import { fastResponseParts, UwsResponse } from "./response.js";
 import { NativeResponse } from "./_globals.js";
 import { StaticRoute } from "./static-route.js";
 
@@ -91,6 +91,8 @@ function isResponse(value: unknown): value is Response {
 
 function compileTarget(key: string, value: unknown, where: string): RouteTarget {
   if (typeof value === "function") return { kind: "handler", handler: value as RouteHandler };
+  // A file() or any Blob stands for `new Response(blob)` (Bun's file routes): served as static.
+  if (value instanceof Blob) value = new UwsResponse(value);
   if (isResponse(value)) {
     try {
       return { kind: "static", route: new StaticRoute(value), response: value };
@@ -120,7 +122,7 @@ export function compileRoutes(routes: unknown, optionName = "routes"): RouteTabl
     const { shape, paramNames } = compilePattern(key);
     let all: RouteTarget | null = null;
     let methods: Map<string, RouteTarget> | null = null;
-    if (typeof value === "object" && value !== null && !isResponse(value) && !Array.isArray(value)) {
+    if (typeof value === "object" && value !== null && !isResponse(value) && !(value instanceof Blob) && !Array.isArray(value)) {
       methods = new Map();
       for (const method of Object.keys(value)) {
         if (!(ROUTE_METHODS as readonly string[]).includes(method)) {

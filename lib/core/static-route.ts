@@ -4,17 +4,18 @@
  * context or a handler call: only the native writes uWS needs.
  */
 import { coreByteString } from "../engines/uws/core-bytes.js";
+import { isMissingFileError } from "../transport/file.js";
 import type { Exchange } from "./exchange.js";
 import { UwsResponse } from "./response.js";
 import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
 
 export class StaticRoute {
-  readonly #statusLine: string | Buffer | null;
-  readonly #status: number;
-  readonly #statusText: string;
-  readonly #plainHeaders: string[];
+  #statusLine: string | Buffer | null;
+  #status: number;
+  #statusText: string;
+  #plainHeaders: string[];
   /** Flat [name, value, …], values as the ByteStrings the core writes. */
-  readonly #headers: Array<string | Buffer>;
+  #headers: Array<string | Buffer>;
   #body: Uint8Array | null;
   /** Set while a Blob/FormData body is still being read; null once the bytes are here. */
   ready: Promise<void> | null;
@@ -28,17 +29,34 @@ export class StaticRoute {
     this.#headers = parts.headers.map((item, i) => (i % 2 === 1 ? coreByteString(item) : item));
     if (parts.body instanceof Promise) {
       this.#body = null;
-      this.ready = parts.body.then((bytes) => {
-        this.#body = bytes;
-        this.ready = null;
-      });
-      // A body that can't be read (a missing file()) fails each request through the error
-      // handler; at serve() it must not be an unhandled rejection that ends the process.
+      this.ready = parts.body.then(
+        (bytes) => {
+          this.#body = bytes;
+          this.ready = null;
+        },
+        (err: unknown) => {
+          if (!isMissingFileError(err)) throw err;
+          // A file() that isn't there: this route answers 404, as a file() body does.
+          this.#notFound();
+          this.ready = null;
+        },
+      );
+      // A body that can't be read otherwise fails each request through the error handler; at
+      // serve() it must not be an unhandled rejection that ends the process.
       this.ready.catch(() => {});
     } else {
       this.#body = parts.body;
       this.ready = null;
     }
+  }
+
+  #notFound(): void {
+    this.#statusLine = "404 Not Found";
+    this.#status = 404;
+    this.#statusText = "Not Found";
+    this.#plainHeaders = ["content-type", "text/plain;charset=utf-8"];
+    this.#headers = [...this.#plainHeaders];
+    this.#body = new TextEncoder().encode("Not Found");
   }
 
   /**

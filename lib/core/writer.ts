@@ -11,7 +11,7 @@ import { readNativeResponse } from "./_undici.js";
 import { readAhead } from "./_read_ahead.js";
 import type { RequestContext } from "./context.js";
 import { uwserveError } from "../errors.js";
-import { fastResponseParts, isAsyncIterableBody } from "./response.js";
+import { fastResponseParts, isAsyncIterableBody, takeFastBody } from "./response.js";
 import { endBytes } from "./writer/bytes.js";
 import { writeMaybeCompressedStream } from "./writer/compress.js";
 import { writeBlob } from "./writer/file.js";
@@ -35,16 +35,24 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
   }
   const fast = typeof response === "object" && response !== null ? fastResponseParts(response) : undefined;
   if (fast !== undefined && fast.real === null) {
-    return writeBody(ctx, fastHead(fast), fast.body);
+    // fastHead reads the shared parts: before takeFastBody, which reads nothing more.
+    const head = fastHead(fast);
+    const body = fast.body;
+    if (!takeFastBody(response as object)) throw bodyUsedError();
+    return writeBody(ctx, head, body);
   }
   const nativeLike = fast?.real ?? response;
   if (nativeLike instanceof NativeResponse) {
-    if (nativeLike.type === "error") {
-      // Response.error() is a network error: the client sees the connection drop, as in Deno.
-      ctx.abortConnection("Response.error() returned");
-      return;
+    if (nativeLike.type === "error" || nativeLike.status === 0) {
+      // A network error has nothing to send: the error path answers (the `error` hook, or a
+      // 500), as Bun does; the connection is not dropped.
+      throw uwserveError(TypeError, "UWSERVE_ERR_BAD_RESPONSE", "uwserve: the handler returned Response.error(), a network error, which has no status or body to send");
     }
+    if (nativeLike.bodyUsed || nativeLike.body?.locked === true) throw bodyUsedError();
     const parts = readNativeResponse(nativeLike);
+    // undici reads `source` bodies without their stream: disturb it, so `bodyUsed` reads true
+    // and a second send of this Response is refused like the first read's.
+    if (parts.source !== undefined) nativeLike.body?.cancel().catch(() => {});
     const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
     const source = parts.source;
     if (source !== undefined) {
@@ -69,6 +77,16 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     return writeBody(ctx, head, response.body ?? null);
   }
   throw badResponseError(response);
+}
+
+/** A Response whose body was already sent or read: the error path answers (Bun's rule). */
+function bodyUsedError(): TypeError {
+  return uwserveError(
+    TypeError,
+    "UWSERVE_ERR_BODY_USED",
+    "uwserve: the handler returned a Response whose body was already used (sent to an earlier request, or read); " +
+      "return a new Response per request, `response.clone()` it, or put it in `routes` as a static response",
+  );
 }
 
 /** A body undici made from a whole source (undici 7+): its length if it is ready, else streamed. */

@@ -1,7 +1,7 @@
 /**
  * Automatic response compression, by Deno's rules: gzip or br chosen from the request's
- * Accept-Encoding q-values, only for compressible Content-Types (mime-db's list, through the
- * `compressible` package), bodies of 64 bytes or more, never when the response already has
+ * Accept-Encoding q-values, only for Content-Types mime-db marks `compressible` (exactly the
+ * list Deno checks: an unknown `text/fake` is not compressed), bodies of 64 bytes or more, never when the response already has
  * Content-Encoding, Content-Range or `Cache-Control: no-transform`.
  *
  * Small bodies are compressed synchronously: gzip by the native addon, which keeps one deflate
@@ -9,7 +9,7 @@
  * which sets up a new stream each call); bodies of LARGE_BODY_BYTES or more on zlib's thread
  * pool, so a big body never blocks the event loop; streams chunk by chunk through a zlib stream.
  */
-import compressible from "compressible";
+import { createRequire } from "node:module";
 import { tryLoadNative } from "./native.js";
 import { constants as zlibConstants, brotliCompress, brotliCompressSync, createBrotliCompress, createGzip, gzip, gzipSync, type BrotliCompress, type BrotliOptions, type Gzip, type ZlibOptions } from "node:zlib";
 
@@ -100,11 +100,20 @@ export function shouldCompress(response: CompressionCandidate): boolean {
 
 const typeCache = new Map<string, boolean>();
 
-/** mime-db's `compressible` flag (text/* and +json/+xml/+text suffixes when mime-db doesn't say). */
+/** mime-db's entries, loaded on the first compression decision (a 200 KB JSON, cached by require). */
+let mimeDb: Record<string, { compressible?: boolean }> | null = null;
+
+/**
+ * mime-db's `compressible` flag for a Content-Type's essence (type/subtype, lower case, no
+ * parameters), as Deno decides: types mime-db doesn't mark (or doesn't know) are not compressed.
+ */
 export function isCompressibleType(contentType: string): boolean {
   let known = typeCache.get(contentType);
   if (known === undefined) {
-    known = compressible(contentType) === true;
+    mimeDb ??= createRequire(import.meta.url)("mime-db") as Record<string, { compressible?: boolean }>;
+    const semicolon = contentType.indexOf(";");
+    const essence = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
+    known = mimeDb[essence]?.compressible === true;
     // Content-Types repeat; the cache is bounded anyway.
     if (typeCache.size < 1000) typeCache.set(contentType, known);
   }
