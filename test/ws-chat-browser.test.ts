@@ -50,10 +50,13 @@ describe.skipIf(!HAVE_CHROMIUM)(TITLE, () => {
     });
     (page as Page & { problems?: string[] }).problems = problems;
     await page.goto(`${base}/chat`);
+    // The chat panel shows only once joined (its CSS must not override the hidden attribute).
+    expect(await page.isVisible("#chat")).toBe(false);
     await page.fill("#name", name);
     await page.fill("#room", room);
     await page.click("#join");
     await expectText(page, "#status", `Connected to ${room} as ${name}.`);
+    expect(await page.isVisible("#chat")).toBe(true);
     return page;
   }
 
