@@ -2,7 +2,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { serve, upgradeWebSocket } from "../dist/index.js";
 import { sleep } from "./helpers/client.js";
-import { fetchFrom, trackServers, withTimeout } from "./helpers/server.js";
+import { fetchFrom, rawExchange, trackServers, withTimeout } from "./helpers/server.js";
 import { connectWs, deferred, refusedUpgrade } from "./helpers/ws.js";
 
 const track = trackServers();
@@ -351,6 +351,25 @@ describe("refusals", () => {
     await uncaught.text();
     const handled = await fetchFrom(server, "/caught");
     expect(handled.status).toBe(426);
+    expect(caught.length).toBe(1);
+    expect(caught[0]).toBeInstanceOf(TypeError);
+  });
+
+  it("an upgrade request with a key that is not the base64 of 16 bytes: upgradeWebSocket throws, no 101", async () => {
+    const caught: unknown[] = [];
+    const server = denoServe((req) => {
+      try {
+        return upgradeWebSocket(req).response;
+      } catch (e) {
+        caught.push(e);
+        return new Response("bad handshake", { status: 400 });
+      }
+    });
+    const head =
+      `GET / HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      "Sec-WebSocket-Key: c2hvcnQ=AAAAAAAAAAAAAAAA\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const exchange = await rawExchange(server.port, head, { idleMs: 300, deadlineMs: 5000 });
+    expect(exchange.data).toMatch(/^HTTP\/1\.1 400 /);
     expect(caught.length).toBe(1);
     expect(caught[0]).toBeInstanceOf(TypeError);
   });

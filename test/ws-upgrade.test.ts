@@ -403,10 +403,15 @@ describe("refusals", () => {
     ["no Sec-WebSocket-Key", { "Sec-WebSocket-Key": null }],
     ["no Sec-WebSocket-Version", { "Sec-WebSocket-Version": null }],
     ["Upgrade: h2c instead of websocket", { Upgrade: "h2c" }],
+    ["a key that is not base64", { "Sec-WebSocket-Key": "not a base64 key at all!" }],
+    ["a key of 15 bytes", { "Sec-WebSocket-Key": Buffer.alloc(15, 7).toString("base64") + "AAAA" }],
+    ["a key of 17 bytes", { "Sec-WebSocket-Key": Buffer.alloc(17, 7).toString("base64") }],
+    ["a 24-character key that is not 16 bytes' base64", { "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=A" }],
   ] as Array<[string, Record<string, string | null>]>) {
     it(`an invalid handshake (${name}) over raw TCP gets no 101 and the server keeps serving`, async () => {
       vi.spyOn(console, "error").mockImplementation(() => {});
       const outcomes: string[] = [];
+      let opened = 0;
       const server = track(
         start({
           fetch(req: Request, server: any) {
@@ -419,11 +424,17 @@ describe("refusals", () => {
             }
             return new Response("refused", { status: 400 });
           },
-          websocket: { message() {} },
+          websocket: {
+            open() {
+              opened++;
+            },
+            message() {},
+          },
         }),
       );
       const exchange = await rawExchange(server.port, upgradeHead(server.port, "/", extra), { idleMs: 300, deadlineMs: 5000 });
       expect(exchange.data.slice(0, 12)).not.toBe("HTTP/1.1 101");
+      expect(opened).toBe(0);
       // The handler, when reached, sees upgrade() return false (a client error, not a server error).
       for (const outcome of outcomes) expect(outcome).toBe("false");
       // Still serving: plain HTTP and a good upgrade.

@@ -16,23 +16,27 @@ export interface Handshake {
   protocols: string;
   extensions: string;
   context: us_socket_context_t;
-  /** The request meets RFC 6455 §4.2.1 (Upgrade, Connection, version 13). */
+  /** The request meets RFC 6455 §4.2.1 (Upgrade, Connection, version 13, a 16-byte key). */
   valid: boolean;
 }
 
-/** Reads the handshake inside the uWS upgrade callback (the core already checked the key's length). */
+/** Reads the handshake inside the uWS upgrade callback: valid only as RFC 6455 §4.2.1 asks. */
 export function readHandshake(req: HttpRequest, context: us_socket_context_t): Handshake {
   const upgrade = req.getHeader("upgrade");
   const connection = req.getHeader("connection");
   const version = req.getHeader("sec-websocket-version");
+  const key = req.getHeader("sec-websocket-key");
   return {
-    key: req.getHeader("sec-websocket-key"),
+    key,
     protocols: req.getHeader("sec-websocket-protocol"),
     extensions: req.getHeader("sec-websocket-extensions"),
     context,
-    valid: hasToken(upgrade, "websocket") && hasToken(connection, "upgrade") && version.trim() === "13",
+    valid: hasToken(upgrade, "websocket") && hasToken(connection, "upgrade") && version.trim() === "13" && KEY.test(key.trim()),
   };
 }
+
+/** RFC 6455 §4.2.1: Sec-WebSocket-Key is the base64 of 16 bytes (22 characters and "=="). */
+const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 
 function hasToken(header: string, token: string): boolean {
   return header.split(",").some((part) => part.trim().toLowerCase() === token);
