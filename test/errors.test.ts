@@ -286,7 +286,8 @@ describe("Deno onError", () => {
 });
 
 describe("errors after the head was sent", () => {
-  it("a stream that errors mid-body cuts the connection and is reported", async () => {
+  it("a stream that errors mid-body cuts the connection; the error hook observes it (its Response can't be sent)", async () => {
+    const observed: unknown[] = [];
     const server = serveWith({
       fetch: () =>
         new UwsResponse(
@@ -298,7 +299,30 @@ describe("errors after the head was sent", () => {
             },
           }),
         ),
-      error: () => new Response("too late to be sent"),
+      error(err: unknown) {
+        observed.push(err);
+        return new Response("too late to be sent");
+      },
+    });
+    // Truncated: the client sees the connection end before the chunked body's end, never a clean end.
+    await expect(withTimeout(fetch(url(server)).then((r) => r.text()), 5000, "the broken stream")).rejects.toThrow();
+    await waitFor(() => observed.length === 1, 2000, "the error hook to see the stream error");
+    expect((observed[0] as Error).message).toBe("stream broke");
+    expect(logged()).not.toContain("too late");
+  });
+
+  it("without an error hook a stream that errors mid-body is reported on the console", async () => {
+    const server = serveWith({
+      fetch: () =>
+        new UwsResponse(
+          new ReadableStream({
+            async start(controller) {
+              controller.enqueue(new TextEncoder().encode("partial "));
+              await sleep(10);
+              controller.error(new Error("stream broke"));
+            },
+          }),
+        ),
     });
     await expect(withTimeout(fetch(url(server)).then((r) => r.text()), 5000, "the broken stream")).rejects.toThrow();
     await waitFor(() => logged().includes("stream broke"), 2000, "the stream error to be reported");

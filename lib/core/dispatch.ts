@@ -209,8 +209,9 @@ export class Dispatcher {
   /** A handler threw or rejected, or its Response couldn't be written. */
   fail(ctx: RequestContext, handlers: Handlers, err: unknown): void {
     if ((err as { afterHeaders?: boolean } | null)?.afterHeaders === true) {
-      // The body failed after the head went out: the writer cut the connection; report it.
-      console.error("uwserve: a response body failed after its headers were sent:", err);
+      // The body failed after the head went out: the writer cut the connection (the client
+      // sees a truncated response). The error hook observes it; what it returns can't be sent.
+      this.#observeLateError(handlers, err);
       return;
     }
     if (ctx.upgraded) {
@@ -257,6 +258,22 @@ export class Dispatcher {
       });
     } else {
       send(result);
+    }
+  }
+
+  /** Reports an error that came after the response head: to the error hook when there is one, else the console. */
+  #observeLateError(handlers: Handlers, err: unknown): void {
+    const error = handlers.error;
+    if (error === null) {
+      console.error("uwserve: a response body failed after its headers were sent:", err);
+      return;
+    }
+    const report = (secondary: unknown): void => console.error("uwserve: the error hook failed on an error after the headers were sent:", secondary);
+    try {
+      const result = error.call(this.#host.publicServer, err);
+      if (isPromiseLike(result)) result.then(undefined, report);
+    } catch (secondary) {
+      report(secondary);
     }
   }
 
