@@ -213,8 +213,32 @@ describe("port", () => {
     expect(err.code).toBe("UWSERVE_ERR_PORT_IN_USE");
   });
 
+  it.runIf(REUSE_PORT)("reusePort with port 0, then a second server on the port it got: two listeners, requests reach both", async () => {
+    const first = track(serve({ port: 0, hostname: "127.0.0.1", reusePort: true, fetch: () => new Response("first") }));
+    const second = track(serve({ port: first.port, hostname: "127.0.0.1", reusePort: true, fetch: () => new Response("second") }));
+    expect(second.port).toBe(first.port);
+    const http = await import("node:http");
+    const seen = new Set<string>();
+    // A new connection per request (agent: false): the kernel spreads connections, not requests.
+    for (let i = 0; i < 100 && seen.size < 2; i++) {
+      seen.add(
+        await withTimeout(
+          new Promise<string>((resolve, reject) => {
+            http.get({ host: "127.0.0.1", port: first.port, agent: false }, (res) => {
+              let body = "";
+              res.on("data", (chunk) => (body += chunk));
+              res.on("end", () => resolve(body));
+            }).on("error", reject);
+          }),
+          5000,
+          "a request to the shared port",
+        ),
+      );
+    }
+    expect([...seen].sort()).toEqual(["first", "second"]);
+  });
+
   it.runIf(REUSE_PORT)("with reusePort: true a second server on the same port succeeds", async () => {
-    // A fixed port: uSockets sets SO_REUSEPORT only when the requested port is not 0.
     const port = await freePort();
     const first = track(serve({ port, reusePort: true, fetch: () => new Response("first") }));
     const second = track(serve({ port, reusePort: true, fetch: () => new Response("second") }));

@@ -25,6 +25,8 @@ import { listenError } from "../listen-error.js";
 import { uwsSocketAddress } from "../socket-address.js";
 
 const LISTEN_EXCLUSIVE_PORT = 1;
+/** Free ports tried for `reusePort` with port 0 before giving up (one is taken only by a race). */
+const REUSE_PORT_ATTEMPTS = 5;
 /** The core's HTTP idle timeout, fixed inside the binary (HTTP_IDLE_TIMEOUT_S). */
 export const CORE_IDLE_TIMEOUT_S = 10;
 
@@ -91,12 +93,29 @@ export class UwsEngine implements Engine {
       this.#listenSocket = socket;
       return;
     }
-    const flags = reusePort ? 0 : LISTEN_EXCLUSIVE_PORT;
     // uWebSockets.js takes (host, port, options, cb); its d.ts lacks that overload.
     const listen = this.#app.listen as unknown as (host: string, port: number, options: number, cb: (token: us_listen_socket | false) => void) => void;
-    listen.call(this.#app, hostname, port, flags, (token) => {
-      socket = token;
-    });
+    const bind = (at: number, flags: number): us_listen_socket | false => {
+      let token: us_listen_socket | false = false;
+      listen.call(this.#app, hostname, at, flags, (t) => {
+        token = t;
+      });
+      return token;
+    };
+    if (reusePort && port === 0) {
+      // uSockets sets SO_REUSEPORT only for a port other than 0, so a second listener on the
+      // port the kernel picked would fail: learn a free port first, then bind it shareable
+      // (again if another process took it in between).
+      for (let attempt = 0; attempt < REUSE_PORT_ATTEMPTS && socket === false; attempt++) {
+        const probe = bind(0, LISTEN_EXCLUSIVE_PORT);
+        if (probe === false) break;
+        const free = loadCore().us_socket_local_port(probe);
+        loadCore().us_listen_socket_close(probe);
+        socket = bind(free, 0);
+      }
+    } else {
+      socket = bind(port, reusePort ? 0 : LISTEN_EXCLUSIVE_PORT);
+    }
     if (socket === false) {
       this.#app.close();
       throw listenError(hostname, port, null);
