@@ -222,6 +222,25 @@ describe("upgradeWebSocket end to end", () => {
     expect(await client.waitClose()).toEqual({ code: 4005, reason: "server says bye" });
   });
 
+  it("send() then close(code) inside onmessage: the client gets the message, then that close; onclose runs; a second close() is a no-op", async () => {
+    const serverClosed = deferred<number>();
+    const server = denoServe((req) => {
+      const { socket, response } = upgradeWebSocket(req);
+      socket.onmessage = (e: MessageEvent) => {
+        socket.send(`echo:${e.data}`);
+        socket.close(4001, "bye");
+        socket.close(4002, "again");
+      };
+      socket.onclose = (e: CloseEvent) => serverClosed.resolve(e.code);
+      return response;
+    });
+    const client = await connectWs(server, "/");
+    await client.send("hi");
+    expect(await client.nextText()).toBe("echo:hi");
+    expect(await client.waitClose()).toEqual({ code: 4001, reason: "bye" });
+    expect(await withTimeout(serverClosed.promise, 5000, "the server's onclose")).toBe(4001);
+  });
+
   it("protocol negotiation: upgradeWebSocket(req, { protocol: 'chat' }) with a client offering it", async () => {
     const protocols = deferred<string>();
     const server = denoServe((req) => {
