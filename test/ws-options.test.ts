@@ -79,9 +79,41 @@ describe("maxPayloadLength", () => {
     const [code] = await withTimeout(closed.promise, 5000, "close() after the oversized message");
     expect(code).toBe(1009);
     expect(sizes).toEqual([1024]);
+    // RFC 6455 §7.4.1: the client gets a close frame with 1009 before the connection closes.
     const clientSide = await client.waitClose();
-    // The client sees 1009 when the core sends a close frame, 1006 when it just cuts the socket.
-    expect([1009, 1006]).toContain(clientSide.code);
+    expect(clientSide.code).toBe(1009);
+    expect(clientSide.reason).toMatch(/Message too big/);
+  });
+
+  it("the limit applies to the whole message, not to each fragment: a 1009 close frame, the message never delivered", async () => {
+    const closed = deferred<number>();
+    const server = track(
+      serveWs({ maxPayloadLength: 100, message(ws: any) { ws.send("delivered"); }, close: (_ws: any, code: number) => closed.resolve(code) }),
+    );
+    const raw = await RawWs.open(server.port);
+    try {
+      raw.write(Buffer.concat([clientFrame(OP.binary, Buffer.alloc(60), false), clientFrame(OP.continuation, Buffer.alloc(60), true)]));
+      expect(await withTimeout(closed.promise, 5000, "close()")).toBe(1009);
+      await raw.until(() => raw.closeFrame !== null, 5000, "the close frame");
+      expect(raw.closeFrame!.code).toBe(1009);
+      expect(raw.dataFrames.length).toBe(0);
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it("a message far past the limit (over the core's own ceiling, twice the limit): the core cuts it, the close handler sees 1009", async () => {
+    const closed = deferred<number>();
+    const sizes: number[] = [];
+    const server = track(
+      serveWs({ maxPayloadLength: 1024, message: (_ws: any, m: Buffer) => sizes.push(m.length), close: (_ws: any, code: number) => closed.resolve(code) }),
+    );
+    const client = await connectWs(server);
+    client.ws.send(Buffer.alloc(200_000, 3));
+    expect(await withTimeout(closed.promise, 5000, "close()")).toBe(1009);
+    expect(sizes).toEqual([]);
+    // No close frame from the core here: the client sees the cut (1006).
+    expect((await client.waitClose()).code).toBe(1006);
   });
 
   it("the limit applies to the whole message, not to each fragment", async () => {

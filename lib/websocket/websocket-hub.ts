@@ -45,7 +45,7 @@ export class WebSocketHub {
   behavior(upgrade: WebSocketBehavior<UserData>["upgrade"]): WebSocketBehavior<UserData> {
     const { options } = this;
     return {
-      maxPayloadLength: options.maxPayloadLength,
+      maxPayloadLength: coreMaxPayload(options.maxPayloadLength),
       maxBackpressure: options.backpressureLimit,
       // uWebSockets.js reads it as an integer.
       closeOnBackpressureLimit: (options.closeOnBackpressureLimit ? 1 : 0) as unknown as number,
@@ -126,6 +126,11 @@ export class WebSocketHub {
 
   #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
     const socket = native.s;
+    if (message.byteLength > this.options.maxPayloadLength) {
+      // RFC 6455 §7.4.1: a close frame with 1009, never the message (see coreMaxPayload).
+      socket.close(1009, `Message too big (maxPayloadLength is ${this.options.maxPayloadLength} bytes)`);
+      return;
+    }
     socket.active = true;
     const listener = socket.listener;
     this.#enter();
@@ -290,3 +295,13 @@ export class WebSocketHub {
 }
 
 /** A Buffer with an ArrayBuffer of its own (so `.buffer` is exactly the message). */
+
+/**
+ * The limit given to the core. uWS cuts a connection whose message passes its own limit without
+ * a close frame (the client sees 1006), so the core gets twice the user's limit (64 KiB more at
+ * least) and the hub closes with 1009 over the user's: a client then gets its 1009 frame for
+ * any message up to that ceiling; past it the core still cuts (the close handler sees 1009).
+ */
+export function coreMaxPayload(limit: number): number {
+  return Math.min(0x7fffffff, Math.max(limit * 2, limit + 64 * 1024));
+}
