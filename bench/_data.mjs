@@ -2,14 +2,11 @@
 
 export const HELLO = "Hello, World!";
 
-// What `new Response("…")` reports for a string body (undici, Bun and Deno agree); the raw
-// servers write it too so every peer sends the same headers.
+// What `new Response("…")` reports for a string body (undici, Deno and uwserve's Response; Bun
+// writes "charset=utf-8"); the raw servers write it too so every peer sends the same headers.
 export const TEXT_TYPE = "text/plain;charset=UTF-8";
 export const JSON_TYPE = "application/json";
 export const BYTES_TYPE = "application/octet-stream";
-// What uwserve's and Bun's Response send for a string body (lower-case utf-8): raw uWS writes it
-// on the routing scenarios so its bytes match uwserve's exactly.
-export const STRING_TYPE = "text/plain;charset=utf-8";
 
 // A ~1 KB object shaped like a typical API answer: a few scalars, a nested object, a list.
 // Every server serialises it per request (Response.json / JSON.stringify), like a real handler.

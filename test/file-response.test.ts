@@ -165,7 +165,7 @@ for (const [label, R] of CLASSES) {
       for (const path of ["/missing.txt", "/no/such/dir.txt", "/sub", "/index.html/x"]) {
         const res = await httpRequest(server.port, { path, headers: { range: "bytes=0-1" } });
         expect([path, res.status, res.body.toString()]).toEqual([path, 404, "Not Found"]);
-        expect(res.headers["content-type"]).toBe("text/plain;charset=utf-8");
+        expect(res.headers["content-type"]).toBe("text/plain;charset=UTF-8");
       }
       expect(errors).toBe(0);
       const ok = await httpRequest(server.port, { path: "/index.html" });

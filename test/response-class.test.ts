@@ -60,7 +60,7 @@ describe("members", () => {
 
   it("headers: a real Headers, with the default content-type for each body kind", () => {
     const cases: Array<[BodyInit | null, string | null]> = [
-      ["text", "text/plain;charset=utf-8"],
+      ["text", "text/plain;charset=UTF-8"],
       [null, null],
       [new Uint8Array([1]), null],
       [new Blob(["b"], { type: "image/png" }), "image/png"],

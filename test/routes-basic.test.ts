@@ -326,7 +326,7 @@ describe("Static responses", () => {
     const ready = await httpRequest(server.port, { path: "/ready" });
     expect(ready.status).toBe(200);
     expect(ready.headers["x-ready"]).toBe("1");
-    expect(ready.headers["content-type"]).toBe("text/plain;charset=utf-8");
+    expect(ready.headers["content-type"]).toBe("text/plain;charset=UTF-8");
     expect(ready.body.toString()).toBe("Ready");
 
     const blog = await get(server, "/blog");

@@ -4,7 +4,7 @@
 import { gzipSync } from "node:zlib";
 import { uWS, listen, writeChunks, readBody } from "./_uws.mjs";
 import { ensureTls } from "./_assets.mjs";
-import { HELLO, DATA, DATA26, TEXT_TYPE, STRING_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
+import { HELLO, DATA, DATA26, TEXT_TYPE, JSON_TYPE, BYTES_TYPE, ONE_MIB, STREAM_CHUNK, STREAM_CHUNK_COUNT } from "../_data.mjs";
 import { routesFor } from "../_routes.mjs";
 
 const tls = process.env.BENCH_TLS === "1" ? ensureTls() : null;
@@ -62,11 +62,11 @@ app.get("/stream", (res) => {
 for (const { path, kind, text } of routesFor(process.env.BENCH_SCENARIO)) {
   if (kind === "param") {
     app.get(path, (res, req) => {
-      res.writeHeader("content-type", STRING_TYPE).end(text + req.getParameter(0));
+      res.writeHeader("content-type", TEXT_TYPE).end(text + req.getParameter(0));
     });
   } else {
     app.get(path, (res) => {
-      res.writeHeader("content-type", STRING_TYPE).end(text);
+      res.writeHeader("content-type", TEXT_TYPE).end(text);
     });
   }
 }

@@ -357,7 +357,7 @@ function internalErrorResponse(err: unknown, readable: boolean): Response {
   const page = readable ? developmentErrorPage(err) : null;
   return new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
     status: 500,
-    headers: { "content-type": page ? page.type : "text/plain;charset=utf-8" },
+    headers: { "content-type": page ? page.type : "text/plain;charset=UTF-8" },
   });
 }
 

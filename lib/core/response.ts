@@ -233,9 +233,12 @@ class FastResponse {
   }
   get headers(): Headers {
     if (this.#headers === null) {
+      // A FormData's boundary is undici's choice: its headers are the ones the body is sent with.
+      if (this.#body instanceof FormData) return this.#materialize().headers;
       this.#headers = new NativeHeaders(toPairs(this.#headerList));
       if (typeof this.#body === "string" && !this.#headers.has("content-type")) {
-        this.#headers.set("content-type", "text/plain;charset=utf-8");
+        // Byte for byte what undici (and Deno) report for a string body.
+        this.#headers.set("content-type", "text/plain;charset=UTF-8");
       } else if (this.#body instanceof Blob && this.#body.type && !this.#headers.has("content-type")) {
         this.#headers.set("content-type", this.#body.type);
       } else if (this.#body instanceof URLSearchParams && !this.#headers.has("content-type")) {

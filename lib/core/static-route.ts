@@ -54,7 +54,7 @@ export class StaticRoute {
     this.#statusLine = "404 Not Found";
     this.#status = 404;
     this.#statusText = "Not Found";
-    this.#plainHeaders = ["content-type", "text/plain;charset=utf-8"];
+    this.#plainHeaders = ["content-type", "text/plain;charset=UTF-8"];
     this.#headers = [...this.#plainHeaders];
     this.#body = new TextEncoder().encode("Not Found");
   }

@@ -10,7 +10,7 @@ import type { FastResponseParts } from "../response.js";
 import { coreByteString } from "../../engines/uws/core-bytes.js";
 import { uwserveError } from "../../errors.js";
 
-export const TEXT_PLAIN = "text/plain;charset=utf-8";
+export const TEXT_PLAIN = "text/plain;charset=UTF-8";
 export const FORM_URLENCODED = "application/x-www-form-urlencoded;charset=UTF-8";
 /** RFC 9110 reason-phrase: HTAB, SP, VCHAR, obs-text. */
 export const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
