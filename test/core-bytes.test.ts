@@ -95,6 +95,13 @@ describe.each(CLASSES)("header values as ByteStrings (%s)", (_name, R) => {
     expect(res.headers["set-cookie"]).toEqual(["n=\u00e9"]);
   });
 
+  it("a static route's Latin-1 header value and Set-Cookie go out one byte per character", async () => {
+    const server = track(start({ routes: { "/s": new R("x", { headers: { "x-name": "\u00e1", "set-cookie": "n=\u00e9" } }) } }));
+    const res = await httpRequest(server.port, { path: "/s" });
+    expect(res.headers["x-name"]).toBe("\u00e1");
+    expect(res.headers["set-cookie"]).toEqual(["n=\u00e9"]);
+  });
+
   it("a Latin-1-range value stored as two-byte is still one byte per character", async () => {
     const server = track(start({ fetch: () => new R("x", { headers: { "x-name": TWO_BYTE_LATIN1 } }) }));
     const res = await httpRequest(server.port);
