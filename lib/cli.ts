@@ -7,6 +7,7 @@ import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
 import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
 import { ENGINE_CHOICES } from "./engines/select.js";
+import { doctorReport } from "./doctor.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
 
@@ -37,6 +38,9 @@ Options:
   -h, --help         show this help
   -v, --version      print the version
 
+uwserve doctor       what this install can do here: Node, the uWS core (or why it
+                     doesn't load), the engine "auto" picks, the native addon
+
 ARGS after -- reach the entry as process.argv.slice(2).
 SIGINT/SIGTERM stop the server gracefully (exit 0); a second signal closes all
 connections at once (exit 1). SIGHUP evaluates ENTRY again and swaps in its
@@ -61,7 +65,7 @@ interface RunArgs {
   entryArgs: string[];
 }
 
-type Command = { kind: "help" } | { kind: "version" } | ({ kind: "run" } & RunArgs);
+type Command = { kind: "help" } | { kind: "version" } | { kind: "doctor" } | ({ kind: "run" } & RunArgs);
 
 /** The slice of `Server` the CLI relies on. */
 interface CliServer {
@@ -97,6 +101,8 @@ function parsePort(value: string, flag: string): number {
 
 /** Flags may come before or after ENTRY; everything after `--` belongs to the entry. */
 function parseArgs(argv: string[]): Command {
+  // An entry needs an extension, so a bare "doctor" is never one.
+  if (argv.length === 1 && argv[0] === "doctor") return { kind: "doctor" };
   const positionals: string[] = [];
   const run: Omit<RunArgs, "entry"> = { entryArgs: [] };
   for (let i = 0; i < argv.length; i++) {
@@ -390,6 +396,7 @@ async function main(argv: string[]): Promise<void> {
     const command = parseArgs(argv);
     if (command.kind === "help") process.stdout.write(USAGE);
     else if (command.kind === "version") console.log(`uwserve ${readVersion()}`);
+    else if (command.kind === "doctor") console.log(doctorReport().lines.join("\n"));
     else await run(command);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;

@@ -1,12 +1,12 @@
 // The `uwserve` CLI as a user runs it: dist/cli.js in a child process, real sockets, real fetch.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { HAS_WEBSOCKETS, HAS_WORKERS } from "./helpers/core.js";
+import { CORE_LOADS, HAS_WEBSOCKETS, HAS_WORKERS } from "./helpers/core.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli.js");
@@ -36,8 +36,8 @@ function withDeadline<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): P
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-function startCli(args: string[], env: Record<string, string | undefined> = {}): Cli {
-  const child = spawn(process.execPath, [CLI, ...args], {
+function startCli(args: string[], env: Record<string, string | undefined> = {}, cli = CLI): Cli {
+  const child = spawn(process.execPath, [cli, ...args], {
     cwd: ROOT,
     env: { ...process.env, PORT: undefined, NODE_PORT: undefined, NODE_ENV: undefined, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -69,7 +69,12 @@ function startCli(args: string[], env: Record<string, string | undefined> = {}):
 
 /** Runs the CLI to completion. */
 async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const cli = startCli(args);
+  return runCliAt(CLI, args);
+}
+
+/** Runs a CLI script (another copy of dist/cli.js) to completion. */
+async function runCliAt(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const cli = startCli(args, { UWSERVE_NATIVE: undefined }, script);
   const { code } = await withDeadline(cli.exited, `uwserve ${args.join(" ")} to exit`);
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }
@@ -123,6 +128,39 @@ describe("uwserve --help / --version", () => {
       const { code, stdout } = await runCli([flag]);
       expect(code).toBe(0);
       expect(stdout.trim()).toBe(`uwserve ${VERSION}`);
+    }
+  });
+});
+
+describe("uwserve doctor", () => {
+  it("reports Node, the uWS core, the engine auto picks and the native addon", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const { code, stdout } = await runCli(["doctor"]);
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n");
+    expect(lines[0]).toBe(`uwserve ${VERSION}`);
+    expect(stdout).toMatch(new RegExp(`^node +${process.version.replace(/\./g, "\\.")} \\(ABI ${process.versions.modules}\\)`, "m"));
+    // The same verdicts the server makes: where the core loads, auto serves with it.
+    expect(stdout).toMatch(CORE_LOADS ? /^uws core +loads/m : /^uws core +does not load: /m);
+    const engine = process.env.UWSERVE_ENGINE;
+    if (engine === "node" || engine === "uws") expect(stdout).toMatch(new RegExp(`^engine +${engine} \\(UWSERVE_ENGINE\\)$`, "m"));
+    else expect(stdout).toMatch(CORE_LOADS ? /^engine +auto → uws$/m : /^engine +auto → node/m);
+    expect(stdout).toMatch(/^addon +uwserve_native loads/m);
+  });
+
+  it("a tree without the built addon says so, with the paths it tried and how to build it", { timeout: TEST_TIMEOUT_MS }, async () => {
+    // dist/ and package.json without build/: the addon is looked for beside them.
+    const tree = mkdtempSync(join(tmpdir(), "uwserve-doctor-"));
+    try {
+      cpSync(join(ROOT, "dist"), join(tree, "dist"), { recursive: true });
+      cpSync(join(ROOT, "package.json"), join(tree, "package.json"));
+      symlinkSync(join(ROOT, "node_modules"), join(tree, "node_modules"));
+      const { code, stdout } = await runCliAt(join(tree, "dist", "cli.js"), ["doctor"]);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^addon +NOT AVAILABLE: workers can't start/m);
+      expect(stdout).toContain(join(tree, "build", "Release", "uwserve_native.node"));
+      expect(stdout).toContain("npm rebuild uwserve");
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
     }
   });
 });

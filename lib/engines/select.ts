@@ -93,7 +93,7 @@ function checkNodeEngineCan(needs: EngineNeeds, coreFailure: string | null): voi
 }
 
 /** One line from the loader's explanation: which binary is missing, or which glibc it needs. */
-function shortReason(failure: Error): string {
+export function shortReason(failure: Error): string {
   const message = failure.message;
   const glibc = /needs glibc (\S+) or newer, but this system has glibc (\S+)\./.exec(message);
   if (glibc) return `the uWS core for Node ${process.version} needs glibc ${glibc[1]}, this system has ${glibc[2]}`;
@@ -102,7 +102,7 @@ function shortReason(failure: Error): string {
   return `the uWS core could not be loaded (${message.split("\n").pop()})`;
 }
 
-function fastPathHint(failure: Error): string {
-  if (/glibc/.test(failure.message)) return "run on glibc >= 2.38 (Debian 13, Ubuntu 24.04)";
+export function fastPathHint(failure: Error): string {
+  if (/needs glibc \S+ or newer/.test(failure.message)) return "run on glibc >= 2.38 (Debian 13, Ubuntu 24.04)";
   return "run Node 24 or 22 on glibc Linux, macOS or Windows";
 }

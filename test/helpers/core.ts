@@ -17,6 +17,8 @@ export const CORE_BUILD: string = NEWER_CORE ? `newer core (ABI ${coreTraits.abi
 import { coreUnavailable } from "../../dist/engines/uws/uws.js";
 
 const chosen = process.env.UWSERVE_ENGINE;
+/** The uWS core loads in this process (whichever engine the suite runs on). */
+export const CORE_LOADS = coreUnavailable() === null;
 export const ENGINE: "uws" | "node" = chosen === "node" || (chosen !== "uws" && coreUnavailable() !== null) ? "node" : "uws";
 export const ON_NODE_ENGINE = ENGINE === "node";
 /** WebSockets, pub/sub and workers: the uws engine only, until the node engine gets them. */

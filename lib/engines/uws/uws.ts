@@ -19,7 +19,7 @@ export type {
 const require = createRequire(import.meta.url);
 
 /** glibc version of this process, or null on musl/macOS/Windows. */
-function glibcVersion(): string | null {
+export function glibcVersion(): string | null {
   const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
   return report?.header?.glibcVersionRuntime ?? null;
 }

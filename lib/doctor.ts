@@ -1,0 +1,55 @@
+/**
+ * `uwserve doctor`: what this install can do on this machine, in a few lines. npm hides what
+ * install scripts print, so a native addon that failed to build, or a uWS core that can't load
+ * here, would otherwise go unnoticed until a feature that needs it is used.
+ */
+import { readFileSync } from "node:fs";
+import { coreUnavailable, glibcVersion } from "./engines/uws/uws.js";
+import { defaultEngineChoice, fastPathHint, NODE_SHARES_PORTS, shortReason } from "./engines/select.js";
+import { loadNative } from "./transport/native.js";
+
+/** The report's lines, each "label  text"; `ready` is false when the fast path or the addon is missing. */
+export function doctorReport(): { lines: string[]; ready: boolean } {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+  const glibc = glibcVersion();
+  const lines = [
+    `uwserve ${pkg.version}`,
+    row("node", `${process.version} (ABI ${process.versions.modules}), ${process.platform}-${process.arch}${glibc !== null ? `, glibc ${glibc}` : ""}`),
+  ];
+
+  const core = coreUnavailable();
+  let choice: string;
+  try {
+    choice = defaultEngineChoice();
+  } catch (err) {
+    choice = `invalid (${(err as Error).message})`;
+  }
+  if (core === null) {
+    lines.push(row("uws core", "loads: the uws engine serves HTTP and WebSockets"));
+  } else {
+    lines.push(row("uws core", `does not load: ${shortReason(core)}. For the fast path ${fastPathHint(core)}`));
+  }
+  const picks = core === null ? "uws" : "node (HTTP only: WebSockets need the uws engine)";
+  lines.push(row("engine", choice === "auto" ? `auto → ${picks}` : `${choice} (UWSERVE_ENGINE)`));
+
+  let addonReady = true;
+  try {
+    loadNative();
+    lines.push(row("addon", "uwserve_native loads: workers' cross-thread pub/sub, ref()/unref() on the uws engine, the gzip fast path"));
+  } catch (err) {
+    addonReady = false;
+    lines.push(row("addon", "NOT AVAILABLE: workers can't start, ref()/unref() on the uws engine keep the process alive, gzip uses zlib"));
+    for (const line of (err as Error).message.split("\n").slice(1)) lines.push(row("", line.trim()));
+  }
+  lines.push(
+    row("workers", core === null
+      ? `uws engine${addonReady ? "" : " (needs the addon)"}`
+      : NODE_SHARES_PORTS ? `node engine${addonReady ? "" : " (pub/sub across threads needs the addon)"}` : `not here: the node engine needs Node 22.12+ (this is ${process.version})`),
+  );
+  lines.push(row("http2", "node engine (serve({ http2: true }))"));
+  return { lines, ready: core === null && addonReady };
+}
+
+function row(label: string, text: string): string {
+  return `${label.padEnd(9)} ${text}`;
+}
