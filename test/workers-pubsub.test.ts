@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
+import { RawWs } from "./helpers/ws.js";
 import { connectAcrossThreads, connect, getText, killChildren, poll, startWorkers, type Client, type WorkersCli } from "./helpers/workers.js";
 
 const ENTRY = fileURLToPath(new URL("./fixtures/workers-pubsub.mjs", import.meta.url));
@@ -189,6 +190,44 @@ describe("uwserve --workers: pub/sub across threads", { timeout: 20_000 }, () =>
 
     for (const client of clients) client.ws.close();
     await stopWithSigint(cli);
+  });
+
+  it("messages from another thread that a congested subscriber here loses are counted in droppedMessages() on this thread", async () => {
+    const cli = startWorkers(ENTRY, 2, { UWSERVE_TEST_BACKPRESSURE: String(256 * 1024) });
+    const url = await listening(cli);
+    // One talking client per thread: a publisher on one, an observer on the other.
+    const clients = await connectAcrossThreads(url, { threads: 2 });
+    const observer = clients[0]!;
+    const publisher = clients.find((c) => c.thread !== observer.thread)!;
+    // A subscriber on the observer's thread that never reads.
+    let slow: RawWs | null = null;
+    const raws: RawWs[] = [];
+    for (let i = 0; i < 50 && slow === null; i++) {
+      const raw = await RawWs.open(Number(url.port), "/ws?topics=slow");
+      raws.push(raw);
+      await raw.until(() => raw.dataFrames.length > 0, 3000, "the welcome");
+      if (raw.dataFrames[0]!.payload.toString() === observer.thread) slow = raw;
+    }
+    expect(slow).not.toBeNull();
+    slow!.socket.pause();
+    try {
+      // Rounds with gaps, so this thread sees the subscriber congested before the next round.
+      for (let round = 0; round < 8; round++) {
+        publisher.ws.send("flood slow 20");
+        await poll(() => publisher.received.includes("flooded slow"), 3000);
+        publisher.received.length = 0;
+        await sleep(150);
+      }
+      observer.ws.send("dropped slow");
+      expect(await poll(() => observer.received.some((m) => m.startsWith("dropped ")), 3000)).toBe(true);
+      const [, count, thread] = observer.received.find((m) => m.startsWith("dropped "))!.split(" ");
+      expect(`thread ${thread}`).toBe(observer.thread);
+      expect(Number(count)).toBeGreaterThan(0);
+    } finally {
+      for (const raw of raws) raw.destroy();
+      for (const client of clients) client.ws.terminate();
+      cli.child.kill("SIGKILL");
+    }
   });
 
   it("subscribe/unsubscribe churn on two threads while a third publishes: no crash, no duplicate, order kept; a steady subscriber gets everything; a final round reaches exactly the current subscribers; subscriberCount totals the threads", async () => {

@@ -132,6 +132,32 @@ export class TopicPublisher {
     return status;
   }
 
+  /**
+   * A publish from another node (a worker thread, through the backplane), published here to
+   * this thread's subscribers. A subscriber over the limit loses it, as with a local publish:
+   * counted for the topic and reported to `dropped`. Queued behind this thread's own deferred
+   * publishes, so their order holds.
+   */
+  deliverRemote(topic: string, payload: string | Uint8Array, isBinary: boolean, compress: boolean): void {
+    if (this.#closed) return;
+    const key = coreText(topic);
+    if (this.congested.size > 0) {
+      for (const socket of this.congested) {
+        const native = socket.native;
+        if (native === null || !native.isSubscribed(key) || native.getBufferedAmount() <= this.#limit) continue;
+        this.countDrop(topic);
+        socket.reportDrop(isBinary ? payload : typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8"), topic);
+      }
+    }
+    const message = typeof payload === "string" ? coreText(payload) : payload;
+    if (this.#queue.length > 0) {
+      this.#queue.push({ topic: key, message: copyIfBytes(message), isBinary, compress, sender: null });
+      this.#scheduleFlush();
+    } else {
+      this.#app.publish(key, message, isBinary, compress);
+    }
+  }
+
   #send(topic: string | Buffer, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean, excluded: Subscriber | null): void {
     // The core's ws.publish skips its sender but sends nothing at all when the sender has no
     // subscriptions; the app's publish reaches everyone. So: the sender's only when it matters.

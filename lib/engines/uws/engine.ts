@@ -3,14 +3,13 @@
  * route shapes; this reads each request while uWS's HttpRequest is still valid (H1) and hands
  * it to the shared pipeline (core/dispatch.ts) with uWS's HttpResponse as the exchange.
  */
-import { coreText } from "./core-bytes.js";
 import { scanHead } from "../../core/_head.js";
 import type { Dispatcher } from "../../core/dispatch.js";
 import { routeInJs, targetFor } from "../../core/dispatch.js";
 import type { Exchange } from "../../core/exchange.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../options.js";
-import { hubBackplane, type Backplane } from "../../websocket/backplane.js";
+import { hubBackplane, type Backplane, type BackplaneDelivery } from "../../websocket/backplane.js";
 import { tryLoadNative } from "../../transport/native.js";
 import { NO_PARAMS } from "../../core/request.js";
 import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../core/router.js";
@@ -65,7 +64,11 @@ export class UwsEngine implements Engine {
       this.#domains = null;
       this.scheme = "http";
     }
-    this.hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), group === null ? null : joinGroupHub(this.#app, group));
+    // Messages from other threads go through the hub's publisher, which counts the ones a
+    // congested subscriber here loses (the hub exists by the time any arrives: a later turn).
+    let hub: WebSocketHub | null = null;
+    const relay = group === null ? null : joinGroupHub(group, (topic, payload, isBinary, compress) => hub!.publisher.deliverRemote(topic, payload, isBinary, compress));
+    this.hub = hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), relay);
     this.#shapes = new Set();
     this.#unregistered = 0;
     this.#listenSocket = null;
@@ -288,6 +291,6 @@ function warnIdleTimeout(idleTimeout: number): void {
  * In a worker group (and on its main thread), the server joins the cross-thread hub: publishes
  * made here also go to the other workers' subscribers, and theirs arrive here to be published locally.
  */
-function joinGroupHub(app: TemplatedApp, group: string): Backplane {
-  return hubBackplane((topic, payload, isBinary, compress) => app.publish(coreText(topic), typeof payload === "string" ? coreText(payload) : payload, isBinary, compress), group);
+function joinGroupHub(group: string, deliver: BackplaneDelivery): Backplane {
+  return hubBackplane(deliver, group);
 }
