@@ -335,6 +335,15 @@ export class Server implements ServerLike {
     return hub;
   }
 
+  /**
+   * Closes the keep-alive connections waiting for their next request now (Bun's); returns how
+   * many. In-flight requests and WebSockets are untouched. The node engine only: the uWS core
+   * has no handle on a connection between requests (a coded error there).
+   */
+  closeIdleConnections(): number {
+    return this.#engine.closeIdleConnections();
+  }
+
   requestIP(request: Request): SocketAddress | null {
     const ctx = requestContextOf(request) as RequestContext | undefined;
     if (ctx === undefined || ctx.aborted || ctx.finished || this.#options.unix !== null) return null;

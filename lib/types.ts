@@ -148,6 +148,8 @@ export interface ServerLike {
   shutdown(): Promise<void>;
   reload<R extends string>(options: ReloadOptions<R>): void;
   fetch(request: Request | string | URL, init?: RequestInit): Promise<Response>;
+  /** Closes idle keep-alive connections now; returns how many (node engine; a coded error on the uws engine). */
+  closeIdleConnections(): number;
   requestIP(request: Request): SocketAddress | null;
   timeout(request: Request, seconds: number): void;
   ref(): void;

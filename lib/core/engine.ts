@@ -29,6 +29,8 @@ export interface Engine {
   stopListening(): void;
   /** Closes every connection at once. */
   closeAll(): void;
+  /** Closes keep-alive connections waiting for their next request; returns how many. */
+  closeIdleConnections(): number;
   /** Whether the listener keeps the process alive. */
   setRef(ref: boolean): void;
   /** Open sockets of this engine (for the WebSocket close handshakes of a graceful stop). */

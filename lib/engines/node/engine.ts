@@ -165,6 +165,18 @@ export class NodeEngine implements Engine {
     for (const socket of this.#sockets) socket.destroy();
   }
 
+  closeIdleConnections(): number {
+    const open = (): number => {
+      let count = 0;
+      for (const socket of this.#sockets) if (!socket.destroyed) count++;
+      return count;
+    };
+    // node:http destroys them synchronously: the difference is what it closed.
+    const before = open();
+    this.#servers.closeIdleHttp1();
+    return before - open();
+  }
+
   setRef(ref: boolean): void {
     this.#refed = ref;
     if (ref) this.#servers.listener.ref();

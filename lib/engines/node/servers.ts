@@ -20,6 +20,8 @@ export interface NodeServers {
   listener: NetServer;
   /** Closes the HTTP/1 connections node:http tracks (idle ones included). */
   closeHttp1(): void;
+  /** Closes the HTTP/1 keep-alive connections that wait for a next request (node:http's closeIdleConnections). */
+  closeIdleHttp1(): void;
 }
 
 /** The first bytes of every HTTP/2 connection (RFC 9113 §3.4). */
@@ -29,11 +31,12 @@ export function createNodeServers(http: ServerOptions, tls: NodeTls | null, http
   const handle = onRequest as (req: IncomingMessage, res: ServerResponse) => void;
   if (!http2) {
     const server = tls !== null ? createHttpsServer({ ...http, ...tls.options }, handle) : createHttpServer(http, handle);
-    return { listener: server, closeHttp1: () => server.closeAllConnections() };
+    return { listener: server, closeHttp1: () => server.closeAllConnections(), closeIdleHttp1: () => server.closeIdleConnections() };
   }
   if (tls !== null) {
     const server = createSecureServer({ ...tls.options, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] }, onRequest);
-    return { listener: server, closeHttp1: () => {} };
+    // HTTP/1.1 fallback connections of an http2 server aren't tracked by node:http2.
+    return { listener: server, closeHttp1: () => {}, closeIdleHttp1: () => {} };
   }
   const h1 = createHttpServer(http, handle);
   const h2c = createH2cServer({}, onRequest);
@@ -47,5 +50,5 @@ export function createNodeServers(http: ServerOptions, tls: NodeTls | null, http
       process.nextTick(() => socket.resume());
     });
   });
-  return { listener, closeHttp1: () => h1.closeAllConnections() };
+  return { listener, closeHttp1: () => h1.closeAllConnections(), closeIdleHttp1: () => h1.closeIdleConnections() };
 }

@@ -21,6 +21,7 @@ import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type 
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { listenError } from "../listen-error.js";
+import { uwserveError } from "../../errors.js";
 import { uwsSocketAddress } from "../socket-address.js";
 
 const LISTEN_EXCLUSIVE_PORT = 1;
@@ -136,6 +137,15 @@ export class UwsEngine implements Engine {
   /** app.close() fires onAborted for every open request and the close handler of every WebSocket. */
   closeAll(): void {
     this.#app.close();
+  }
+
+  closeIdleConnections(): number {
+    // uWS keeps no list of HTTP connections JS can reach between requests.
+    throw uwserveError(
+      Error,
+      "UWSERVE_ERR_ENGINE_UNSUPPORTED",
+      'uwserve: closeIdleConnections() needs the node engine (engine: "node"); the uWS core gives no handle on a keep-alive connection between requests. stop() closes idle connections on both engines',
+    );
   }
 
   setRef(ref: boolean): void {
