@@ -3,6 +3,7 @@ export { serve } from "./serve.js";
 export { Server } from "./server.js";
 export { UwsResponse as Response } from "./core/response.js";
 export { file, UwsFile, type FileOptions } from "./transport/file.js";
+export { CookieMap, type CookieInit, type CookieSameSite, type CookieStoreDeleteOptions } from "./core/cookies.js";
 export { upgradeWebSocket, CloseEvent, DenoWebSocket, type UpgradeWebSocketOptions } from "./websocket/deno-websocket.js";
 export type * from "./types.js";
 export type { UwserveErrorCode } from "./errors.js";

@@ -1,4 +1,5 @@
 /** Public types of uwserve, named after Bun's (`Serve`, `Server`, `SocketAddress`) and Deno's. */
+import type { CookieMap } from "./core/cookies.js";
 
 /** A client address, as `server.requestIP(req)` returns it. */
 export interface SocketAddress {
@@ -88,6 +89,8 @@ export type ExtractRouteParams<Path extends string> = Path extends `${string}:${
 /** A route handler's request: `params` typed from the pattern, like Bun's `BunRequest<T>`. */
 export interface RouteRequest<Path extends string = string> extends Request {
   readonly params: { [K in ExtractRouteParams<Path>]: string };
+  /** The request's cookies; set() and delete() become Set-Cookie headers on the response (Bun's). */
+  readonly cookies: CookieMap;
 }
 /** Bun's name for {@link RouteRequest}. */
 export type BunRequest<Path extends string = string> = RouteRequest<Path>;

@@ -2,6 +2,7 @@
  * One in-flight HTTP request on the uWS side: its Exchange, abort and body wiring, and the
  * bookkeeping that must happen exactly once when it completes or the client goes away.
  */
+import type { CookieMap } from "./cookies.js";
 import type { Exchange } from "./exchange.js";
 import { RequestBody, type BodyFlowControl } from "./body.js";
 import { abortServerRequest, type ServerRequest } from "./request.js";
@@ -68,6 +69,8 @@ export class RequestContext implements BodyFlowControl {
   upgraded: boolean;
   /** Deno's upgradeWebSocket() was called: returning this response upgrades. */
   pendingUpgrade: PendingUpgrade | null;
+  /** `req.cookies`, once read: its changes become Set-Cookie headers on the response. */
+  cookies: CookieMap | null;
   /** Arrow fields so uWS gets the same function object without a bind per call. */
   readonly onAborted: () => void;
   readonly onData: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void;
@@ -93,6 +96,7 @@ export class RequestContext implements BodyFlowControl {
     this.handshake = null;
     this.upgraded = false;
     this.pendingUpgrade = null;
+    this.cookies = null;
     this.onAborted = () => this.#handleAbort("client disconnected");
     this.onData = (chunk, isLast) => this.#handleData(chunk, isLast);
   }

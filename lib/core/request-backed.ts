@@ -12,6 +12,7 @@
  * stand-in defers until someone needs one.
  */
 import { NativeRequest } from "./_globals.js";
+import { requestCookies, type CookieMap } from "./cookies.js";
 import { appendRawHeaders } from "./_lazy_headers.js";
 import { isDisturbed } from "./_undici.js";
 import type { RequestBody } from "./body.js";
@@ -35,6 +36,7 @@ export class BackedServerRequest extends NativeRequest {
   #context: unknown;
   #controller: AbortController | null;
   #abortReason: string | null;
+  #cookies: CookieMap | null;
 
   /** Same arguments as the stand-in's, so the bridge builds either the same way. */
   constructor(url: string, method: string, rawHeaders: string[], body: RequestBody | null, context: unknown, params: Record<string, string>) {
@@ -50,6 +52,7 @@ export class BackedServerRequest extends NativeRequest {
     this.#context = context;
     this.#controller = null;
     this.#abortReason = null;
+    this.#cookies = null;
   }
 
   static {
@@ -58,6 +61,11 @@ export class BackedServerRequest extends NativeRequest {
       const r = req as BackedServerRequest;
       return { context: r.#context, rawHeaders: r.#rawHeaders, abort: (reason: string) => r.#abort(reason) };
     };
+  }
+
+  /** Bun's `req.cookies`: the Cookie header as a CookieMap; its changes go on the response. */
+  get cookies(): CookieMap {
+    return (this.#cookies ??= requestCookies(this.#rawHeaders, this.#context));
   }
 
   /**

@@ -6,6 +6,7 @@
  * That works where undici reads a Request's state through symbols (undici 6); elsewhere the
  * bridge builds a real one at once (request-backed.ts): `createServerRequest` picks.
  */
+import { requestCookies, type CookieMap } from "./cookies.js";
 import { delegateMissingMembers } from "./_delegate.js";
 import { NativeRequest, NativeResponse } from "./_globals.js";
 import { LazyHeaders } from "./_lazy_headers.js";
@@ -51,6 +52,7 @@ export class ServerRequest {
   #real: Request | null;
   #stream: ReadableStream<Uint8Array> | null;
   #context: unknown;
+  #cookies: CookieMap | null;
 
   /** Takes what the bridge copied out of the uWS request (positional: no init object per request). */
   constructor(
@@ -78,6 +80,7 @@ export class ServerRequest {
     this.#real = null;
     this.#stream = null;
     this.#context = context;
+    this.#cookies = null;
   }
 
   static {
@@ -118,6 +121,11 @@ export class ServerRequest {
   /** First value of a header without building Headers (for the bridge itself). */
   #header(name: string): string | null {
     return this.headers.get(name);
+  }
+
+  /** Bun's `req.cookies`: the Cookie header as a CookieMap; its changes go on the response. */
+  get cookies(): CookieMap {
+    return (this.#cookies ??= requestCookies(this.#rawHeaders, this.#context));
   }
 
   get signal(): AbortSignal {

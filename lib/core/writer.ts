@@ -10,6 +10,7 @@ import { NativeResponse } from "./_globals.js";
 import { readNativeResponse } from "./_undici.js";
 import { readAhead } from "./_read_ahead.js";
 import type { RequestContext } from "./context.js";
+import type { CookieMap } from "./cookies.js";
 import { uwserveError } from "../errors.js";
 import { fastResponseParts, isAsyncIterableBody, takeFastBody } from "./response.js";
 import { endBytes } from "./writer/bytes.js";
@@ -39,6 +40,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     const head = fastHead(fast);
     const body = fast.body;
     if (!takeFastBody(response as object)) throw bodyUsedError();
+    if (ctx.cookies !== null) addCookies(ctx.cookies, head);
     return writeBody(ctx, head, body);
   }
   const nativeLike = fast?.real ?? response;
@@ -54,6 +56,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     // and a second send of this Response is refused like the first read's.
     if (parts.source !== undefined) nativeLike.body?.cancel().catch(() => {});
     const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
+    if (ctx.cookies !== null) addCookies(ctx.cookies, head);
     const source = parts.source;
     if (source !== undefined) {
       // A Blob is sent with its known length rather than through undici's stream (chunked).
@@ -74,9 +77,15 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
       throw uwserveError(TypeError, "UWSERVE_ERR_BAD_RESPONSE", "uwserve: the handler's response has an invalid statusText (control characters such as CR/LF are not allowed)");
     }
     const head = collectHead(response.status, statusText, response.headers);
+    if (ctx.cookies !== null) addCookies(ctx.cookies, head);
     return writeBody(ctx, head, response.body ?? null);
   }
   throw badResponseError(response);
+}
+
+/** The Set-Cookie headers that apply `req.cookies` changes, after the response's own (Bun's routes do this). */
+function addCookies(cookies: CookieMap, head: Head): void {
+  for (const value of cookies.toSetCookieHeaders()) head.headers.push("set-cookie", value);
 }
 
 /** A Response whose body was already sent or read: the error path answers (Bun's rule). */
