@@ -305,6 +305,7 @@ export class Server implements ServerLike {
       throw uwserveError(TypeError, "UWSERVE_ERR_INVALID_OPTION", "uwserve: server.upgrade(req, options): options must be { data?, headers? }");
     }
     const handshake = ctx.handshake;
+    if (handshake !== null && !handshake.valid) ctx.refusedUpgrade = handshake.versionOk ? 400 : 426;
     if (handshake === null || !handshake.valid || ctx.aborted || ctx.responded || ctx.finished || this.#stopping !== null) return false;
     const socket = new ServerWebSocket<unknown>(hub, options?.data, null);
     // Bun answers with the first subprotocol the client offered.

@@ -444,6 +444,41 @@ describe("refusals", () => {
     });
   }
 
+  for (const [name, extra, status] of [
+    ["a wrong Sec-WebSocket-Version", { "Sec-WebSocket-Version": "8" }, 426],
+    ["a 24-character key that is not 16 bytes' base64", { "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=A" }, 400],
+  ] as Array<[string, Record<string, string>, number]>) {
+    it(`a handler that answers nothing after a refused upgrade (${name}): ${status}${status === 426 ? " with Sec-WebSocket-Version: 13" : ""}`, async () => {
+      const server = track(
+        start({
+          fetch(req: Request, server: any) {
+            if (server.upgrade(req)) return;
+            // Nothing returned: uwserve answers the refused handshake itself.
+          },
+          websocket: { message() {} },
+        }),
+      );
+      const exchange = await rawExchange(server.port, upgradeHead(server.port, "/", extra), { idleMs: 300, deadlineMs: 5000 });
+      expect(exchange.data).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      if (status === 426) expect(exchange.data.toLowerCase()).toContain("sec-websocket-version: 13\r\n");
+    });
+  }
+
+  it("a handler's own answer to a refused upgrade is sent as it is", async () => {
+    const server = track(
+      start({
+        fetch(req: Request, server: any) {
+          if (server.upgrade(req)) return;
+          return new Response("custom refusal", { status: 403 });
+        },
+        websocket: { message() {} },
+      }),
+    );
+    const exchange = await rawExchange(server.port, upgradeHead(server.port, "/", { "Sec-WebSocket-Version": "8" }), { idleMs: 300, deadlineMs: 5000 });
+    expect(exchange.data).toMatch(/^HTTP\/1\.1 403 /);
+    expect(exchange.data).toContain("custom refusal");
+  });
+
   it("a request that is not GET (POST with upgrade headers) does not upgrade", async () => {
     const outcomes: boolean[] = [];
     const server = track(

@@ -71,6 +71,8 @@ export class RequestContext implements BodyFlowControl {
   pendingUpgrade: PendingUpgrade | null;
   /** `req.cookies`, once read: its changes become Set-Cookie headers on the response. */
   cookies: CookieMap | null;
+  /** server.upgrade() refused an invalid handshake: the status to answer if the handler returns nothing (426 or 400). */
+  refusedUpgrade: number;
   /** Arrow fields so uWS gets the same function object without a bind per call. */
   readonly onAborted: () => void;
   readonly onData: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void;
@@ -97,6 +99,7 @@ export class RequestContext implements BodyFlowControl {
     this.upgraded = false;
     this.pendingUpgrade = null;
     this.cookies = null;
+    this.refusedUpgrade = 0;
     this.onAborted = () => this.#handleAbort("client disconnected");
     this.onData = (chunk, isLast) => this.#handleData(chunk, isLast);
   }

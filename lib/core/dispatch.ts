@@ -198,6 +198,7 @@ export class Dispatcher {
       performUpgrade(ctx, this.#host.hub!, pending.socket.socket, undefined, pending.socket.protocol);
       return;
     }
+    if (response === undefined && ctx.refusedUpgrade !== 0) response = refusedUpgradeResponse(ctx.refusedUpgrade);
     try {
       const written = writeResponse(ctx, response);
       if (written !== undefined) written.catch((err) => this.fail(ctx, handlers, err));
@@ -350,6 +351,17 @@ export function compileRouteOptions(routes: unknown, statics: unknown): RouteTab
   if (typeof statics !== "object" || statics === null) return compileRoutes(statics, "static");
   if (typeof routes !== "object" || routes === null) return compileRoutes(routes);
   return compileRoutes({ ...(statics as object), ...(routes as object) });
+}
+
+/**
+ * What a refused WebSocket handshake gets when the handler answers nothing after
+ * server.upgrade() returned false: a 426 naming the version this server speaks (RFC 6455 §4.4),
+ * or a 400 for a handshake that is malformed otherwise.
+ */
+function refusedUpgradeResponse(status: number): Response {
+  return status === 426
+    ? new UwsResponse("Upgrade Required: this server speaks WebSocket version 13", { status, headers: { "sec-websocket-version": "13" } })
+    : new UwsResponse("Bad Request: invalid WebSocket handshake", { status });
 }
 
 /** uwserve's own 500: the error page when `readable` (development), else a body without internals. */

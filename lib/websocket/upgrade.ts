@@ -18,6 +18,8 @@ export interface Handshake {
   context: us_socket_context_t;
   /** The request meets RFC 6455 §4.2.1 (Upgrade, Connection, version 13, a 16-byte key). */
   valid: boolean;
+  /** Sec-WebSocket-Version is 13 (else a refusal is a 426 naming it, RFC 6455 §4.4). */
+  versionOk: boolean;
 }
 
 /** Reads the handshake inside the uWS upgrade callback: valid only as RFC 6455 §4.2.1 asks. */
@@ -26,12 +28,14 @@ export function readHandshake(req: HttpRequest, context: us_socket_context_t): H
   const connection = req.getHeader("connection");
   const version = req.getHeader("sec-websocket-version");
   const key = req.getHeader("sec-websocket-key");
+  const versionOk = version.trim() === "13";
   return {
     key,
     protocols: req.getHeader("sec-websocket-protocol"),
     extensions: req.getHeader("sec-websocket-extensions"),
     context,
-    valid: hasToken(upgrade, "websocket") && hasToken(connection, "upgrade") && version.trim() === "13" && KEY.test(key.trim()),
+    valid: hasToken(upgrade, "websocket") && hasToken(connection, "upgrade") && versionOk && KEY.test(key.trim()),
+    versionOk,
   };
 }
 
