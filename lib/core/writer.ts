@@ -17,7 +17,6 @@ import { endBytes } from "./writer/bytes.js";
 import { writeMaybeCompressedStream } from "./writer/compress.js";
 import { writeBlob } from "./writer/file.js";
 import { badResponseError, collectCheckedHead, collectHead, fastHead, FORM_URLENCODED, REASON_PHRASE, TEXT_PLAIN, type Head } from "./writer/head.js";
-import { writeStream } from "./writer/stream.js";
 
 export { badResponseError, NO_BODY_STATUS } from "./writer/head.js";
 export { endHead } from "./writer/bytes.js";
@@ -57,14 +56,7 @@ export function writeResponse(ctx: RequestContext, response: unknown): void | Pr
     if (parts.source !== undefined) nativeLike.body?.cancel().catch(() => {});
     const head = collectCheckedHead(parts.status, parts.statusText, parts.headers);
     if (ctx.cookies !== null) addCookies(ctx.cookies, head);
-    const source = parts.source;
-    if (source !== undefined) {
-      // A Blob is sent with its known length rather than through undici's stream (chunked).
-      if (source instanceof Blob) return writeBlob(ctx, head, source);
-      return endBytes(ctx, head, source, null);
-    }
-    if (parts.fromSource) return writeReadAhead(ctx, head, parts.stream!);
-    return writeBody(ctx, head, parts.stream);
+    return writeUndiciBody(ctx, head, parts);
   }
   if (isResponseLike(response)) {
     // A Response from another realm or a ponyfill (H18): use its public members only. Nothing
@@ -96,6 +88,18 @@ function bodyUsedError(): TypeError {
     "uwserve: the handler returned a Response whose body was already used (sent to an earlier request, or read); " +
       "return a new Response per request, `response.clone()` it, or put it in `routes` as a static response",
   );
+}
+
+/** The body of a Response undici made: its source when it has one, else its stream. */
+function writeUndiciBody(ctx: RequestContext, head: Head, parts: ReturnType<typeof readNativeResponse>): void | Promise<void> {
+  const source = parts.source;
+  if (source !== undefined) {
+    // A Blob is sent with its known length rather than through undici's stream (chunked).
+    if (source instanceof Blob) return writeBlob(ctx, head, source);
+    return endBytes(ctx, head, source, null);
+  }
+  if (parts.fromSource) return writeReadAhead(ctx, head, parts.stream!);
+  return writeBody(ctx, head, parts.stream);
 }
 
 /** A body undici made from a whole source (undici 7+): its length if it is ready, else streamed. */
@@ -166,7 +170,8 @@ function writeBody(ctx: RequestContext, head: Head, body: unknown): void | Promi
       head.headers.push("content-type", type);
       head.contentType = true;
     }
-    return writeStream(ctx, head, encoded.body!, null);
+    // Framed as the global Response's FormData is (its length when undici knows it).
+    return writeUndiciBody(ctx, head, readNativeResponse(encoded));
   }
   if (body instanceof ReadableStream) {
     return writeMaybeCompressedStream(ctx, head, body, null);
