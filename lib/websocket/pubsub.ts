@@ -146,7 +146,8 @@ export class TopicPublisher {
         const native = socket.native;
         if (native === null || !native.isSubscribed(key) || native.getBufferedAmount() <= this.#limit) continue;
         this.countDrop(topic);
-        socket.reportDrop(isBinary ? payload : typeof payload === "string" ? payload : Buffer.from(payload).toString("utf8"), topic);
+        // The hub lends its bytes for this call only: the hook gets its own copy.
+        socket.reportDrop(typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8"), topic);
       }
     }
     const message = typeof payload === "string" ? coreText(payload) : payload;
