@@ -3,13 +3,12 @@
  * network error (`Response.error()`), a Response whose body was already sent or read; and
  * the route tables that can't answer at all, or name a file that isn't there.
  */
-import net from "node:net";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { file, Response as UwsResponse, serve, type Server } from "../dist/index.js";
-import { start, withTimeout } from "./helpers/server.js";
+import { rawRequest, start, withTimeout } from "./helpers/server.js";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -22,20 +21,6 @@ function serveWith(options: Record<string, unknown>): Server {
   return server;
 }
 const get = (server: Server, path = "/") => withTimeout(fetch(`http://127.0.0.1:${server.port}${path}`), 5000, `GET ${path}`);
-
-/** Two requests on one keep-alive connection; resolves both raw responses' status lines and bodies. */
-function twoOnOneConnection(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
-    let data = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (d: string) => (data += d));
-    socket.on("error", reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\nGET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-    socket.on("close", () => resolve(data));
-    setTimeout(() => socket.destroy(), 3000).unref();
-  });
-}
 
 const CLASSES = [
   ["uwserve's Response", UwsResponse],
@@ -53,7 +38,8 @@ describe("Response.error() from a handler", () => {
           return new UwsResponse("handled", { status: 502 });
         },
       });
-      const raw = await twoOnOneConnection(server.port, "/");
+      // Two requests on one keep-alive connection.
+      const raw = await rawRequest(server.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       expect(raw.match(/HTTP\/1\.1 502 /g)?.length).toBe(2);
       expect(raw.match(/handled/g)?.length).toBe(2);
       expect((seen[0] as { code?: string }).code).toBe("UWSERVE_ERR_BAD_RESPONSE");

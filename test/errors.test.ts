@@ -286,19 +286,22 @@ describe("Deno onError", () => {
 });
 
 describe("errors after the head was sent", () => {
+  /** A Response whose stream sends a first chunk, then fails. */
+  const brokenMidBody = () =>
+    new UwsResponse(
+      new ReadableStream({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode("partial "));
+          await sleep(10);
+          controller.error(new Error("stream broke"));
+        },
+      }),
+    );
+
   it("a stream that errors mid-body cuts the connection; the error hook observes it (its Response can't be sent)", async () => {
     const observed: unknown[] = [];
     const server = serveWith({
-      fetch: () =>
-        new UwsResponse(
-          new ReadableStream({
-            async start(controller) {
-              controller.enqueue(new TextEncoder().encode("partial "));
-              await sleep(10);
-              controller.error(new Error("stream broke"));
-            },
-          }),
-        ),
+      fetch: brokenMidBody,
       error(err: unknown) {
         observed.push(err);
         return new Response("too late to be sent");
@@ -313,16 +316,7 @@ describe("errors after the head was sent", () => {
 
   it("without an error hook a stream that errors mid-body is reported on the console", async () => {
     const server = serveWith({
-      fetch: () =>
-        new UwsResponse(
-          new ReadableStream({
-            async start(controller) {
-              controller.enqueue(new TextEncoder().encode("partial "));
-              await sleep(10);
-              controller.error(new Error("stream broke"));
-            },
-          }),
-        ),
+      fetch: brokenMidBody,
     });
     await expect(withTimeout(fetch(url(server)).then((r) => r.text()), 5000, "the broken stream")).rejects.toThrow();
     await waitFor(() => logged().includes("stream broke"), 2000, "the stream error to be reported");

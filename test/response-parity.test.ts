@@ -3,10 +3,9 @@
  * indistinguishable: every member a handler can read, and the bytes a client receives.
  * One table of body kinds; each row is built with both classes and compared.
  */
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Response as UwsResponse, type Server } from "../dist/index.js";
-import { start } from "./helpers/server.js";
+import { rawRequest, start } from "./helpers/server.js";
 
 type Make = (R: typeof globalThis.Response) => Response;
 
@@ -79,16 +78,9 @@ describe("uwserve's Response and the global one, member by member", () => {
 });
 
 /** One raw HTTP/1.1 exchange; the response head and body as sent, the Date header left out. */
-function wire(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1");
-    let data = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (d: string) => (data += d));
-    socket.on("error", reject);
-    socket.on("close", () => resolve(unboundary(data.replace(/^date: .*\r\n/gim, ""))));
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-  });
+async function wire(port: number, path: string): Promise<string> {
+  const raw = await rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  return unboundary(raw.replace(/^date: .*\r\n/gim, ""));
 }
 
 /**

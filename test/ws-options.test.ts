@@ -115,21 +115,6 @@ describe("maxPayloadLength", () => {
     // No close frame from the core here: the client sees the cut (1006).
     expect((await client.waitClose()).code).toBe(1006);
   });
-
-  it("the limit applies to the whole message, not to each fragment", async () => {
-    const closed = deferred<number>();
-    const server = track(
-      serveWs({ maxPayloadLength: 100, message(ws: any) { ws.send("delivered"); }, close: (_ws: any, code: number) => closed.resolve(code) }),
-    );
-    const raw = await RawWs.open(server.port);
-    try {
-      raw.write(Buffer.concat([clientFrame(OP.binary, Buffer.alloc(60), false), clientFrame(OP.continuation, Buffer.alloc(60), true)]));
-      expect(await withTimeout(closed.promise, 5000, "close()")).toBe(1009);
-      expect(raw.dataFrames.length).toBe(0);
-    } finally {
-      raw.destroy();
-    }
-  });
 });
 
 describe("perMessageDeflate", () => {
