@@ -396,7 +396,7 @@ async function main(argv: string[]): Promise<void> {
     const command = parseArgs(argv);
     if (command.kind === "help") process.stdout.write(USAGE);
     else if (command.kind === "version") console.log(`uwserve ${readVersion()}`);
-    else if (command.kind === "doctor") console.log(doctorReport().lines.join("\n"));
+    else if (command.kind === "doctor") console.log(doctorReport(readVersion()).join("\n"));
     else await run(command);
   } catch (err) {
     if (!(err instanceof CliError)) throw err;

@@ -3,17 +3,15 @@
  * install scripts print, so a native addon that failed to build, or a uWS core that can't load
  * here, would otherwise go unnoticed until a feature that needs it is used.
  */
-import { readFileSync } from "node:fs";
 import { coreUnavailable, glibcVersion } from "./engines/uws/uws.js";
 import { defaultEngineChoice, fastPathHint, NODE_SHARES_PORTS, shortReason } from "./engines/select.js";
 import { loadNative } from "./transport/native.js";
 
-/** The report's lines, each "label  text"; `ready` is false when the fast path or the addon is missing. */
-export function doctorReport(): { lines: string[]; ready: boolean } {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+/** The report's lines, each "label  text". */
+export function doctorReport(version: string): string[] {
   const glibc = glibcVersion();
   const lines = [
-    `uwserve ${pkg.version}`,
+    `uwserve ${version}`,
     row("node", `${process.version} (ABI ${process.versions.modules}), ${process.platform}-${process.arch}${glibc !== null ? `, glibc ${glibc}` : ""}`),
   ];
 
@@ -47,7 +45,7 @@ export function doctorReport(): { lines: string[]; ready: boolean } {
       : NODE_SHARES_PORTS ? `node engine${addonReady ? "" : " (pub/sub across threads needs the addon)"}` : `not here: the node engine needs Node 22.12+ (this is ${process.version})`),
   );
   lines.push(row("http2", "node engine (serve({ http2: true }))"));
-  return { lines, ready: core === null && addonReady };
+  return lines;
 }
 
 function row(label: string, text: string): string {

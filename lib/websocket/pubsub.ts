@@ -65,6 +65,8 @@ export class TopicPublisher {
   #queue: Deferred[];
   #flushScheduled: boolean;
   #closed: boolean;
+  /** Set by #dropForCongested: a congested subscriber under the limit has data queued. */
+  #congestedWaiting: boolean;
   /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
   readonly relay: Backplane | null;
 
@@ -82,6 +84,7 @@ export class TopicPublisher {
     this.#queue = [];
     this.#flushScheduled = false;
     this.#closed = false;
+    this.#congestedWaiting = false;
   }
 
   /**
@@ -103,18 +106,8 @@ export class TopicPublisher {
     if (recipients <= 0) return relayed > 0 ? bytes : relayed < 0 ? -1 : 0;
     let status = bytes;
     if (this.congested.size > 0) {
-      for (const socket of this.congested) {
-        const native = socket.native;
-        if (socket === excluded || native === null || !native.isSubscribed(key)) continue;
-        if (native.getBufferedAmount() > this.#limit) {
-          // The core will skip this subscriber: count it now, for this topic.
-          this.countDrop(topic);
-          socket.reportDrop(data, topic);
-          recipients--;
-        } else {
-          status = -1;
-        }
-      }
+      recipients -= this.#dropForCongested(key, topic, () => data, excluded);
+      if (this.#congestedWaiting) status = -1;
       if (recipients <= 0) status = relayed > 0 ? bytes : 0;
     }
     if (relayed < 0) status = -1;
@@ -142,13 +135,8 @@ export class TopicPublisher {
     if (this.#closed) return;
     const key = coreText(topic);
     if (this.congested.size > 0) {
-      for (const socket of this.congested) {
-        const native = socket.native;
-        if (native === null || !native.isSubscribed(key) || native.getBufferedAmount() <= this.#limit) continue;
-        this.countDrop(topic);
-        // The hub lends its bytes for this call only: the hook gets its own copy.
-        socket.reportDrop(typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8"), topic);
-      }
+      // The hub lends its bytes for this call only: the hook gets its own copy.
+      this.#dropForCongested(key, topic, () => (typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8")), null);
     }
     const message = typeof payload === "string" ? coreText(payload) : payload;
     if (this.#queue.length > 0) {
@@ -157,6 +145,28 @@ export class TopicPublisher {
     } else {
       this.#app.publish(key, message, isBinary, compress);
     }
+  }
+
+  /**
+   * The congested subscribers of `key` (but `excluded`) over the limit lose this message: the
+   * core will skip them, so each is counted for `topic` now and reported to `dropped` with
+   * `data()`. Returns how many; sets #congestedWaiting when one below the limit has data queued.
+   */
+  #dropForCongested(key: string | Buffer, topic: string, data: () => WebSocketData, excluded: Subscriber | null): number {
+    let dropped = 0;
+    this.#congestedWaiting = false;
+    for (const socket of this.congested) {
+      const native = socket.native;
+      if (socket === excluded || native === null || !native.isSubscribed(key)) continue;
+      if (native.getBufferedAmount() > this.#limit) {
+        this.countDrop(topic);
+        socket.reportDrop(data(), topic);
+        dropped++;
+      } else {
+        this.#congestedWaiting = true;
+      }
+    }
+    return dropped;
   }
 
   #send(topic: string | Buffer, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean, excluded: Subscriber | null): void {

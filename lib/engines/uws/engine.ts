@@ -9,7 +9,7 @@ import { routeInJs, targetFor } from "../../core/dispatch.js";
 import type { Exchange } from "../../core/exchange.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../options.js";
-import { hubBackplane, type Backplane, type BackplaneDelivery } from "../../websocket/backplane.js";
+import { hubBackplane } from "../../websocket/backplane.js";
 import { tryLoadNative } from "../../transport/native.js";
 import { NO_PARAMS } from "../../core/request.js";
 import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../core/router.js";
@@ -65,11 +65,12 @@ export class UwsEngine implements Engine {
       this.#domains = null;
       this.scheme = "http";
     }
-    // Messages from other threads go through the hub's publisher, which counts the ones a
-    // congested subscriber here loses (the hub exists by the time any arrives: a later turn).
-    let hub: WebSocketHub | null = null;
-    const relay = group === null ? null : joinGroupHub(group, (topic, payload, isBinary, compress) => hub!.publisher.deliverRemote(topic, payload, isBinary, compress));
-    this.hub = hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), relay);
+    // In a worker group (and on its main thread) the server joins the cross-thread hub: its
+    // publishes also reach the other workers' subscribers, and theirs arrive here through the
+    // hub's publisher, which counts the ones a congested subscriber here loses (the hub exists
+    // by the time any arrives: a later turn).
+    const relay = group === null ? null : hubBackplane((topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress), group);
+    this.hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), relay);
     this.#shapes = new Set();
     this.#unregistered = 0;
     this.#listenSocket = null;
@@ -297,10 +298,3 @@ function warnIdleTimeout(idleTimeout: number): void {
   );
 }
 
-/**
- * In a worker group (and on its main thread), the server joins the cross-thread hub: publishes
- * made here also go to the other workers' subscribers, and theirs arrive here to be published locally.
- */
-function joinGroupHub(group: string, deliver: BackplaneDelivery): Backplane {
-  return hubBackplane(deliver, group);
-}
