@@ -15,7 +15,7 @@ import type { StaticRoute } from "./static-route.js";
 import type { DenoHandler, ErrorHandler, FetchHandler, ServeHandlerInfo, ServerLike, SocketAddress, UnixAddr } from "../types.js";
 import { performUpgrade, type Handshake } from "../websocket/upgrade.js";
 import type { WebSocketHub } from "../websocket/websocket-hub.js";
-import { badResponseError, endHead, writeResponse } from "./writer.js";
+import { badResponseError, endHead, TEXT_PLAIN, writeResponse } from "./writer.js";
 import type { Exchange } from "./exchange.js";
 import { isPromiseLike } from "./_promise.js";
 
@@ -369,7 +369,7 @@ function internalErrorResponse(err: unknown, readable: boolean): Response {
   const page = readable ? developmentErrorPage(err) : null;
   return new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
     status: 500,
-    headers: { "content-type": page ? page.type : "text/plain;charset=UTF-8" },
+    headers: { "content-type": page ? page.type : TEXT_PLAIN },
   });
 }
 

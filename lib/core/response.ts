@@ -5,6 +5,7 @@
  * stores what it was given. The writer reads those parts directly; any member that needs a real
  * undici Response (body stream, formData, symbols undici looks up) materialises one, once.
  */
+import { FORM_URLENCODED, TEXT_PLAIN } from "./writer/head.js";
 import { delegateMissingMembers } from "./_delegate.js";
 import { NativeHeaders, NativeResponse } from "./_globals.js";
 import { assertValidHeader, forEachHeaderInit } from "./_headers.js";
@@ -238,11 +239,11 @@ class FastResponse {
       this.#headers = new NativeHeaders(toPairs(this.#headerList));
       if (typeof this.#body === "string" && !this.#headers.has("content-type")) {
         // Byte for byte what undici (and Deno) report for a string body.
-        this.#headers.set("content-type", "text/plain;charset=UTF-8");
+        this.#headers.set("content-type", TEXT_PLAIN);
       } else if (this.#body instanceof Blob && this.#body.type && !this.#headers.has("content-type")) {
         this.#headers.set("content-type", this.#body.type);
       } else if (this.#body instanceof URLSearchParams && !this.#headers.has("content-type")) {
-        this.#headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
+        this.#headers.set("content-type", FORM_URLENCODED);
       }
     }
     return this.#headers;

@@ -7,7 +7,7 @@ import { coreByteString } from "../engines/uws/core-bytes.js";
 import { isMissingFileError } from "../transport/file.js";
 import type { Exchange } from "./exchange.js";
 import { UwsResponse } from "./response.js";
-import { endHead, NO_BODY_STATUS, staticParts, type StaticParts } from "./writer.js";
+import { endHead, NO_BODY_STATUS, staticParts, TEXT_PLAIN, type StaticParts } from "./writer.js";
 
 export class StaticRoute {
   #statusLine: string | Buffer | null;
@@ -54,7 +54,7 @@ export class StaticRoute {
     this.#statusLine = "404 Not Found";
     this.#status = 404;
     this.#statusText = "Not Found";
-    this.#plainHeaders = ["content-type", "text/plain;charset=UTF-8"];
+    this.#plainHeaders = ["content-type", TEXT_PLAIN];
     this.#headers = [...this.#plainHeaders];
     this.#body = new TextEncoder().encode("Not Found");
   }

@@ -18,7 +18,7 @@ import { writeMaybeCompressedStream } from "./writer/compress.js";
 import { writeBlob } from "./writer/file.js";
 import { badResponseError, collectCheckedHead, collectHead, fastHead, FORM_URLENCODED, REASON_PHRASE, TEXT_PLAIN, type Head } from "./writer/head.js";
 
-export { badResponseError, NO_BODY_STATUS } from "./writer/head.js";
+export { badResponseError, NO_BODY_STATUS, TEXT_PLAIN } from "./writer/head.js";
 export { endHead } from "./writer/bytes.js";
 export { staticParts, type StaticParts } from "./writer/static-parts.js";
 
