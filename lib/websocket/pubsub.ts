@@ -1,9 +1,11 @@
 /**
- * Publishing to topics. Subscriptions live in the uWS topic tree (C++); this module decides how
- * each publish enters it, and keeps the books the core doesn't: what each publish did, and which
- * messages slow subscribers lost.
+ * Publishing to topics. Subscriptions live in the engine's topic tree (uWS's, in C++, or the
+ * node engine's, engines/node/ws-topics.ts); this module decides how each publish enters it,
+ * and keeps the books the trees don't: what each publish did, and which messages slow
+ * subscribers lost.
  *
- * Two things the core does that uwserve works around:
+ * Two things the uWS core does that uwserve works around (the node engine's tree is driven the
+ * same way, so statuses, drops and publish order are the same on both engines):
  * - It drains a subscriber's queued messages as soon as 32 are waiting. Inside a uWS callback
  *   (a `message` handler, say) the calling socket holds the loop's only cork buffer, so those
  *   drains can't cork and every frame becomes its own send() syscall: fan-out throughput falls
@@ -17,24 +19,17 @@
  *   topic and reported to the `dropped` hook; one with data queued makes the publish report -1.
  */
 import { coreText } from "../engines/uws/core-bytes.js";
-import type { TemplatedApp } from "../engines/uws/uws.js";
+import type { Connection, TopicTree } from "./connection.js";
 import { relaySafely, type Backplane } from "./backplane.js";
 import { Sweep } from "../core/sweep.js";
 import type { WebSocketData } from "../types.js";
 
 /** What the publisher needs of a socket (implemented by ServerWebSocket). */
 export interface Subscriber {
-  /** The uWS socket, null once closed. */
-  readonly native: NativeSocket | null;
+  /** The engine's connection, null once closed. */
+  readonly native: Connection | null;
   /** The socket is over the limit and its topics' messages are lost: report it. */
   reportDrop(data: WebSocketData, topic: string | null): void;
-}
-export interface NativeSocket {
-  /** Topics as the core takes them: a string, or its UTF-8 bytes (see coreText). */
-  isSubscribed(topic: string | Buffer): boolean;
-  getBufferedAmount(): number;
-  publish(topic: string | Buffer, message: string | Uint8Array | ArrayBuffer, isBinary?: boolean, compress?: boolean): boolean;
-  getTopics(): string[];
 }
 
 /** Per-subscriber messages the core queues before it drains them in the middle of a publish. */
@@ -50,7 +45,7 @@ interface Deferred {
 }
 
 export class TopicPublisher {
-  readonly #app: TemplatedApp;
+  readonly #app: TopicTree;
   readonly #limit: number;
   readonly #publishToSelf: boolean;
   /** Sockets with at least one subscription, swept for data queued by publishes alone. */
@@ -70,7 +65,7 @@ export class TopicPublisher {
   /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
   readonly relay: Backplane | null;
 
-  constructor(app: TemplatedApp, limit: number, publishToSelf: boolean, relay: Backplane | null = null) {
+  constructor(app: TopicTree, limit: number, publishToSelf: boolean, relay: Backplane | null = null) {
     this.relay = relay;
     this.#app = app;
     this.#limit = limit;
@@ -233,9 +228,9 @@ export class TopicPublisher {
  * (valid only until that callback returns). Sending or publishing that same text again (echo,
  * relay, chat fan-out) passes the core its own bytes instead of a string it would re-encode.
  */
-export const receiving: { text: string | null; bytes: ArrayBuffer | null } = { text: null, bytes: null };
+export const receiving: { text: string | null; bytes: ArrayBuffer | Uint8Array | null } = { text: null, bytes: null };
 
-/** uWebSockets.js reads strings, ArrayBuffers and typed arrays; other views and shared memory are viewed as bytes. */
+/** Engines read strings, ArrayBuffers and typed arrays; other views and shared memory are viewed as bytes. */
 export function toMessage(data: WebSocketData): string | Uint8Array | ArrayBuffer {
   if (typeof data === "string") return data === receiving.text ? receiving.bytes! : coreText(data);
   if (data instanceof ArrayBuffer || data instanceof Uint8Array) return data;

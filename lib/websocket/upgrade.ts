@@ -1,38 +1,41 @@
 /**
- * HTTP → WebSocket upgrades. The handshake headers are copied while the uWS request is alive
- * (H1); the upgrade itself may happen later, after the handler awaited something, on the same
- * uWS response, corked (H3).
+ * HTTP → WebSocket upgrades. The handshake headers are copied while the request is alive (uWS's
+ * HttpRequest dies with its callback, H1); the upgrade itself may happen later, after the
+ * handler awaited something, through the engine's transport (on uWS: the same response,
+ * corked, H3).
  */
-import { coreByteString } from "../engines/uws/core-bytes.js";
 import type { RequestContext } from "../core/context.js";
-import type { HttpRequest, HttpResponse, us_socket_context_t } from "../engines/uws/uws.js";
 import type { ServerWebSocket } from "./websocket.js";
 import type { WebSocketHub } from "./websocket-hub.js";
 
-/** A request that asked for a WebSocket, as uWS saw it. */
+/** A request that asked for a WebSocket (a GET with Sec-WebSocket-Key), as the engine saw it. */
 export interface Handshake {
   key: string;
   /** Sec-WebSocket-Protocol as sent: a comma-separated list. */
   protocols: string;
   extensions: string;
-  context: us_socket_context_t;
+  /** What the engine needs to finish the upgrade (uWS's socket context; node's socket and head). */
+  context: unknown;
   /** The request meets RFC 6455 §4.2.1 (Upgrade, Connection, version 13, a 16-byte key). */
   valid: boolean;
   /** Sec-WebSocket-Version is 13 (else a refusal is a 426 naming it, RFC 6455 §4.4). */
   versionOk: boolean;
 }
 
-/** Reads the handshake inside the uWS upgrade callback: valid only as RFC 6455 §4.2.1 asks. */
-export function readHandshake(req: HttpRequest, context: us_socket_context_t): Handshake {
-  const upgrade = req.getHeader("upgrade");
-  const connection = req.getHeader("connection");
-  const version = req.getHeader("sec-websocket-version");
-  const key = req.getHeader("sec-websocket-key");
+/**
+ * Reads a handshake (`header` returns a field's value, "" when absent; on uWS inside the upgrade
+ * callback): valid only as RFC 6455 §4.2.1 asks.
+ */
+export function readHandshake(header: (name: string) => string, context: unknown): Handshake {
+  const upgrade = header("upgrade");
+  const connection = header("connection");
+  const version = header("sec-websocket-version");
+  const key = header("sec-websocket-key");
   const versionOk = version.trim() === "13";
   return {
     key,
-    protocols: req.getHeader("sec-websocket-protocol"),
-    extensions: req.getHeader("sec-websocket-extensions"),
+    protocols: header("sec-websocket-protocol"),
+    extensions: header("sec-websocket-extensions"),
     context,
     valid: hasToken(upgrade, "websocket") && hasToken(connection, "upgrade") && versionOk && KEY.test(key.trim()),
     versionOk,
@@ -55,7 +58,7 @@ export function offeredProtocols(handshake: Handshake): string[] {
 const HANDSHAKE_HEADERS = new Set(["upgrade", "connection", "sec-websocket-accept", "sec-websocket-extensions", "sec-websocket-protocol"]);
 
 /**
- * Upgrades `ctx`'s connection: the 101 (with `headers`), then the core calls `open` at once.
+ * Upgrades `ctx`'s connection: the 101 (with `headers`), then the engine opens the socket.
  * `protocol` is the one sent back; a Sec-WebSocket-Protocol in `headers` overrides it.
  */
 export function performUpgrade(
@@ -65,7 +68,6 @@ export function performUpgrade(
   headers: HeadersInit | undefined,
   protocol: string,
 ): void {
-  const handshake = ctx.handshake!;
   const extra: Array<[string, string]> = [];
   if (headers !== undefined) {
     // undici's Headers validates names and values (no CR/LF: no response splitting).
@@ -79,15 +81,6 @@ export function performUpgrade(
   }
   ctx.responded = true;
   ctx.upgraded = true;
-  // Only the uws engine has WebSockets: its exchange is uWS's HttpResponse.
-  const res = ctx.res as HttpResponse;
-  ctx.run(() => {
-    if (extra.length > 0) {
-      // The status first, or the first header would write "200 OK" and break the upgrade.
-      res.writeStatus("101 Switching Protocols");
-      for (const [name, value] of extra) res.writeHeader(name, coreByteString(value));
-    }
-    res.upgrade(hub.userData(socket), handshake.key, protocol, handshake.extensions, handshake.context);
-  });
+  ctx.run(() => hub.transport.accept(ctx, socket, extra, protocol));
   ctx.finish();
 }

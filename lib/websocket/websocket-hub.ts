@@ -1,23 +1,22 @@
 /**
- * The hub of one server's WebSockets on the uWS core: the core's WebSocket behaviour wired to the
- * `websocket` handlers (or a Deno socket's listener), message concurrency and inbound limits,
- * keep-alive pings, topics through the publisher, and the counts a graceful stop waits on.
+ * The hub of one server's WebSockets, on either engine: the engine's connection events wired to
+ * the `websocket` handlers (or a Deno socket's listener), message concurrency and inbound
+ * limits, keep-alive pings, topics through the publisher, and the counts a graceful stop waits
+ * on. The engine calls opened/received/drained/pinged/closed (the uws engine from its
+ * WebSocketBehavior, engines/uws/ws-behavior.ts; the node engine from `ws`'s events).
  */
-import { coreText } from "../engines/uws/core-bytes.js";
 import { receiving, TopicPublisher } from "./pubsub.js";
 import type { WebSocketData } from "../types.js";
-import type { TemplatedApp, WebSocketBehavior } from "../engines/uws/uws.js";
-import { coreCompressionBits, type ResolvedWebSocketOptions } from "./websocket-options.js";
+import type { ResolvedWebSocketOptions } from "./websocket-options.js";
 import type { Backplane } from "./backplane.js";
 import { isPromiseLike } from "../core/_promise.js";
-import {
-  checkTopic, copyBytes, CORE_CLOSE_CODES, KEEPALIVE_PING_MS, textDecoder, toBinaryType,
-  OPEN, type NativeWebSocket, type ServerWebSocket, type UserData,
-} from "./websocket.js";
+import type { Connection, WebSocketTransport } from "./connection.js";
+import { coreText } from "../engines/uws/core-bytes.js";
+import { checkTopic, copyBytes, KEEPALIVE_PING_MS, textDecoder, toBinaryType, OPEN, type ServerWebSocket } from "./websocket.js";
 
 /**
- * One server's WebSockets: the uWS behaviour, the open sockets, the publisher, and the calls
- * into the user's handlers (each guarded: an exception is reported, never fatal).
+ * One server's WebSockets: the engine's transport, the open sockets, the publisher, and the
+ * calls into the user's handlers (each guarded: an exception is reported, never fatal).
  */
 export class WebSocketHub {
   readonly options: ResolvedWebSocketOptions;
@@ -28,43 +27,17 @@ export class WebSocketHub {
   onIdle: (() => void) | null;
   /** Told the number of open sockets whenever it changes (shared counters of `--workers`). */
   onCount: ((open: number) => void) | null;
-  readonly #app: TemplatedApp;
+  readonly transport: WebSocketTransport;
   #keepalive: ReturnType<typeof setInterval> | null;
 
-  constructor(app: TemplatedApp, options: ResolvedWebSocketOptions, relay: Backplane | null = null) {
-    this.#app = app;
+  constructor(transport: WebSocketTransport, options: ResolvedWebSocketOptions, relay: Backplane | null = null) {
+    this.transport = transport;
     this.options = options;
-    this.publisher = new TopicPublisher(app, options.backpressureLimit, options.publishToSelf, relay);
+    this.publisher = new TopicPublisher(transport.topics, options.backpressureLimit, options.publishToSelf, relay);
     this.open = new Set();
     this.onIdle = null;
     this.onCount = null;
     this.#keepalive = null;
-  }
-
-  /** The uWS behaviour for one route shape; `upgrade` is the server's request bridge. */
-  behavior(upgrade: WebSocketBehavior<UserData>["upgrade"]): WebSocketBehavior<UserData> {
-    const { options } = this;
-    return {
-      maxPayloadLength: coreMaxPayload(options.maxPayloadLength),
-      maxBackpressure: options.backpressureLimit,
-      // uWebSockets.js reads it as an integer.
-      closeOnBackpressureLimit: (options.closeOnBackpressureLimit ? 1 : 0) as unknown as number,
-      idleTimeout: options.idleTimeout,
-      sendPingsAutomatically: options.sendPings,
-      compression: coreCompressionBits(options.compression),
-      upgrade,
-      open: (ws) => this.#onOpen(ws as NativeWebSocket),
-      message: (ws, message, isBinary) => this.#onMessage(ws as NativeWebSocket, message, isBinary),
-      drain: (ws) => this.#onDrain(ws as NativeWebSocket),
-      close: (ws, code, reason) => this.#onClose(ws as NativeWebSocket, code, reason),
-      ping: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "ping"),
-      pong: (ws, data) => this.#onPingPong(ws as NativeWebSocket, data, "pong"),
-    };
-  }
-
-  /** User data for `res.upgrade()`: the socket object the handlers will see. */
-  userData(socket: ServerWebSocket<unknown>): UserData {
-    return { s: socket };
   }
 
   get pending(): number {
@@ -79,7 +52,7 @@ export class WebSocketHub {
   /** Subscribers of `topic` here, plus those of the other workers when a backplane knows them. */
   subscriberCount(topic: string): number {
     checkTopic(topic);
-    const local = this.#app.numSubscribers(coreText(topic));
+    const local = this.transport.topics.numSubscribers(coreText(topic));
     const relay = this.publisher.relay;
     return relay?.remoteSubscribers === undefined ? local : local + relay.remoteSubscribers(topic);
   }
@@ -112,9 +85,9 @@ export class WebSocketHub {
     this.#keepalive = null;
   }
 
-  #onOpen(native: NativeWebSocket): void {
-    const socket = native.s;
-    socket.attach(native);
+  /** The engine opened `socket`'s connection. */
+  opened(socket: ServerWebSocket<unknown>, native: Connection, remoteAddress: string): void {
+    socket.attach(native, remoteAddress);
     this.open.add(socket);
     this.onCount?.(this.open.size);
     if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
@@ -124,8 +97,13 @@ export class WebSocketHub {
     else if (open !== null) this.#call(socket, () => open(socket as never));
   }
 
-  #onMessage(native: NativeWebSocket, message: ArrayBuffer, isBinary: boolean): void {
-    const socket = native.s;
+  /**
+   * A message arrived. `message` is valid during this call only (uWS detaches its ArrayBuffer on
+   * return); `owned`: the engine gave it away (the node engine), so it is kept without a copy
+   * when it is all of its ArrayBuffer (a view into a larger read is copied: it would keep the
+   * whole read alive, and `.buffer` must be exactly the message).
+   */
+  received(socket: ServerWebSocket<unknown>, message: ArrayBuffer | Uint8Array, isBinary: boolean, owned = false): void {
     if (message.byteLength > this.options.maxPayloadLength) {
       // RFC 6455 §7.4.1: a close frame with 1009, never the message (see coreMaxPayload).
       socket.close(1009, `Message too big (maxPayloadLength is ${this.options.maxPayloadLength} bytes)`);
@@ -145,8 +123,8 @@ export class WebSocketHub {
         socket.close(1008, "Too many pending messages");
         return;
       }
-      // The ArrayBuffer is detached when this callback returns: copy now (H4).
-      const value = isBinary ? copyBytes(message) : textDecoder.decode(message);
+      // uWS's ArrayBuffer is detached when this callback returns: copy now (H4).
+      const value = isBinary ? (owned && isWhole(message) ? toBuffer(message as Uint8Array) : copyBytes(message)) : textDecoder.decode(message);
       if (socket.running >= this.options.messageConcurrency) {
         (socket.queued ??= []).push(value);
         socket.pendingMessages++;
@@ -193,18 +171,18 @@ export class WebSocketHub {
     });
   }
 
-  #onDrain(native: NativeWebSocket): void {
-    const socket = native.s;
-    if (native.getBufferedAmount() === 0) this.publisher.congested.delete(socket);
+  /** The connection's queued data was written out (some or all of it). */
+  drained(socket: ServerWebSocket<unknown>): void {
+    if (socket.getBufferedAmount() === 0) this.publisher.congested.delete(socket);
     const listener = socket.listener;
     const drain = this.options.drain;
     if (listener !== null) this.#call(socket, () => listener.onDrain());
     else if (drain !== null) this.#call(socket, () => drain(socket as never));
   }
 
-  #onPingPong(native: NativeWebSocket, data: ArrayBuffer, kind: "ping" | "pong"): void {
+  /** A ping or pong arrived (the engine answered a ping itself). */
+  pinged(socket: ServerWebSocket<unknown>, data: ArrayBuffer | Uint8Array, kind: "ping" | "pong"): void {
     const handler = this.options[kind];
-    const socket = native.s;
     socket.active = true;
     if (socket.listener !== null) {
       if (kind === "pong") socket.listener.onPong();
@@ -225,15 +203,9 @@ export class WebSocketHub {
     }
   }
 
-  #onClose(native: NativeWebSocket, rawCode: number, rawReason: ArrayBuffer): void {
-    const socket = native.s;
-    let code = rawCode;
-    let reason = Buffer.from(rawReason).toString("utf8");
-    if (code === 1006) {
-      // The core cuts the connection without a close frame on these; report what it means.
-      for (const [prefix, mapped] of CORE_CLOSE_CODES) if (reason.startsWith(prefix)) code = mapped;
-      if (code === 1009) reason = `Message too big (maxPayloadLength is ${this.options.maxPayloadLength} bytes)`;
-    }
+  /** The connection closed (a close frame either way, or cut: 1006); `socket` is done. */
+  closed(socket: ServerWebSocket<unknown>, code: number, reason: string): void {
+    if (socket.readyState === 3) return;
     socket.detach();
     socket.queued = null;
     const relay = this.publisher.relay;
@@ -294,14 +266,11 @@ export class WebSocketHub {
   }
 }
 
-/** A Buffer with an ArrayBuffer of its own (so `.buffer` is exactly the message). */
+function isWhole(bytes: ArrayBuffer | Uint8Array): boolean {
+  return bytes instanceof ArrayBuffer || (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength);
+}
 
-/**
- * The limit given to the core. uWS cuts a connection whose message passes its own limit without
- * a close frame (the client sees 1006), so the core gets twice the user's limit (64 KiB more at
- * least) and the hub closes with 1009 over the user's: a client then gets its 1009 frame for
- * any message up to that ceiling; past it the core still cuts (the close handler sees 1009).
- */
-export function coreMaxPayload(limit: number): number {
-  return Math.min(0x7fffffff, Math.max(limit * 2, limit + 64 * 1024));
+/** A Buffer over the same bytes. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

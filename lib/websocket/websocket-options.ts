@@ -5,7 +5,6 @@
  */
 import { invalidOption, optionOutOfRange, uwserveError } from "../errors.js";
 import type { WebSocketHandler } from "../types.js";
-import { loadCore } from "../engines/uws/uws.js";
 
 export interface ResolvedWebSocketOptions {
   open: NonNullable<WebSocketHandler["open"]> | null;
@@ -142,8 +141,13 @@ function compressionChoice(value: unknown): ResolvedWebSocketOptions["compressio
   return { compress: pick("compress", compress, COMPRESSORS, "SHARED_COMPRESSOR"), decompress: pick("decompress", decompress, DECOMPRESSORS, "SHARED_DECOMPRESSOR") };
 }
 
-/** The uWS CompressOptions bits of a compression choice (the uws engine, once its core is loaded). */
-export function coreCompressionBits(choice: ResolvedWebSocketOptions["compression"]): number {
-  const constants = loadCore() as unknown as Record<string, number>;
-  return (choice.compress === null ? 0 : constants[choice.compress]!) | (choice.decompress === null ? 0 : constants[choice.decompress]!);
+/**
+ * The message limit given to an engine. Both cut a message past their own limit themselves
+ * (uWS without a close frame: the client sees 1006; `ws` with a bare 1009), so an engine gets
+ * twice the user's limit (64 KiB more at least) and the hub closes with 1009 and a reason over
+ * the user's: a client gets that close frame for any message up to this ceiling; the close
+ * handler sees 1009 either way.
+ */
+export function engineMaxPayload(limit: number): number {
+  return Math.min(0x7fffffff, Math.max(limit * 2, limit + 64 * 1024));
 }

@@ -1,19 +1,14 @@
 /**
- * WebSockets on the uWS core: `ServerWebSocket`, Bun's API over a uWS socket (the hub that
- * wires a server's `websocket` handlers into the core is websocket-hub.ts). Framing,
- * permessage-deflate, pings, topics and backpressure stay in C++; this is the JS face of it.
+ * `ServerWebSocket`: Bun's API over one engine connection (connection.ts): a uWS socket, whose
+ * framing, permessage-deflate, pings, topics and backpressure stay in C++, or the node
+ * engine's over `ws`. The hub that wires a server's `websocket` handlers to the connections
+ * is websocket-hub.ts.
  */
 import { coreText } from "../engines/uws/core-bytes.js";
-import { toMessage, type NativeSocket, type Subscriber } from "./pubsub.js";
+import { toMessage, type Subscriber } from "./pubsub.js";
 import type { ServerWebSocket as ServerWebSocketType, WebSocketData } from "../types.js";
-import type { WebSocket as UwsWebSocket } from "../engines/uws/uws.js";
 import type { WebSocketHub } from "./websocket-hub.js";
-import { uwsSocketAddress } from "../engines/socket-address.js";
-
-/** uWS send results. */
-const SEND_BACKPRESSURE = 0;
-const SEND_SUCCESS = 1;
-const SEND_DROPPED = 2;
+import { SEND_BACKPRESSURE, SEND_DROPPED, SEND_SUCCESS, type Connection } from "./connection.js";
 
 /**
  * With `sendPings`, quiet sockets are pinged this often. The core pings only shortly before its
@@ -27,38 +22,26 @@ const OPEN = 1;
 const CLOSING = 2;
 const CLOSED = 3;
 
-/** The core's close reasons (WebSocketProtocol.h), mapped to the codes a peer would have seen. */
-export const CORE_CLOSE_CODES: ReadonlyArray<[prefix: string, code: number]> = [
-  ["Received too big message", 1009],
-  ["Received invalid UTF-8", 1007],
-];
-
 /**
  * Receives a socket's events instead of the server's `websocket` handlers: Deno's
  * `upgradeWebSocket()` socket installs one.
  */
 export interface SocketListener {
   onOpen(): void;
-  onMessage(message: ArrayBuffer, isBinary: boolean): void;
+  onMessage(message: ArrayBuffer | Uint8Array, isBinary: boolean): void;
   onClose(code: number, reason: string): void;
   onDrain(): void;
   onPong(): void;
 }
 
-/** The object handed to uWS as user data: uWebSockets.js copies its own properties onto its socket. */
-export interface UserData {
-  s: ServerWebSocket<unknown>;
-}
-export type NativeWebSocket = UwsWebSocket<UserData> & UserData & NativeSocket;
-
 let warnedPong = false;
-/** UTF-8 (the core has validated it already). */
+/** UTF-8 (the engine has validated it already). */
 export const textDecoder = new TextDecoder();
 
 export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, Subscriber {
   data: T;
   binaryType: "nodebuffer" | "arraybuffer" | "uint8array";
-  #native: NativeWebSocket | null;
+  #native: Connection | null;
   #state: 0 | 1 | 2 | 3;
   #remoteAddress: string;
   readonly #hub: WebSocketHub;
@@ -88,15 +71,15 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     this.topics = null;
   }
 
-  /** Subscriber: the uWS socket while it is open. */
-  get native(): NativeWebSocket | null {
+  /** Subscriber: the engine's connection while it is open. */
+  get native(): Connection | null {
     return this.#native;
   }
 
-  attach(native: NativeWebSocket): void {
+  attach(native: Connection, remoteAddress: string): void {
     this.#native = native;
     this.#state = OPEN;
-    this.#remoteAddress = uwsSocketAddress(native.getRemoteAddressAsText()).address;
+    this.#remoteAddress = remoteAddress;
   }
 
   detach(): void {
@@ -227,10 +210,20 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   }
 
   /**
-   * Unsolicited pongs can't be sent: uWebSockets.js sends only text, binary and ping frames
-   * (pings are answered with pongs by the core itself). Reports 0, as a dropped message.
+   * An unsolicited pong. The node engine sends it; uWebSockets.js sends only text, binary and
+   * ping frames (pings are answered with pongs by the core itself): there it reports 0, as a
+   * dropped message.
    */
-  pong(_data?: WebSocketData): number {
+  pong(data?: WebSocketData): number {
+    const native = this.#native;
+    if (native !== null && native.pong !== undefined) {
+      if (this.#state !== OPEN) return 0;
+      const message = data === undefined ? "" : toMessage(data);
+      const status = native.pong(message);
+      if (status === SEND_BACKPRESSURE) return -1;
+      if (status === SEND_DROPPED) return 0;
+      return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+    }
     if (!warnedPong) {
       warnedPong = true;
       process.emitWarning("uwserve: ws.pong() sends nothing: the uWS core has no API for unsolicited pongs (it answers pings itself)", {
@@ -250,15 +243,19 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   }
 }
 
-export function copyBytes(message: ArrayBuffer): Buffer {
+/** A Buffer with an ArrayBuffer of its own (so `.buffer` is exactly the message). */
+export function copyBytes(message: ArrayBuffer | Uint8Array): Buffer {
   const copy = Buffer.allocUnsafeSlow(message.byteLength);
-  copy.set(new Uint8Array(message));
+  copy.set(message instanceof ArrayBuffer ? new Uint8Array(message) : message);
   return copy;
 }
 
 export function toBinaryType(socket: ServerWebSocket<unknown>, value: Buffer): Buffer | ArrayBuffer | Uint8Array {
   if (socket.binaryType === "nodebuffer") return value;
-  if (socket.binaryType === "arraybuffer") return value.buffer as ArrayBuffer;
+  if (socket.binaryType === "arraybuffer") {
+    const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
+    return (whole ? value.buffer : value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)) as ArrayBuffer;
+  }
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 

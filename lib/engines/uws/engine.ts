@@ -19,6 +19,7 @@ import { prepareUnixPath } from "../../transport/unix-socket.js";
 import { readHandshake } from "../../websocket/upgrade.js";
 import { loadCore, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from "./uws.js";
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
+import { uwsTransport, webSocketBehavior } from "./ws-behavior.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { listenError } from "../listen-error.js";
 import { uwserveError } from "../../errors.js";
@@ -70,7 +71,7 @@ export class UwsEngine implements Engine {
     // hub's publisher, which counts the ones a congested subscriber here loses (the hub exists
     // by the time any arrives: a later turn).
     const relay = group === null ? null : hubBackplane((topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress), group);
-    this.hub = new WebSocketHub(this.#app, options.websocket ?? defaultWebSocketOptions(), relay);
+    this.hub = new WebSocketHub(uwsTransport(this.#app), options.websocket ?? defaultWebSocketOptions(), relay);
     this.#shapes = new Set();
     this.#unregistered = 0;
     this.#listenSocket = null;
@@ -194,7 +195,7 @@ export class UwsEngine implements Engine {
     // A WebSocket route on the same pattern: the core sends GETs with a Sec-WebSocket-Key
     // there first (with the socket context an upgrade needs) and yields the others to `any`.
     const register = (): void => {
-      this.#app.ws(pattern, this.hub.behavior((res, req, context) => this.#onRequest(res, req, shape, context)));
+      this.#app.ws(pattern, webSocketBehavior(this.hub, (res, req, context) => this.#onRequest(res, req, shape, context)));
       this.#app.any(pattern, (res, req) => this.#onRequest(res, req, shape));
     };
     const domains = this.#domains;
@@ -220,7 +221,7 @@ export class UwsEngine implements Engine {
   #onRequest(res: HttpResponse, req: HttpRequest, shape: string, wsContext?: us_socket_context_t): void {
     const handlers = this.#dispatcher.handlers;
     // Copy everything now: `req` is invalid after this callback returns (H1).
-    const handshake = wsContext === undefined ? null : readHandshake(req, wsContext);
+    const handshake = wsContext === undefined ? null : readHandshake((name) => req.getHeader(name), wsContext);
     const path = req.getUrl();
     const method = req.getCaseSensitiveMethod();
     // Which route? The uWS router already chose `shape`; only odd paths are matched in JS.
