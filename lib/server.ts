@@ -73,7 +73,7 @@ export class Server implements ServerLike {
 
     const plan = supervise ? planGroup(options.workers!) : null;
     const group = role?.group ?? plan?.group ?? null;
-    this.#engine = engineName === "uws" ? new UwsEngine(options, this.#dispatcher, group) : new NodeEngine(options, this.#dispatcher);
+    this.#engine = engineName === "uws" ? new UwsEngine(options, this.#dispatcher, group) : new NodeEngine(options, this.#dispatcher, group);
     this.#host.hub = this.#engine.hub;
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
@@ -331,7 +331,7 @@ export class Server implements ServerLike {
   #webSocketHub(): WebSocketHub {
     const hub = this.#engine.hub;
     if (hub === null) {
-      throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNSUPPORTED", "uwserve: upgradeWebSocket() needs the uws engine in this version; the node engine serves HTTP only");
+      throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNSUPPORTED", "uwserve: upgradeWebSocket() needs an engine with WebSockets");
     }
     return hub;
   }

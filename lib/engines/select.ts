@@ -38,8 +38,7 @@ export interface EngineNeeds {
 
 /**
  * The engine for `choice`. "uws" throws UWSERVE_ERR_UWS_UNAVAILABLE where the core can't load,
- * and a coded error for http2; on the node engine, what it doesn't have yet (WebSockets, and
- * workers before Node 22.12) throws a coded error.
+ * and a coded error for http2; on the node engine, workers before Node 22.12 throw a coded error.
  */
 export function pickEngine(choice: EngineChoice, needs: EngineNeeds): EngineName {
   if (choice === "uws") {
@@ -82,14 +81,6 @@ function checkNodeEngineCan(needs: EngineNeeds, coreFailure: string | null): voi
         (coreFailure === null ? "" : `, and the uws engine can't run here:\n${coreFailure}`),
     );
   }
-  const missing = needs.websocket ? "WebSockets (the `websocket` option)" : null;
-  if (missing === null) return;
-  throw uwserveError(
-    Error,
-    "UWSERVE_ERR_ENGINE_UNSUPPORTED",
-    `uwserve: ${missing} need the uws engine in this version; the node engine serves HTTP only` +
-      (coreFailure === null ? "" : `, and the uws engine can't run here:\n${coreFailure}`),
-  );
 }
 
 /** One line from the loader's explanation: which binary is missing, or which glibc it needs. */

@@ -22,6 +22,12 @@ import { NODE_SHARES_PORTS } from "../select.js";
 import { NodeExchange } from "./exchange.js";
 import { resolveNodeTls } from "./tls.js";
 import { createNodeServers, type NodeRequest, type NodeResponse, type NodeServers } from "./servers.js";
+import type { IncomingMessage } from "node:http";
+import type { Handshake } from "../../websocket/upgrade.js";
+import { WebSocketHub } from "../../websocket/websocket-hub.js";
+import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
+import { hubBackplane } from "../../websocket/backplane.js";
+import { nodeHandshake, NodeWebSocketTransport, upgradeResponse } from "./ws-transport.js";
 
 /** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
 const HEAD_LIMIT_SLACK = 4096;
@@ -36,7 +42,7 @@ const UV_TCP_REUSEPORT = 2;
 export class NodeEngine implements Engine {
   readonly name = "node" as const;
   readonly scheme: "http" | "https";
-  readonly hub = null;
+  readonly hub: WebSocketHub;
   port: number;
   fallbackOrigin: string;
   readonly #servers: NodeServers;
@@ -46,9 +52,16 @@ export class NodeEngine implements Engine {
   #listening: boolean;
   #refed: boolean;
 
-  constructor(options: ResolvedOptions, dispatcher: Dispatcher) {
+  constructor(options: ResolvedOptions, dispatcher: Dispatcher, group: string | null) {
     this.#options = options;
     this.#dispatcher = dispatcher;
+    // WebSockets as on the uws engine: the same hub, over `ws` (Deno's upgradeWebSocket works
+    // without a `websocket` option); in a worker group it joins the cross-thread hub.
+    const wsOptions = options.websocket ?? defaultWebSocketOptions();
+    const transport = new NodeWebSocketTransport(wsOptions);
+    const relay = group === null ? null : hubBackplane((topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress), group);
+    this.hub = new WebSocketHub(transport, wsOptions, relay);
+    transport.hub = this.hub;
     const idleMs = options.idleTimeout * 1000;
     const http: ServerOptions = {
       maxHeaderSize: options.maxHeaderSize + HEAD_LIMIT_SLACK,
@@ -65,6 +78,7 @@ export class NodeEngine implements Engine {
     };
     const tls = resolveNodeTls(options.tls.tls, options.tls.cert, options.tls.key);
     this.#servers = createNodeServers(http, tls, options.http2, (req, res) => this.#onRequest(req, res));
+    this.#servers.http1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.scheme = tls !== null ? "https" : "http";
     this.#sockets = new Set();
     this.#servers.listener.on("connection", (socket: Socket) => {
@@ -112,6 +126,26 @@ export class NodeEngine implements Engine {
     // A request pipelined behind one that was refused (ambiguous framing, two Hosts) is never
     // run: the refusal closes the connection once it is written.
     if (!h2 && refusedConnections.has(req.socket)) return;
+    // A GET with Sec-WebSocket-Key but without Upgrade/Connection: a handshake upgrade() refuses (400/426).
+    const handshake = !h2 && req.method === "GET" && hasWebSocketKey(req.rawHeaders) ? nodeHandshake(req as IncomingMessage, null) : null;
+    this.#serve(req, res, handshake);
+  }
+
+  /**
+   * node:http hands over a request with Upgrade and Connection: Upgrade, and its socket: a
+   * WebSocket handshake (or another protocol's upgrade, answered as a plain request). Either
+   * way the connection serves no further HTTP requests.
+   */
+  #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // node:http took its listeners off the socket: a reset must not become an uncaught error.
+    socket.on("error", ignore);
+    const res = upgradeResponse(req, socket);
+    const handshake = req.method === "GET" && req.headers["sec-websocket-key"] !== undefined ? nodeHandshake(req, { socket, head }) : null;
+    this.#serve(req, res, handshake);
+  }
+
+  #serve(req: NodeRequest, res: NodeResponse, handshake: Handshake | null): void {
+    const h2 = req.httpVersionMajor === 2;
     const handlers = this.#dispatcher.handlers;
     const target = req.url ?? "/";
     const q = target.indexOf("?");
@@ -132,7 +166,7 @@ export class NodeEngine implements Engine {
       this.refuse(exchange, "400 Bad Request", "Bad Request: no Host header");
       return;
     }
-    this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, null, this.fallbackOrigin);
+    this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, handshake, this.fallbackOrigin);
     exchange.watchAbort();
   }
 
@@ -190,6 +224,17 @@ export class NodeEngine implements Engine {
   openSockets(): number {
     return this.#sockets.size;
   }
+}
+
+function ignore(): void {}
+
+/** Whether a request's raw headers have Sec-WebSocket-Key (without building node's header object). */
+function hasWebSocketKey(raw: string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 17 && name.toLowerCase() === "sec-websocket-key") return true;
+  }
+  return false;
 }
 
 /** Connections whose request was refused before its handler: they close, nothing more runs on them. */

@@ -9,6 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerOpti
 import { createServer as createHttpsServer } from "node:https";
 import { createSecureServer, createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { EventEmitter } from "node:events";
 import type { NodeTls } from "./tls.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -18,6 +19,8 @@ export type OnNodeRequest = (req: NodeRequest, res: NodeResponse) => void;
 export interface NodeServers {
   /** The server that binds the port or socket. */
   listener: NetServer;
+  /** The HTTP/1.1 server whose `upgrade` events carry WebSocket handshakes. */
+  http1: EventEmitter;
   /** Closes the HTTP/1 connections node:http tracks (idle ones included). */
   closeHttp1(): void;
   /** Closes the HTTP/1 keep-alive connections that wait for a next request (node:http's closeIdleConnections). */
@@ -31,12 +34,12 @@ export function createNodeServers(http: ServerOptions, tls: NodeTls | null, http
   const handle = onRequest as (req: IncomingMessage, res: ServerResponse) => void;
   if (!http2) {
     const server = tls !== null ? createHttpsServer({ ...http, ...tls.options }, handle) : createHttpServer(http, handle);
-    return { listener: server, closeHttp1: () => server.closeAllConnections(), closeIdleHttp1: () => server.closeIdleConnections() };
+    return { listener: server, http1: server, closeHttp1: () => server.closeAllConnections(), closeIdleHttp1: () => server.closeIdleConnections() };
   }
   if (tls !== null) {
     const server = createSecureServer({ ...tls.options, allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] }, onRequest);
-    // HTTP/1.1 fallback connections of an http2 server aren't tracked by node:http2.
-    return { listener: server, closeHttp1: () => {}, closeIdleHttp1: () => {} };
+    // HTTP/1.1 fallback connections of an http2 server aren't tracked by node:http2 (it emits their upgrades).
+    return { listener: server, http1: server, closeHttp1: () => {}, closeIdleHttp1: () => {} };
   }
   const h1 = createHttpServer(http, handle);
   const h2c = createH2cServer({}, onRequest);
@@ -50,5 +53,5 @@ export function createNodeServers(http: ServerOptions, tls: NodeTls | null, http
       process.nextTick(() => socket.resume());
     });
   });
-  return { listener, closeHttp1: () => h1.closeAllConnections(), closeIdleHttp1: () => h1.closeIdleConnections() };
+  return { listener, http1: h1, closeHttp1: () => h1.closeAllConnections(), closeIdleHttp1: () => h1.closeIdleConnections() };
 }
