@@ -30,19 +30,29 @@ const UNDICI_SENSITIVE = [
 ];
 
 /**
- * Files of what only the uws engine has so far (WebSockets, pub/sub, workers, the addon's
- * hold on uWS listen sockets, the uWS core's TLS files): the node-engine
- * run leaves them out until the node engine gets them. Mixed files mark such tests themselves
- * (test/helpers/core.ts: HAS_WEBSOCKETS, ON_NODE_ENGINE).
+ * Files the node-engine run leaves out: what only the uws engine has (the addon's hold on uWS
+ * listen sockets, the uWS core's TLS files) and what no engine is involved in (the native
+ * hub's and the backplane's own API). Mixed files mark such tests themselves
+ * (test/helpers/core.ts: ON_NODE_ENGINE).
  */
 const UWS_ENGINE_ONLY = [
-  "test/ws-*.test.ts",
-  "test/websocket-*.test.ts",
-  "test/workers*.test.ts",
   "test/hub-native.test.ts",
   "test/native.test.ts",
   "test/tls-material.test.ts",
   "test/backplane.test.ts",
+];
+
+/**
+ * The node engine writes WebSocket frames itself, built by `ws`'s undocumented Sender.frame
+ * (checked at load). These files run once more with that path off (UWSERVE_WS_FRAMING=ws: every
+ * message through ws.send()), so the fallback is tested wherever the fast path works.
+ */
+const WS_FRAMING_SENSITIVE = [
+  "test/ws-pubsub.test.ts",
+  "test/ws-socket.test.ts",
+  "test/ws-backpressure.test.ts",
+  "test/ws-handlers.test.ts",
+  "test/ws-node-engine.test.ts",
 ];
 
 const shared = {
@@ -65,6 +75,14 @@ export default defineConfig({
           include: ["test/**/*.test.ts"],
           exclude: UWS_ENGINE_ONLY,
           env: { UWSERVE_ENGINE: "node" },
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: "node-engine-ws-send",
+          include: WS_FRAMING_SENSITIVE,
+          env: { UWSERVE_ENGINE: "node", UWSERVE_WS_FRAMING: "ws" },
         },
       },
       ...(CORE_LOADS

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CORE_LOADS, HAS_WEBSOCKETS, HAS_WORKERS } from "./helpers/core.js";
+import { CORE_LOADS, HAS_WORKERS } from "./helpers/core.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CLI = join(ROOT, "dist", "cli.js");
@@ -447,7 +447,7 @@ describe("uwserve SIGHUP", () => {
 });
 
 // The demo has a WebSocket chat: the uws engine only, until the node engine gets WebSockets.
-describe.runIf(HAS_WEBSOCKETS)("examples/demo.ts", () => {
+describe("examples/demo.ts", () => {
   it("answers /, /api/time, POST /echo, /stream and /error", { timeout: TEST_TIMEOUT_MS }, async () => {
     const cli = startCli(["--port", "0", "examples/demo.ts"]);
     const url = await withDeadline(cli.url, "the demo's listening line");

@@ -10,6 +10,7 @@ import { serve, type Server } from "../dist/index.js";
 import { coreUnavailable } from "../dist/engines/uws/uws.js";
 import { parseResponses, rawExchange, thrown, trackServers } from "./helpers/server.js";
 import { NODE_SHARES_PORTS } from "./helpers/core.js";
+import { connectWs } from "./helpers/ws.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CORE_LOADS = coreUnavailable() === null;
@@ -105,10 +106,24 @@ describe("choosing the engine", () => {
     expect(out.stdout).toContain("UWSERVE_ENGINE");
   });
 
-  it("what the node engine doesn't have yet is a coded error naming it (WebSockets)", () => {
-    const ws = thrown(() => serve({ port: 0, engine: "node", fetch: fetchOk, websocket: { message() {} } }));
-    expect(ws.code).toBe("UWSERVE_ERR_ENGINE_UNSUPPORTED");
-    expect(ws.message).toContain("websocket");
+  it("engine: \"node\" serves WebSockets too (the same handlers, on `ws`)", async () => {
+    const server = track(
+      serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        engine: "node",
+        fetch: (req, srv) => (srv.upgrade(req) ? undefined : fetchOk()),
+        websocket: { message: (ws, msg) => void ws.send(`node: ${msg}`) },
+      }),
+    );
+    expect(server.engine).toBe("node");
+    const client = await connectWs(server);
+    try {
+      client.ws.send("hi");
+      expect(await client.nextText()).toBe("node: hi");
+    } finally {
+      client.terminate();
+    }
   });
 
   it("the CLI's --engine picks the engine and the listening line names it; a wrong value is a usage error", async () => {

@@ -11,7 +11,7 @@ import WebSocket from "ws";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HAS_WEBSOCKETS, ON_NODE_ENGINE } from "./helpers/core.js";
+import { ON_NODE_ENGINE } from "./helpers/core.js";
 
 /** The examples call `Bun.serve` and `Bun.file`: here they are uwserve's. */
 const Bun = { serve, file };
@@ -583,7 +583,7 @@ describe("server metrics", () => {
   });
 
 // WebSockets: the uws engine only (the node engine gets them with `ws` later).
-  it.runIf(HAS_WEBSOCKETS)("server.subscriberCount(topic) — as written (its fetch never upgrades, so nobody is in chat), then with an upgrade", async () => {
+  it("server.subscriberCount(topic) — as written (its fetch never upgrades, so nobody is in chat), then with an upgrade", async () => {
     const server = track(
       serve({
         port: 0,
@@ -625,7 +625,7 @@ describe("server metrics", () => {
 });
 
 // WebSockets: the uws engine only (the node engine gets them with `ws` later).
-describe.runIf(HAS_WEBSOCKETS)("WebSocket configuration", () => {
+describe("WebSocket configuration", () => {
   it("server.publish(topic, data, compress) — every message publishes to chat (the elided fetch upgrades; clients subscribe on open)", async () => {
     const server: Server = track(
       serve({

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { httpRequest } from "./helpers/client.js";
 import { fetchFrom, trackServers, waitFor, withTimeout } from "./helpers/server.js";
-import { HAS_WEBSOCKETS } from "./helpers/core.js";
 
 const track = trackServers();
 const at = fetchFrom;
@@ -226,7 +225,7 @@ describe("other sections", () => {
 
 describe("Serving WebSockets", () => {
 // WebSockets: the uws engine only (the node engine gets them with `ws` later).
-  it.runIf(HAS_WEBSOCKETS)("Deno.upgradeWebSocket: 501 without an upgrade header, pong for ping over the socket", async () => {
+  it("Deno.upgradeWebSocket: 501 without an upgrade header, pong for ping over the socket", async () => {
     const log = quietLog();
     const opened = vi.fn();
     const server = track(

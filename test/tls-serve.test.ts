@@ -10,7 +10,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { serve, type Server } from "../dist/index.js";
 import { trackServers } from "./helpers/server.js";
-import { HAS_WEBSOCKETS } from "./helpers/core.js";
 
 const HAS_OPENSSL = spawnSync("openssl", ["version"]).status === 0;
 const PASS = "correct horse";
@@ -134,7 +133,7 @@ describe.skipIf(!HAS_OPENSSL)("serve({ tls })", () => {
   });
 
 // WebSockets: the uws engine only (the node engine gets them with `ws` later).
-  it.runIf(HAS_WEBSOCKETS)("SNI: each name gets its own certificate, and the same fetch, routes and WebSockets", async () => {
+  it("SNI: each name gets its own certificate, and the same fetch, routes and WebSockets", async () => {
     const server = track(
       serve({
         port: 0,

@@ -6,6 +6,7 @@
 // and a check wants exactly the sequence 0..N-1 (so: nothing lost, nothing twice, in order).
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { HAS_WORKERS } from "./helpers/core.js";
 import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
 import { RawWs } from "./helpers/ws.js";
@@ -100,7 +101,7 @@ async function stopWithSigint(cli: WorkersCli): Promise<void> {
   expect(cli.stderr()).not.toMatch(BROKEN);
 }
 
-describe("uwserve --workers: pub/sub across threads", { timeout: 20_000 }, () => {
+describe.runIf(HAS_WORKERS)("uwserve --workers: pub/sub across threads", { timeout: 20_000 }, () => {
   it("300 clients on 3 threads, 10 topics, ws.publish and server.publish from several threads: every subscriber gets every message of its topics exactly once, in order per publisher", async () => {
     const cli = startWorkers(ENTRY, 3);
     const url = await listening(cli);

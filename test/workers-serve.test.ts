@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { HAS_WORKERS } from "./helpers/core.js";
 import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
 
@@ -71,7 +72,7 @@ async function answers(url: URL, path: string, times = 30): Promise<Set<string>>
 
 const CLEAN_EXIT = /Assertion|uv_loop_close|Abort/;
 
-describe("serve({ workers })", { timeout: 30_000 }, () => {
+describe.runIf(HAS_WORKERS)("serve({ workers })", { timeout: 30_000 }, () => {
   it("returns a listening server; every worker answers; the main thread's server publishes, counts and fetches across them; stop() ends them all", async () => {
     const app = run(
       "group.mjs",

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { HAS_WORKERS } from "./helpers/core.js";
 import { withTimeout } from "./helpers/server.js";
 import { CLI, connect, killChildren, startWorkers as startCli, type Client, type WorkersCli } from "./helpers/workers.js";
 
@@ -45,7 +46,7 @@ function startWorkers(count: number): WorkersCli {
   return startCli(entry, count);
 }
 
-describe("uwserve --workers", { timeout: 30_000 }, () => {
+describe.runIf(HAS_WORKERS)("uwserve --workers", { timeout: 30_000 }, () => {
   it("2 workers share the port; a publish on one thread reaches every subscriber on both, exactly once; SIGINT exits 0", async () => {
     const cli = startWorkers(2);
     const url = await withTimeout(cli.url, 15_000, "the listening line");

@@ -21,8 +21,6 @@ const chosen = process.env.UWSERVE_ENGINE;
 export const CORE_LOADS = coreUnavailable() === null;
 export const ENGINE: "uws" | "node" = chosen === "node" || (chosen !== "uws" && coreUnavailable() !== null) ? "node" : "uws";
 export const ON_NODE_ENGINE = ENGINE === "node";
-/** WebSockets, pub/sub and workers: the uws engine only, until the node engine gets them. */
-export const HAS_WEBSOCKETS = ENGINE === "uws";
 /** A short name of what answers malformed input: the uWS build, or node:http. */
 export const HTTP_PARSER: string = ON_NODE_ENGINE ? `node engine (llhttp, Node ${process.versions.node})` : CORE_BUILD;
 const [nodeMajor, nodeMinor] = process.versions.node.split(".").map(Number) as [number, number];
