@@ -24,8 +24,9 @@ const WSLOAD_SRC = join(BENCH, "ws", "wsload.c");
 // An ignored build folder (.gitignore): the binary is built for this machine by the first run.
 const WSLOAD = join(BENCH, "ws", "build", "wsload");
 
-const SERVER_NAMES = ["raw-uws", "uwserve", "ws", "bun", "c-ceiling", "uwserve-hub", "relay-port", "relay-broadcast"];
-// The two-thread servers (servers/ws-threads.mjs) run only the cross-thread scenarios; of the others, only these do.
+const SERVER_NAMES = ["raw-uws", "uwserve", "uwserve-node", "ws", "bun", "c-ceiling", "uwserve-hub", "relay-port", "relay-broadcast"];
+// The two-thread servers (servers/ws-threads.mjs) run only the cross-thread scenarios; of the others, only these do
+// (not uwserve-node, raw-uws, ws or bun: they run echo, fanout-* and idle only).
 const THREADED = ["uwserve-hub", "relay-port", "relay-broadcast"];
 const CROSS_PEERS = ["uwserve", "c-ceiling", ...THREADED];
 const RELAYS = ["relay-port", "relay-broadcast"];
@@ -58,10 +59,11 @@ const HELP = `Usage: node bench/ws.mjs [options]     (or: npm run bench:ws -- [o
   --help
 
 c-ceiling is wsload's own minimal C server (one send per socket per loop turn): not a peer but the calibration
-showing how far the client itself can go on this machine. uwserve-hub, relay-port and relay-broadcast are one
-process with two uwserve threads (servers/ws-threads.mjs; publisher on A, subscribers on B) relaying through the
-native hub, a MessagePort, a BroadcastChannel: they run only xfanout-* and xlatency, with uwserve (one thread) and
-c-ceiling as references.`;
+showing how far the client itself can go on this machine. uwserve-node is uwserve's node engine: the same
+servers/ws-uwserve.mjs with UWSERVE_ENGINE=node (node:http + ws); like ws, it runs echo, fanout-* and idle only.
+uwserve-hub, relay-port and relay-broadcast are one process with two uwserve threads (servers/ws-threads.mjs;
+publisher on A, subscribers on B) relaying through the native hub, a MessagePort, a BroadcastChannel: they run only
+xfanout-* and xlatency, with uwserve (one thread) and c-ceiling as references.`;
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -159,6 +161,8 @@ function serverTable() {
   return [
     { name: "raw-uws", ...node("ws-raw-uws.mjs") },
     { name: "uwserve", ...node("ws-uwserve.mjs"), skip: dist ? null : noDist },
+    // uwserve's node engine (node:http + ws): the same server file, the engine chosen as a process chooses it.
+    { name: "uwserve-node", ...node("ws-uwserve.mjs"), env: { UWSERVE_ENGINE: "node" }, skip: dist ? null : noDist },
     { name: "ws", ...node("ws-ws.mjs") },
     { name: "bun", cmd: bun, args: [file("ws-bun.mjs")], skip: bun ? null : "bun not installed (npm install --no-save bun)" },
     { name: "c-ceiling", cmd: WSLOAD, args: ["serve", "-p", "0"], calibration: true },
@@ -181,14 +185,18 @@ function hubMissing() {
   }
 }
 
-/** Takes a server entry and a scenario, returns whether that server runs it (the two-thread ones only cross-thread ones). */
+/**
+ * Takes a server entry and a scenario, returns whether that server runs it: the cross-thread ones only CROSS_PEERS,
+ * the others every server but the two-thread ones.
+ */
 function supports(def, scenario) {
   return scenario.cross ? CROSS_PEERS.includes(def.name) : !def.threads;
 }
 
 /**
- * Takes a server entry and a core, starts it with PORT=0 (and the entry's env), resolves { child, port, port2,
- * stderr() } once it prints "ready <port>" (a two-thread server: "ready <port A> <port B>").
+ * Takes a server entry and a core, starts it with PORT=0 and the entry's env over this process's environment
+ * (def.env wins), resolves { child, port, port2, stderr() } once it prints "ready <port>" (a two-thread server:
+ * "ready <port A> <port B>").
  */
 function startServer(def, core) {
   return startReadyServer(def, core, { ...process.env, PORT: "0", ...def.env }).catch((error) => {
@@ -538,34 +546,43 @@ function summarize(cells) {
 }
 
 /**
- * The targets uwserve is held to. Fan-out is compared with Bun when Bun was measured, else with raw uWS (0.90× at W=32;
- * ≥ 5× at W=128, where raw uWS's publish from a message handler falls off a cliff). Idle memory: lower is better.
+ * The targets uwserve's servers are held to, each naming its server (default "uwserve") and baseline (vs).
+ * uwserve: fan-out is compared with Bun when Bun was measured, else with raw uWS (0.90× at W=32; ≥ 5× at W=128, where
+ * raw uWS's publish from a message handler falls off a cliff). uwserve-node (node engine, node:http + ws) against the
+ * ws library it is built on: echo ≥ 0.90×, each fan-out ≥ 1.5×, idle ≤ 1.2×. Idle memory: lower is better.
  */
 function targetList(scenarios, summary) {
   const t = [];
   for (const sc of scenarios) {
-    if (sc.kind === "echo") t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
     if (sc.cross) continue;
+    if (sc.kind === "echo") {
+      t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
+      t.push({ server: "uwserve-node", scenario: sc.name, vs: "ws", min: 0.9 });
+    }
     if (sc.kind === "fanout") {
       if (summary[sc.name]?.bun?.rate) t.push({ scenario: sc.name, vs: "bun", min: 0.9 });
       else if (sc.window === 32) t.push({ scenario: sc.name, vs: "raw-uws", min: 0.9 });
       else if (sc.window === 128) t.push({ scenario: sc.name, vs: "raw-uws", min: 5 });
       t.push({ scenario: sc.name, vs: "ws", min: 3 });
+      t.push({ server: "uwserve-node", scenario: sc.name, vs: "ws", min: 1.5 });
     }
-    if (sc.kind === "idle") t.push({ scenario: sc.name, vs: "raw-uws", max: 1.5 });
+    if (sc.kind === "idle") {
+      t.push({ scenario: sc.name, vs: "raw-uws", max: 1.5 });
+      t.push({ server: "uwserve-node", scenario: sc.name, vs: "ws", max: 1.2 });
+    }
   }
-  return t.map((target) => {
-    const a = summary[target.scenario]?.uwserve;
+  return t.map(({ server = "uwserve", ...target }) => {
+    const a = summary[target.scenario]?.[server];
     const b = summary[target.scenario]?.[target.vs];
     const ratio = a?.rate && b?.rate ? a.rate / b.rate : null;
     const cpuRatio = a?.cpuNsPerUnit && b?.cpuNsPerUnit ? b.cpuNsPerUnit / a.cpuNsPerUnit : null;
     const caveats = [];
-    for (const [who, s] of [["uwserve", a], [target.vs, b]]) {
+    for (const [who, s] of [[server, a], [target.vs, b]]) {
       if (!s) continue;
       for (const [name, [symbol]] of Object.entries(FLAGS)) if (s.flags[name]) caveats.push(`${who} ${symbol}`);
     }
     const pass = ratio === null ? null : target.max !== undefined ? ratio <= target.max : ratio >= target.min;
-    return { server: "uwserve", ...target, ratio, cpuRatio, pass, caveats };
+    return { server, ...target, ratio, cpuRatio, pass, caveats };
   }).concat(crossTargets(scenarios, summary));
 }
 
@@ -704,8 +721,8 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
     out.push("## uwserve targets", "", "Not checked: a --quick run is a smoke test, its ratios mean nothing.", "");
   } else if (checked.length) {
     out.push("## uwserve targets", "");
-    out.push("Measured = ratio of medians (uwserve ÷ baseline). By CPU = baseline's server CPU per message or delivery " +
-      "over uwserve's: the same comparison from server cost alone (idle: lower is better, no CPU column).", "");
+    out.push("Measured = ratio of medians (the target's server ÷ baseline). By CPU = baseline's server CPU per message or " +
+      "delivery over that server's: the same comparison from server cost alone (idle: lower is better, no CPU column).", "");
     out.push("| target | measured | by CPU | result | caveats |", "|---|--:|--:|---|---|");
     for (const t of checked) {
       if (t.kind === "added") {
@@ -714,14 +731,14 @@ function renderMarkdown({ meta, settings, notes, scenarios, servers, summary, ta
         continue;
       }
       const bound = t.max !== undefined ? `≤ ${t.max.toFixed(2)}×` : `≥ ${t.min.toFixed(2)}×`;
-      out.push(`| ${t.server ?? "uwserve"} ${t.scenario} ${bound} ${t.vs} | ${t.ratio.toFixed(2)}× | ${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ` +
+      out.push(`| ${t.server} ${t.scenario} ${bound} ${t.vs} | ${t.ratio.toFixed(2)}× | ${t.cpuRatio == null ? "–" : `${t.cpuRatio.toFixed(2)}×`} | ` +
         `${t.pass ? "PASS" : "**FAIL**"} | ${t.caveats.join(", ")} |`);
     }
     const passed = checked.filter((t) => t.pass).length;
     out.push("", `${passed} of ${checked.length} targets met` +
       (checked.length < targets.length ? ` (${targets.length - checked.length} not measured in this run)` : "") + ".", "");
   } else if (targets.length) {
-    out.push("## uwserve targets", "", "Not measured in this run (uwserve not run, or it failed).", "");
+    out.push("## uwserve targets", "", "Not measured in this run (uwserve's servers or their baselines not run, or they failed).", "");
   }
 
   if (failures.length) {
@@ -868,7 +885,13 @@ async function main() {
   }
   if (opts.quick) notes.push("--quick run: short and single-round; a smoke test, not a measurement.");
   const dist = join(ROOT, "dist", "index.js");
-  if (existsSync(dist) && servers.some((s) => s.name === "uwserve" || s.threads)) {
+  if (servers.some((s) => s.name === "uwserve-node")) {
+    notes.push("uwserve-node: the same server as uwserve (servers/ws-uwserve.mjs) with UWSERVE_ENGINE=node, uwserve's node engine (node:http + ws).");
+  }
+  if (process.env.UWSERVE_ENGINE && servers.some((s) => s.name === "uwserve" || s.threads)) {
+    notes.push(`UWSERVE_ENGINE=${process.env.UWSERVE_ENGINE} was set for this run: uwserve${servers.some((s) => s.threads) ? " and the two-thread servers" : ""} ran with it.`);
+  }
+  if (existsSync(dist) && servers.some((s) => s.name === "uwserve" || s.name === "uwserve-node" || s.threads)) {
     notes.push(`uwserve from dist/index.js built ${statSync(dist).mtime.toISOString()}${gitRevision()}.`);
   }
   const busy = cores.server === null ? null : await backgroundLoad([cores.server, cores.client]);
