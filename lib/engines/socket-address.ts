@@ -2,8 +2,12 @@
 import type { SocketAddress } from "../types.js";
 
 /** IPv4-mapped IPv6 addresses ("::ffff:1.2.3.4") are reported as the IPv4 address. */
+export function plainAddress(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
 export function socketAddress(address: string, port: number): SocketAddress {
-  const plain = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  const plain = plainAddress(address);
   return { address: plain, family: plain.includes(":") ? "IPv6" : "IPv4", port };
 }
 

@@ -27,7 +27,7 @@ import type { Handshake } from "../../websocket/upgrade.js";
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { hubBackplane } from "../../websocket/backplane.js";
-import { nodeHandshake, NodeWebSocketTransport, upgradeResponse } from "./ws-transport.js";
+import { ignoreError, nodeHandshake, NodeWebSocketTransport, upgradeResponse } from "./ws-transport.js";
 
 /** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
 const HEAD_LIMIT_SLACK = 4096;
@@ -81,10 +81,15 @@ export class NodeEngine implements Engine {
     this.#servers.http1.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => this.#onUpgrade(req, socket, head));
     this.scheme = tls !== null ? "https" : "http";
     this.#sockets = new Set();
+    // One listener for all sockets (no closure per connection: an idle one costs what it holds).
+    const sockets = this.#sockets;
+    const forget = function (this: Socket): void {
+      sockets.delete(this);
+    };
     this.#servers.listener.on("connection", (socket: Socket) => {
-      this.#sockets.add(socket);
+      sockets.add(socket);
       if (!this.#refed) socket.unref();
-      socket.once("close", () => this.#sockets.delete(socket));
+      socket.on("close", forget);
     });
     this.#listening = false;
     this.#refed = true;
@@ -138,7 +143,7 @@ export class NodeEngine implements Engine {
    */
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // node:http took its listeners off the socket: a reset must not become an uncaught error.
-    socket.on("error", ignore);
+    socket.on("error", ignoreError);
     const res = upgradeResponse(req, socket);
     const handshake = req.method === "GET" && req.headers["sec-websocket-key"] !== undefined ? nodeHandshake(req, { socket, head }) : null;
     this.#serve(req, res, handshake);
@@ -225,8 +230,6 @@ export class NodeEngine implements Engine {
     return this.#sockets.size;
   }
 }
-
-function ignore(): void {}
 
 /** Whether a request's raw headers have Sec-WebSocket-Key (without building node's header object). */
 function hasWebSocketKey(raw: string[]): boolean {

@@ -220,6 +220,11 @@ export class NodeExchange implements Exchange {
     if (this.#aborted !== null && !this.#ended) this.#listen("close");
   }
 
+  /** The connection became a WebSocket's: nothing more is written or watched here. */
+  handOver(): void {
+    this.#ended = true;
+  }
+
   /** The response's `close`: node:http emits it after every response; uWS calls onAborted only before end. */
   closed(): void {
     if (this.#ended) return;

@@ -5,19 +5,23 @@
  * backpressureLimit, nothing sent); end() and close() report the close at once; `drain` comes
  * when what backpressure queued is written out.
  *
+ * `ws` builds its sockets as ServerSocket, a subclass (the server's documented `WebSocket`
+ * option) that hands its events to the connection by overriding emit(): no listener objects
+ * or added properties per connection, which an idle connection would otherwise pay for.
+ *
  * Without permessage-deflate on the connection, frames are written to the TCP socket directly
  * (shared with every subscriber of a publish, ws-topics.ts); `ws`'s own writes (pings, pongs,
  * close frames) go to the same socket synchronously, so the order holds. With it, everything
  * goes through `ws.send()`, whose queue keeps compressed and plain messages in order.
  */
 import type { Socket } from "node:net";
-import type { WebSocket } from "ws";
+import { WebSocket } from "ws";
 import {
   SEND_BACKPRESSURE, SEND_DROPPED, SEND_SUCCESS, type Connection, type Message, type SendStatus, type TopicKey,
 } from "../../websocket/connection.js";
 import type { ServerWebSocket } from "../../websocket/websocket.js";
 import type { WebSocketHub } from "../../websocket/websocket-hub.js";
-import { buildFrame, FRAMES_SHARED, payloadOf, type Frame, type NodeTopicTree, type TopicSubscriber } from "./ws-topics.js";
+import { buildFrame, FRAMES_SHARED, payloadOf, topicName, type Frame, type NodeTopicTree, type TopicSubscriber } from "./ws-topics.js";
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -34,16 +38,45 @@ function closeCodeOf(err: Error & { code?: string }): number {
   return 1002;
 }
 
+/** `ws`'s socket, with its events going to its connection. */
+export class ServerSocket extends WebSocket {
+  connection: NodeConnection | null = null;
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const connection = this.connection;
+    if (connection === null) return super.emit(event, ...args);
+    switch (event) {
+      case "message":
+        connection.receivedMessage(args[0] as Buffer, args[1] as boolean);
+        return true;
+      case "ping":
+      case "pong":
+        connection.receivedControl(args[0] as Buffer, event);
+        return true;
+      case "error":
+        connection.failed(args[0] as Error);
+        return true;
+      case "close":
+        connection.reportClose(args[0] as number, (args[1] as Buffer).toString("utf8"));
+        return true;
+      default:
+        return super.emit(event, ...args);
+    }
+  }
+}
+
 export class NodeConnection implements Connection, TopicSubscriber {
-  readonly ws: WebSocket;
+  readonly ws: ServerSocket;
   readonly #socket: Socket;
   readonly #tree: NodeTopicTree<NodeConnection>;
   readonly #hub: WebSocketHub;
   /** The hub's socket object, reported to on every event. */
   readonly owner: ServerWebSocket<unknown>;
+  readonly #gone: (connection: NodeConnection) => void;
   /** Frames go to the TCP socket directly (no permessage-deflate here). */
   readonly #direct: boolean;
-  #topics: Set<string> | null;
+  /** Topics subscribed, in order (the tree answers isSubscribed). */
+  #topics: string[] | null;
   /** Corked by a publish until the end of this tick, and by cork() callbacks running. */
   #turnCorked: boolean;
   #userCorks: number;
@@ -55,12 +88,11 @@ export class NodeConnection implements Connection, TopicSubscriber {
   /** Traffic from the client since the last idle check, and checks without any. */
   heard: boolean;
   quietChecks: number;
-  /** Write callback: the queue may have emptied. */
-  readonly #written: () => void;
-  readonly #gone: (connection: NodeConnection) => void;
+  /** Write callback (made at the first backpressure): the queue may have emptied. */
+  #written: (() => void) | null;
 
   constructor(
-    ws: WebSocket,
+    ws: ServerSocket,
     socket: Socket,
     tree: NodeTopicTree<NodeConnection>,
     hub: WebSocketHub,
@@ -68,11 +100,11 @@ export class NodeConnection implements Connection, TopicSubscriber {
     gone: (connection: NodeConnection) => void,
   ) {
     this.ws = ws;
-    this.#gone = gone;
     this.#socket = socket;
     this.#tree = tree;
     this.#hub = hub;
     this.owner = owner;
+    this.#gone = gone;
     this.#direct = FRAMES_SHARED && ws.extensions === "";
     this.#topics = null;
     this.#turnCorked = false;
@@ -82,12 +114,28 @@ export class NodeConnection implements Connection, TopicSubscriber {
     this.#closed = false;
     this.heard = true;
     this.quietChecks = 0;
-    this.#written = () => {
-      if (this.#owesDrain && !this.#closed && this.ws.bufferedAmount === 0) {
+    this.#written = null;
+    ws.connection = this;
+  }
+
+  /** Called when the kernel took what was queued before: `drain` if it is all out, else wait again. */
+  #flushed(): () => void {
+    return (this.#written ??= () => {
+      if (!this.#owesDrain || this.#closed) return;
+      if (this.getBufferedAmount() === 0) {
         this.#owesDrain = false;
         this.#hub.drained(this.owner);
+      } else if (this.#direct) {
+        this.#socket.write(EMPTY, this.#written!);
       }
-    };
+    });
+  }
+
+  /** Backpressure: `drain` is owed; an empty write's callback says when what is queued before it is out. */
+  #oweDrain(): void {
+    if (this.#owesDrain) return;
+    this.#owesDrain = true;
+    if (this.#direct) this.#socket.write(EMPTY, this.#flushed());
   }
 
   get closed(): boolean {
@@ -104,14 +152,14 @@ export class NodeConnection implements Connection, TopicSubscriber {
     if (this.getBufferedAmount() > this.#hub.options.backpressureLimit) return SEND_DROPPED;
     const payload = payloadOf(message);
     if (this.#direct) this.#writeFrame(buildFrame(payload, isBinary));
-    else this.ws.send(payload, { binary: isBinary, compress, fin: true }, this.#written);
+    else this.ws.send(payload, { binary: isBinary, compress, fin: true }, this.#flushed());
     return this.#status();
   }
 
   /** BACKPRESSURE when bytes are left queued (beyond what a cork holds for this tick). */
   #status(): SendStatus {
     if (this.getBufferedAmount() === 0) return SEND_SUCCESS;
-    this.#owesDrain = true;
+    this.#oweDrain();
     return SEND_BACKPRESSURE;
   }
 
@@ -119,12 +167,12 @@ export class NodeConnection implements Connection, TopicSubscriber {
     const socket = this.#socket;
     if (this.#turnCorked || this.#userCorks > 0) this.#corkedBytes += frame.head.length + (frame.body?.length ?? 0);
     if (frame.body === null) {
-      socket.write(frame.head, this.#written);
+      socket.write(frame.head);
       return;
     }
     socket.cork();
     socket.write(frame.head);
-    socket.write(frame.body, this.#written);
+    socket.write(frame.body);
     socket.uncork();
   }
 
@@ -137,7 +185,7 @@ export class NodeConnection implements Connection, TopicSubscriber {
       return;
     }
     if (!this.#direct) {
-      this.ws.send(payload, { binary: isBinary, compress, fin: true }, this.#written);
+      this.ws.send(payload, { binary: isBinary, compress, fin: true }, this.#flushed());
       return;
     }
     const socket = this.#socket;
@@ -159,7 +207,7 @@ export class NodeConnection implements Connection, TopicSubscriber {
     this.#turnCorked = false;
     this.#socket.uncork();
     if (this.#userCorks === 0) this.#corkedBytes = 0;
-    if (this.getBufferedAmount() > 0) this.#owesDrain = true;
+    if (this.getBufferedAmount() > 0) this.#oweDrain();
   }
 
   cork(callback: () => void): void {
@@ -176,13 +224,13 @@ export class NodeConnection implements Connection, TopicSubscriber {
 
   ping(message: Message = EMPTY): SendStatus {
     if (this.#closed) return SEND_DROPPED;
-    this.ws.ping(payloadOf(message), false, this.#written);
+    this.ws.ping(payloadOf(message), false);
     return this.#status();
   }
 
   pong(message: Message = EMPTY): SendStatus {
     if (this.#closed) return SEND_DROPPED;
-    this.ws.pong(payloadOf(message), false, this.#written);
+    this.ws.pong(payloadOf(message), false);
     return this.#status();
   }
 
@@ -193,6 +241,7 @@ export class NodeConnection implements Connection, TopicSubscriber {
     this.reportClose(code, text);
   }
 
+  /** Cuts the connection without a close frame (`ws`'s terminate). */
   close(): void {
     if (this.#closed) return;
     this.ws.terminate();
@@ -201,22 +250,26 @@ export class NodeConnection implements Connection, TopicSubscriber {
 
   subscribe(topic: TopicKey): boolean {
     if (this.#closed || !this.#tree.add(topic, this)) return false;
-    (this.#topics ??= new Set()).add(typeof topic === "string" ? topic : topic.toString("utf8"));
+    // A literal for the first: an array grown by push() starts with room for 17.
+    if (this.#topics === null) this.#topics = [topicName(topic)];
+    else this.#topics.push(topicName(topic));
     return true;
   }
 
   unsubscribe(topic: TopicKey): boolean {
     if (!this.#tree.remove(topic, this)) return false;
-    this.#topics?.delete(typeof topic === "string" ? topic : topic.toString("utf8"));
+    const topics = this.#topics!;
+    topics.splice(topics.indexOf(topicName(topic)), 1);
+    if (topics.length === 0) this.#topics = null;
     return true;
   }
 
   isSubscribed(topic: TopicKey): boolean {
-    return this.#topics !== null && this.#topics.has(typeof topic === "string" ? topic : topic.toString("utf8"));
+    return this.#topics !== null && this.#tree.has(topic, this);
   }
 
   getTopics(): string[] {
-    return this.#topics === null ? [] : [...this.#topics];
+    return this.#topics === null ? [] : this.#topics.slice();
   }
 
   publish(topic: TopicKey, message: Message, isBinary = false, compress = false): boolean {

@@ -77,7 +77,7 @@ export function payloadOf(message: Message): Buffer {
 }
 
 /** A topic as the publisher hands it over (a string, or its UTF-8 bytes where the uWS core would need them). */
-function topicName(topic: TopicKey): string {
+export function topicName(topic: TopicKey): string {
   return typeof topic === "string" ? topic : topic.toString("utf8");
 }
 
@@ -95,6 +95,10 @@ export class NodeTopicTree<S extends TopicSubscriber = TopicSubscriber> implemen
 
   numSubscribers(topic: TopicKey): number {
     return this.#topics.get(topicName(topic))?.size ?? 0;
+  }
+
+  has(topic: TopicKey, subscriber: S): boolean {
+    return this.#topics.get(topicName(topic))?.has(subscriber) ?? false;
   }
 
   /** Adds `subscriber` to `topic`; false when it was already there. */

@@ -6,16 +6,16 @@
  */
 import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Socket } from "node:net";
-import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from "ws";
+import { WebSocketServer, type PerMessageDeflateOptions } from "ws";
 import type { RequestContext } from "../../core/context.js";
 import type { WebSocketTransport } from "../../websocket/connection.js";
 import { readHandshake, type Handshake } from "../../websocket/upgrade.js";
 import type { ServerWebSocket } from "../../websocket/websocket.js";
 import type { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { engineMaxPayload, type ResolvedWebSocketOptions } from "../../websocket/websocket-options.js";
-import { socketAddress } from "../socket-address.js";
+import { plainAddress } from "../socket-address.js";
 import type { NodeExchange } from "./exchange.js";
-import { NodeConnection } from "./ws-connection.js";
+import { NodeConnection, ServerSocket } from "./ws-connection.js";
 import { NodeTopicTree } from "./ws-topics.js";
 
 /** What a node engine handshake carries to the upgrade: the socket node:http handed over, and the bytes read past the head. */
@@ -23,17 +23,6 @@ interface UpgradeContext {
   socket: Socket;
   head: Buffer;
 }
-
-/** The 101's extras for one request, read by `ws`'s hooks while it completes the handshake. */
-interface Accepting {
-  headers: Array<[string, string]>;
-  protocol: string;
-}
-const ACCEPTING = Symbol("uwserve.accepting");
-type AcceptingRequest = IncomingMessage & { [ACCEPTING]?: Accepting };
-
-const CONNECTION = Symbol("uwserve.connection");
-type TaggedWebSocket = WebSocket & { [CONNECTION]: NodeConnection };
 
 /** Idle checks run this often; uWS's own timer ticks every 4 s. */
 const IDLE_CHECK_MS = 1000;
@@ -48,26 +37,34 @@ export function nodeHandshake(req: IncomingMessage, context: UpgradeContext | nu
   return readHandshake(header, context);
 }
 
+/** node:http takes its listeners off a socket it hands over: until `ws` has it, errors (resets) are ignored here. */
+export function ignoreError(): void {}
+
 /** A client that ends its side before the upgrade is gone: close, so the request aborts. */
 function onEarlyEnd(this: Socket): void {
   this.destroy();
 }
 
+/** A response answered instead of an upgrade: the connection ends with it. */
+function onAnswered(this: ServerResponse): void {
+  const socket = this.socket!;
+  this.detachSocket(socket);
+  socket.end();
+}
+
 /**
  * node:http stops reading a connection once it hands it over as an upgrade: the exchange for
  * that request is a ServerResponse on the bare socket, which closes after answering (when the
- * handler doesn't upgrade after all) or when the client leaves first.
+ * handler doesn't upgrade after all) or when the client leaves first. Shared listeners, no
+ * closures: every upgrade goes through here, and what it allocates an idle server keeps in RSS.
  */
 export function upgradeResponse(req: IncomingMessage, socket: Socket): ServerResponse {
   const res = new ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket);
   // node:http's sockets are half-open: without its listeners, a client's FIN alone closes nothing.
-  socket.once("end", onEarlyEnd);
-  res.once("finish", () => {
-    res.detachSocket(socket);
-    socket.end();
-  });
+  socket.on("end", onEarlyEnd);
+  res.on("finish", onAnswered);
   return res;
 }
 
@@ -90,6 +87,9 @@ export class NodeWebSocketTransport implements WebSocketTransport {
   hub: WebSocketHub | null;
   readonly #open: Set<NodeConnection>;
   #idleTimer: ReturnType<typeof setInterval> | null;
+  /** The 101's extras for the handshake `ws` is completing now (it reads them synchronously). */
+  #acceptHeaders: Array<[string, string]>;
+  #acceptProtocol: string;
 
   constructor(options: ResolvedWebSocketOptions) {
     this.#options = options;
@@ -97,44 +97,53 @@ export class NodeWebSocketTransport implements WebSocketTransport {
     this.hub = null;
     this.#open = new Set();
     this.#idleTimer = null;
+    this.#acceptHeaders = [];
+    this.#acceptProtocol = "";
     this.#server = new WebSocketServer({
       noServer: true,
       clientTracking: false,
+      WebSocket: ServerSocket,
       maxPayload: engineMaxPayload(options.maxPayloadLength),
       perMessageDeflate: deflateOptions(options.compression),
-      handleProtocols: (_offered, req) => (req as AcceptingRequest)[ACCEPTING]?.protocol || false,
+      handleProtocols: () => this.#acceptProtocol || false,
     });
-    this.#server.on("headers", (lines: string[], req: AcceptingRequest) => {
-      for (const [name, value] of req[ACCEPTING]?.headers ?? []) lines.push(`${name}: ${value}`);
+    this.#server.on("headers", (lines: string[]) => {
+      for (const [name, value] of this.#acceptHeaders) lines.push(`${name}: ${value}`);
     });
   }
 
   accept(ctx: RequestContext, socket: ServerWebSocket<unknown>, headers: Array<[string, string]>, protocol: string): void {
     const exchange = ctx.res as NodeExchange;
-    const req = exchange.req as AcceptingRequest;
     const upgrade = ctx.handshake!.context as UpgradeContext;
+    const tcp = upgrade.socket;
     // The socket is the WebSocket's from here on: the response object lets go of it.
-    (exchange.res as ServerResponse).detachSocket(upgrade.socket);
-    upgrade.socket.removeListener("end", onEarlyEnd);
-    req[ACCEPTING] = { headers, protocol };
-    this.#server.handleUpgrade(req, upgrade.socket, upgrade.head, (ws) => {
-      delete req[ACCEPTING];
-      this.#opened(ws, upgrade.socket, socket);
-    });
+    exchange.handOver();
+    (exchange.res as ServerResponse).detachSocket(tcp);
+    tcp.removeListener("end", onEarlyEnd);
+    this.#acceptHeaders = headers;
+    this.#acceptProtocol = protocol;
+    let ws: ServerSocket | null = null;
+    try {
+      this.#server.handleUpgrade(exchange.req as IncomingMessage, tcp, upgrade.head, (opened) => {
+        ws = opened as ServerSocket;
+      });
+    } finally {
+      this.#acceptHeaders = [];
+      this.#acceptProtocol = "";
+    }
+    // Not when the client went away meanwhile (`ws` destroyed the socket).
+    if (ws === null) return;
+    // `ws` listens for the socket's errors from here on.
+    tcp.removeListener("error", ignoreError);
+    this.#opened(ws, tcp, socket);
   }
 
-  #opened(ws: WebSocket, tcp: Socket, socket: ServerWebSocket<unknown>): void {
+  #opened(ws: ServerSocket, tcp: Socket, socket: ServerWebSocket<unknown>): void {
     const hub = this.hub!;
     const connection = new NodeConnection(ws, tcp, this.topics, hub, socket, this.#forget);
-    (ws as TaggedWebSocket)[CONNECTION] = connection;
-    ws.on("message", onMessage);
-    ws.on("ping", onPing);
-    ws.on("pong", onPong);
-    ws.on("error", onError);
-    ws.on("close", onClose);
     this.#open.add(connection);
     if (this.#options.idleTimeout > 0 && this.#idleTimer === null) this.#startIdleChecks();
-    hub.opened(socket, connection, socketAddress(tcp.remoteAddress ?? "", 0).address);
+    hub.opened(socket, connection, plainAddress(tcp.remoteAddress ?? ""));
   }
 
   /** A connection is over (whichever side ended it). */
@@ -167,30 +176,4 @@ export class NodeWebSocketTransport implements WebSocketTransport {
     }, IDLE_CHECK_MS);
     this.#idleTimer.unref();
   }
-}
-
-// One listener of each kind for all sockets: the connection is found on the socket, no closure per connection.
-
-function connectionOf(ws: WebSocket): NodeConnection {
-  return (ws as TaggedWebSocket)[CONNECTION];
-}
-
-function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-  connectionOf(this).receivedMessage(data, isBinary);
-}
-
-function onPing(this: WebSocket, data: Buffer): void {
-  connectionOf(this).receivedControl(data, "ping");
-}
-
-function onPong(this: WebSocket, data: Buffer): void {
-  connectionOf(this).receivedControl(data, "pong");
-}
-
-function onError(this: WebSocket, err: Error): void {
-  connectionOf(this).failed(err);
-}
-
-function onClose(this: WebSocket, code: number, reason: Buffer): void {
-  connectionOf(this).reportClose(code, reason.toString("utf8"));
 }
