@@ -27,7 +27,7 @@ export function doctorReport(version: string): string[] {
   } else {
     lines.push(row("uws core", `does not load: ${shortReason(core)}. For the fast path ${fastPathHint(core)}`));
   }
-  const picks = core === null ? "uws" : "node (HTTP only: WebSockets need the uws engine)";
+  const picks = core === null ? "uws" : "node (node:http, WebSockets over ws)";
   lines.push(row("engine", choice === "auto" ? `auto → ${picks}` : `${choice} (UWSERVE_ENGINE)`));
 
   let addonReady = true;

@@ -20,7 +20,6 @@ import { requestContextOf } from "./core/request.js";
 import type { Addr, ReloadOptions, ServerLike, SocketAddress, WebSocketData } from "./types.js";
 import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
 import { ServerWebSocket } from "./websocket/websocket.js";
-import type { WebSocketHub } from "./websocket/websocket-hub.js";
 import { resolve as resolvePath } from "node:path";
 import { removeUnixPath } from "./transport/unix-socket.js";
 import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers/workers.js";
@@ -54,7 +53,7 @@ export class Server implements ServerLike {
   constructor(options: ResolvedOptions) {
     const role = workerRole();
     const supervise = role === null && options.workers !== null && options.workers > 1;
-    const engineName = pickEngine(options.engine, { websocket: options.websocket !== null, workers: supervise || role !== null, http2: options.http2 });
+    const engineName = pickEngine(options.engine, { workers: supervise || role !== null, http2: options.http2 });
     // Before anything is built: workers need the addon, and say so at once.
     if (supervise) checkWorkersSupported(options.workers!);
     this.#options = options;
@@ -81,7 +80,7 @@ export class Server implements ServerLike {
     this.#group = null;
     this.#handshakes = null;
     const hub = this.#engine.hub;
-    if (this.#slot >= 0 && hub !== null) {
+    if (this.#slot >= 0) {
       const counters = this.#counters!;
       const slot = this.#slot + WEBSOCKETS_SLOT;
       hub.onCount = (open) => Atomics.store(counters, slot, open);
@@ -91,7 +90,7 @@ export class Server implements ServerLike {
       // The main thread picked the port; the workers serve it (workers.ts).
       this.#engine.stopListening();
       this.#group = startWorkerGroup(options.workers!, this.#engine.port, plan, (force) => void this.stop(force), () => {
-        hub?.shutdown();
+        hub.shutdown();
         this.#engine.closeAll();
       });
     }
@@ -151,7 +150,7 @@ export class Server implements ServerLike {
   }
   /** Open WebSockets (across every worker of a `--workers` group). */
   get pendingWebSockets(): number {
-    return this.#counters === null ? (this.#engine.hub?.pending ?? 0) : groupTotal(this.#counters, WEBSOCKETS_SLOT);
+    return this.#counters === null ? this.#engine.hub.pending : groupTotal(this.#counters, WEBSOCKETS_SLOT);
   }
   get addr(): Addr {
     const unix = this.#options.unix;
@@ -191,14 +190,12 @@ export class Server implements ServerLike {
     if (this.#stopping === null) {
       this.#stopping = this.#finished;
       this.#host.stopping = true;
+      // WebSockets get 1001 Going Away; the engine closes once they and the requests are done.
       const hub = this.#engine.hub;
-      if (hub !== null) {
-        // WebSockets get 1001 Going Away; the engine closes once they and the requests are done.
-        hub.onIdle = () => this.#closeWhenIdle();
-        const ending = hub.pending;
-        hub.goingAway();
-        if (ending > 0) this.#handshakes = this.#closeHandshakes(ending);
-      }
+      hub.onIdle = () => this.#closeWhenIdle();
+      const ending = hub.pending;
+      hub.goingAway();
+      if (ending > 0) this.#handshakes = this.#closeHandshakes(ending);
       this.#closeWhenIdle();
     }
     return this.#stopping;
@@ -210,7 +207,7 @@ export class Server implements ServerLike {
    * would close its socket before uWS flushes it on uncork.
    */
   #closeWhenIdle(): void {
-    if (this.#pending !== 0 || (this.#engine.hub?.pending ?? 0) !== 0) return;
+    if (this.#pending !== 0 || this.#engine.hub.pending !== 0) return;
     setImmediate(() => this.#closeAfterHandshakes());
   }
 
@@ -221,7 +218,7 @@ export class Server implements ServerLike {
    * so the stop waits for those sockets (2 s at most).
    */
   #closeAfterHandshakes(): void {
-    if (this.#stopped || this.#pending !== 0 || (this.#engine.hub?.pending ?? 0) !== 0) return;
+    if (this.#stopped || this.#pending !== 0 || this.#engine.hub.pending !== 0) return;
     const wait = this.#handshakes;
     if (wait !== null && Date.now() < wait.deadline && this.#engine.openSockets() > wait.sockets) {
       setTimeout(() => this.#closeAfterHandshakes(), HANDSHAKE_POLL_MS);
@@ -246,7 +243,7 @@ export class Server implements ServerLike {
   #closeEverything(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    this.#engine.hub?.shutdown();
+    this.#engine.hub.shutdown();
     // Closing fires the abort of every open request, which settles their contexts.
     this.#engine.closeAll();
     this.#timers.clear();
@@ -293,7 +290,7 @@ export class Server implements ServerLike {
    */
   upgrade<T = undefined>(request: Request, options?: { data?: T; headers?: HeadersInit }): boolean {
     const hub = this.#engine.hub;
-    if (this.#options.websocket === null || hub === null) {
+    if (this.#options.websocket === null) {
       throw uwserveError(
         TypeError,
         "UWSERVE_ERR_NO_WEBSOCKET_HANDLER",
@@ -315,25 +312,16 @@ export class Server implements ServerLike {
 
   /** Sends `data` to every subscriber of `topic`: bytes, -1 (queued under backpressure) or 0 (nobody / dropped). */
   publish(topic: string, data: WebSocketData, compress = false): number {
-    return this.#engine.hub?.publish(topic, data, compress) ?? 0;
+    return this.#engine.hub.publish(topic, data, compress);
   }
 
   subscriberCount(topic: string): number {
-    return this.#engine.hub?.subscriberCount(topic) ?? 0;
+    return this.#engine.hub.subscriberCount(topic);
   }
 
   /** uwserve: messages dropped because a subscriber was over `backpressureLimit`, for `topic` or in all. */
   droppedMessages(topic?: string): number {
-    return this.#engine.hub?.publisher.dropped(topic) ?? 0;
-  }
-
-  /** For Deno's upgradeWebSocket(), through the host object. */
-  #webSocketHub(): WebSocketHub {
-    const hub = this.#engine.hub;
-    if (hub === null) {
-      throw uwserveError(Error, "UWSERVE_ERR_ENGINE_UNSUPPORTED", "uwserve: upgradeWebSocket() needs an engine with WebSockets");
-    }
-    return hub;
+    return this.#engine.hub.publisher.dropped(topic);
   }
 
   /**
@@ -417,7 +405,7 @@ export class Server implements ServerLike {
       watchUpload: (ctx) => timers.watchUpload(ctx),
       refuse: (exchange, status, body) => this.#engine.refuse(exchange, status, body),
       remoteAddress: (exchange) => this.#engine.remoteAddress(exchange),
-      webSocketHub: () => this.#webSocketHub(),
+      webSocketHub: () => this.#engine.hub,
     };
   }
 }

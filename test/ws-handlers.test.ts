@@ -276,14 +276,22 @@ describe("protocol violations from the client", () => {
     }
   });
 
-  it("an unmasked client frame does not crash the server (the uWS core reads every client frame as masked)", async () => {
+  it(`an unmasked client frame: ${ON_NODE_ENGINE ? "closed with 1002 (RFC 6455 §5.1; ws checks the mask bit)" : "no crash (the uWS core reads every client frame as masked)"}`, async () => {
     // RFC 6455 5.1 says a server MUST close on an unmasked client frame; the uWS core doesn't
-    // check the MASK bit and takes the next 4 bytes as the key. Only robustness is asserted.
-    const server: any = track(serveWs({ message(ws: any, m: string) { ws.send(m); } }));
+    // check the MASK bit and takes the next 4 bytes as the key: only robustness is asserted there.
+    const closed = deferred<number>();
+    const server: any = track(serveWs({ message(ws: any, m: string) { ws.send(m); }, close: (_ws: any, code: number) => closed.resolve(code) }));
     const a = await RawWs.open(server.port);
     try {
       a.write(Buffer.from([0x81, 0x02, 0x68, 0x69])); // "hi", not masked
-      await sleep(100);
+      if (ON_NODE_ENGINE) {
+        expect(await withTimeout(closed.promise, 3000, "close()")).toBe(1002);
+        await a.until(() => a.closeFrame !== null, 3000, "the close frame");
+        expect(a.closeFrame!.code).toBe(1002);
+        expect(a.dataFrames.length).toBe(0);
+      } else {
+        await sleep(100);
+      }
       const good = await connectWs(server);
       await good.send("fine");
       expect(await good.nextText()).toBe("fine");

@@ -31,9 +31,9 @@ export interface Handlers {
 export interface DispatchHost extends ContextOwner {
   /** A graceful stop is under way (set by the server). */
   stopping: boolean;
-  /** WebSockets and pub/sub, where the engine has them (set once the engine exists). */
+  /** WebSockets and pub/sub: the engine's hub (null until the engine exists). */
   hub: WebSocketHub | null;
-  /** Deno's upgradeWebSocket(): the hub, or a coded error where the engine has none. */
+  /** Deno's upgradeWebSocket(): the engine's hub. */
   webSocketHub(): WebSocketHub;
   /** `this` and the second argument of handlers (the public Server). */
   readonly publicServer: ServerLike;

@@ -18,8 +18,8 @@ export interface Engine {
   readonly port: number;
   /** Origin for Request URLs when a request has no Host; set by the server once it knows its URL. */
   fallbackOrigin: string;
-  /** WebSockets and pub/sub, where the engine has them. */
-  readonly hub: WebSocketHub | null;
+  /** WebSockets and pub/sub (both engines have them). */
+  readonly hub: WebSocketHub;
   /** Makes a route table's routes reachable (the uWS router needs their shapes). */
   addRoutes(table: RouteTable): void;
   /** Answers a request refused before its handler runs, then closes the connection. */

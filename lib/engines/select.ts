@@ -30,7 +30,6 @@ export const NODE_SHARES_PORTS = NODE_MAJOR > 23 || (NODE_MAJOR === 23 && NODE_M
 
 /** What the options need from an engine, for "auto" to decide. */
 export interface EngineNeeds {
-  websocket: boolean;
   workers: boolean;
   /** HTTP/2: only the node engine serves it. */
   http2: boolean;

@@ -72,7 +72,6 @@ export class NodeConnection implements Connection, TopicSubscriber {
   readonly #hub: WebSocketHub;
   /** The hub's socket object, reported to on every event. */
   readonly owner: ServerWebSocket<unknown>;
-  readonly #gone: (connection: NodeConnection) => void;
   /** Frames go to the TCP socket directly (no permessage-deflate here). */
   readonly #direct: boolean;
   /** Topics subscribed, in order (the tree answers isSubscribed). */
@@ -85,8 +84,7 @@ export class NodeConnection implements Connection, TopicSubscriber {
   /** A send reported backpressure: `drain` is owed once the queue empties. */
   #owesDrain: boolean;
   #closed: boolean;
-  /** Traffic from the client since the last idle check, and checks without any. */
-  heard: boolean;
+  /** Idle checks since the client last sent anything (a message, ping or pong). */
   quietChecks: number;
   /** Write callback (made at the first backpressure): the queue may have emptied. */
   #written: (() => void) | null;
@@ -97,14 +95,12 @@ export class NodeConnection implements Connection, TopicSubscriber {
     tree: NodeTopicTree<NodeConnection>,
     hub: WebSocketHub,
     owner: ServerWebSocket<unknown>,
-    gone: (connection: NodeConnection) => void,
   ) {
     this.ws = ws;
     this.#socket = socket;
     this.#tree = tree;
     this.#hub = hub;
     this.owner = owner;
-    this.#gone = gone;
     this.#direct = FRAMES_SHARED && ws.extensions === "";
     this.#topics = null;
     this.#turnCorked = false;
@@ -112,7 +108,6 @@ export class NodeConnection implements Connection, TopicSubscriber {
     this.#corkedBytes = 0;
     this.#owesDrain = false;
     this.#closed = false;
-    this.heard = true;
     this.quietChecks = 0;
     this.#written = null;
     ws.connection = this;
@@ -279,14 +274,14 @@ export class NodeConnection implements Connection, TopicSubscriber {
   /** A message from the client (`ws` gives it away: no copy needed). */
   receivedMessage(data: Buffer, isBinary: boolean): void {
     if (this.#closed) return;
-    this.heard = true;
+    this.quietChecks = 0;
     this.#hub.received(this.owner, data, isBinary, true);
   }
 
   /** A ping (`ws` answered it) or a pong. */
   receivedControl(data: Buffer, kind: "ping" | "pong"): void {
     if (this.#closed) return;
-    this.heard = true;
+    this.quietChecks = 0;
     this.#hub.pinged(this.owner, data, kind);
   }
 
@@ -303,7 +298,6 @@ export class NodeConnection implements Connection, TopicSubscriber {
     this.#closed = true;
     if (this.#topics !== null) for (const topic of this.#topics) this.#tree.remove(topic, this);
     this.#topics = null;
-    this.#gone(this);
     this.#hub.closed(this.owner, code, reason);
   }
 }

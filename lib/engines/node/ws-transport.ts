@@ -85,7 +85,6 @@ export class NodeWebSocketTransport implements WebSocketTransport {
   readonly #options: ResolvedWebSocketOptions;
   /** Set once the hub exists (it is built with this transport). */
   hub: WebSocketHub | null;
-  readonly #open: Set<NodeConnection>;
   #idleTimer: ReturnType<typeof setInterval> | null;
   /** The 101's extras for the handshake `ws` is completing now (it reads them synchronously). */
   #acceptHeaders: Array<[string, string]>;
@@ -95,7 +94,6 @@ export class NodeWebSocketTransport implements WebSocketTransport {
     this.#options = options;
     this.topics = new NodeTopicTree();
     this.hub = null;
-    this.#open = new Set();
     this.#idleTimer = null;
     this.#acceptHeaders = [];
     this.#acceptProtocol = "";
@@ -140,35 +138,30 @@ export class NodeWebSocketTransport implements WebSocketTransport {
 
   #opened(ws: ServerSocket, tcp: Socket, socket: ServerWebSocket<unknown>): void {
     const hub = this.hub!;
-    const connection = new NodeConnection(ws, tcp, this.topics, hub, socket, this.#forget);
-    this.#open.add(connection);
-    if (this.#options.idleTimeout > 0 && this.#idleTimer === null) this.#startIdleChecks();
+    const connection = new NodeConnection(ws, tcp, this.topics, hub, socket);
+    if (this.#options.idleTimeout > 0 && this.#idleTimer === null) this.#startIdleChecks(hub);
     hub.opened(socket, connection, plainAddress(tcp.remoteAddress ?? ""));
   }
 
-  /** A connection is over (whichever side ended it). */
-  readonly #forget = (connection: NodeConnection): void => {
-    this.#open.delete(connection);
-    if (this.#open.size === 0 && this.#idleTimer !== null) {
-      clearInterval(this.#idleTimer);
-      this.#idleTimer = null;
-    }
-  };
-
   /**
    * uWS's idle timeout: a socket the client sent nothing on for `idleTimeout` seconds is cut
-   * (1006). With sendPings it is pinged halfway there, and the client's pong counts as traffic.
+   * (1006). With sendPings it is pinged when a quarter of that is left, as uWS pings shortly
+   * before its timeout (the client's pong counts as traffic; the hub's 30 s keepalive pings
+   * come first for longer timeouts). It walks the hub's open sockets (no set of its own) and
+   * stops when none is left.
    */
-  #startIdleChecks(): void {
+  #startIdleChecks(hub: WebSocketHub): void {
     const limit = Math.max(1, Math.round((this.#options.idleTimeout * 1000) / IDLE_CHECK_MS));
-    const pingAt = Math.max(1, Math.floor(limit / 2));
+    const pingAt = Math.max(1, limit - Math.max(1, Math.floor(limit / 4)));
     this.#idleTimer = setInterval(() => {
-      for (const connection of this.#open) {
-        if (connection.heard) {
-          connection.heard = false;
-          connection.quietChecks = 0;
-          continue;
-        }
+      if (hub.open.size === 0) {
+        clearInterval(this.#idleTimer!);
+        this.#idleTimer = null;
+        return;
+      }
+      for (const socket of hub.open) {
+        const connection = socket.native as NodeConnection | null;
+        if (connection === null) continue;
         const quiet = ++connection.quietChecks;
         if (quiet >= limit) connection.close();
         else if (quiet === pingAt && this.#options.sendPings) connection.ping();
