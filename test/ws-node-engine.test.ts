@@ -2,7 +2,12 @@
 // engines). Its handshakes arrive as node:http `upgrade` events; HTTP/2 streams can't upgrade;
 // a publish is framed once for all its subscribers.
 import net from "node:net";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect } from "node:http2";
+import WebSocket from "ws";
 import { describe, expect, it } from "vitest";
 import { serve, upgradeWebSocket } from "../dist/index.js";
 import { FRAMES_SHARED, NodeTopicTree, type Frame, type TopicSubscriber } from "../dist/engines/node/ws-topics.js";
@@ -59,6 +64,36 @@ describe.runIf(ON_NODE_ENGINE)("WebSockets on the node engine", () => {
       expect(seen).toEqual(["over h1"]);
     } finally {
       client.terminate();
+    }
+  });
+
+  it.runIf(spawnSync("openssl", ["version"]).status === 0)("http2 over TLS: a client without h2 falls back to HTTP/1.1 by ALPN and upgrades there (wss)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uwserve-h2ws-"));
+    try {
+      execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1"], { cwd: dir, stdio: "ignore" });
+      const server = track(
+        serve({
+          port: 0,
+          hostname: "127.0.0.1",
+          http2: true,
+          tls: { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") },
+          fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("no", { status: 400 })),
+          websocket: { message: (ws, msg) => void ws.send(`tls ${msg}`) },
+        }),
+      );
+      const client = new WebSocket(`wss://127.0.0.1:${server.port}/`, { rejectUnauthorized: false });
+      const reply = new Promise<string>((resolve, reject) => {
+        client.once("message", (data) => resolve(String(data)));
+        client.once("error", reject);
+      });
+      client.once("open", () => client.send("hi"));
+      try {
+        expect(await withTimeout(reply, 3000, "the echo over wss")).toBe("tls hi");
+      } finally {
+        client.terminate();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

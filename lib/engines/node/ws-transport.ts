@@ -27,14 +27,20 @@ interface UpgradeContext {
 /** Idle checks run this often; uWS's own timer ticks every 4 s. */
 const IDLE_CHECK_MS = 1000;
 
-/** Reads a handshake from node:http's request (a GET with Sec-WebSocket-Key; or one node:http handed over as an upgrade). */
+/**
+ * Reads a handshake from node:http's request: a GET with Sec-WebSocket-Key. Only one node:http
+ * handed over as an upgrade (with its socket: `context`) can be accepted; one that came as a
+ * plain request is refused as upgrade() refuses any invalid handshake (400, or 426).
+ */
 export function nodeHandshake(req: IncomingMessage, context: UpgradeContext | null): Handshake {
   const headers = req.headers;
   const header = (name: string): string => {
     const value = headers[name];
     return value === undefined ? "" : Array.isArray(value) ? value.join(", ") : value;
   };
-  return readHandshake(header, context);
+  const handshake = readHandshake(header, context);
+  if (context === null) handshake.valid = false;
+  return handshake;
 }
 
 /** node:http takes its listeners off a socket it hands over: until `ws` has it, errors (resets) are ignored here. */
