@@ -159,22 +159,29 @@ function startServer(def, core, scenario, assets = {}) {
 // ---------------------------------------------------------------------------------------------
 // Environment
 
+/**
+ * Returns what `find()` finds; when it finds nothing and this is root with apt-get, installs
+ * Debian's `pkg` (which has `tool`) and asks again.
+ */
+function findOrInstall(find, tool, pkg) {
+  const found = find();
+  if (found || process.getuid?.() !== 0 || !hasCommand("apt-get")) return found;
+  console.error(`bench: ${tool} not found; trying \`apt-get install -y ${pkg}\` …`);
+  try {
+    execFileSync("apt-get", ["install", "-y", pkg], { stdio: "inherit" });
+  } catch {
+    console.error(`bench: apt-get install ${pkg} failed.`);
+  }
+  return find();
+}
+
 /** Returns the load generator to use: wrk if present (installing it with apt-get when root), else autocannon. */
 function chooseClient(opts, notes) {
   if (opts.client === "autocannon") {
     notes.push("autocannon (forced): a Node client saturates near 90k req/s on 2 cores; uWS-based cells are client-bound.");
     return { tool: "autocannon", label: `autocannon ${autocannonVersion()} (programmatic, in a child process)` };
   }
-  let wrk = findWrk();
-  if (!wrk && process.getuid?.() === 0 && hasCommand("apt-get")) {
-    console.error("bench: wrk not found; trying `apt-get install -y wrk` …");
-    try {
-      execFileSync("apt-get", ["install", "-y", "wrk"], { stdio: "inherit" });
-    } catch {
-      console.error("bench: apt-get install wrk failed.");
-    }
-    wrk = findWrk();
-  }
+  const wrk = findOrInstall(findWrk, "wrk", "wrk");
   if (wrk) return { tool: "wrk", wrkPath: wrk.path, label: `${wrk.version} (-t1, bench/wrk.lua)` };
   if (opts.client === "wrk") fail("wrk is not installed (Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)");
   const banner = "!".repeat(96);
@@ -191,16 +198,7 @@ function chooseClient(opts, notes) {
  * root), or null with a note: those scenarios are then left out of the run.
  */
 function chooseH2Client(notes) {
-  let h2load = findH2load();
-  if (!h2load && process.getuid?.() === 0 && hasCommand("apt-get")) {
-    console.error("bench: h2load not found; trying `apt-get install -y nghttp2-client` …");
-    try {
-      execFileSync("apt-get", ["install", "-y", "nghttp2-client"], { stdio: "inherit" });
-    } catch {
-      console.error("bench: apt-get install nghttp2-client failed.");
-    }
-    h2load = findH2load();
-  }
+  const h2load = findOrInstall(findH2load, "h2load", "nghttp2-client");
   if (!h2load) notes.push("h2load not installed (Debian/Ubuntu: apt-get install nghttp2-client): the HTTP/2 scenarios were not run.");
   return h2load;
 }

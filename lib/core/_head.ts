@@ -19,6 +19,8 @@ export interface HeadScan {
   conflictingLength: boolean;
   chunked: boolean;
   nonAscii: boolean;
+  /** A Sec-WebSocket-Key came (a handshake, for the node engine; uWS routes those itself). */
+  webSocketKey: boolean;
 }
 
 const NO_HEADERS: string[] = [];
@@ -32,6 +34,7 @@ const scan: HeadScan = {
   conflictingLength: false,
   chunked: false,
   nonAscii: false,
+  webSocketKey: false,
 };
 
 /** Whether this scan keeps the headers (false: only check them, allocating nothing). */
@@ -48,6 +51,8 @@ function visit(name: string, value: string): void {
     scan.contentLength = value;
   } else if (name === "transfer-encoding") {
     scan.chunked = true;
+  } else if (name === "sec-websocket-key") {
+    scan.webSocketKey = true;
   }
   if (!scan.nonAscii && NON_ASCII.test(value)) scan.nonAscii = true;
 }
@@ -105,6 +110,7 @@ function reset(lineBytes: number, keep: boolean): void {
   scan.conflictingLength = false;
   scan.chunked = false;
   scan.nonAscii = false;
+  scan.webSocketKey = false;
 }
 
 /** Any character a pure-ASCII header value doesn't have. */

@@ -200,13 +200,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
   }
 
   ping(data?: WebSocketData): number {
-    const native = this.#native;
-    if (native === null || this.#state !== OPEN) return 0;
-    const message = data === undefined ? "" : toMessage(data);
-    const status = native.ping(message);
-    if (status === SEND_BACKPRESSURE) return -1;
-    if (status === SEND_DROPPED) return 0;
-    return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
+    return this.#control("ping", data);
   }
 
   /**
@@ -216,14 +210,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
    */
   pong(data?: WebSocketData): number {
     const native = this.#native;
-    if (native !== null && native.pong !== undefined) {
-      if (this.#state !== OPEN) return 0;
-      const message = data === undefined ? "" : toMessage(data);
-      const status = native.pong(message);
-      if (status === SEND_BACKPRESSURE) return -1;
-      if (status === SEND_DROPPED) return 0;
-      return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
-    }
+    if (native === null || native.pong !== undefined) return this.#control("pong", data);
     if (!warnedPong) {
       warnedPong = true;
       process.emitWarning("uwserve: ws.pong() sends nothing: the uWS core has no API for unsolicited pongs (it answers pings itself)", {
@@ -231,6 +218,17 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
       });
     }
     return 0;
+  }
+
+  /** A ping or pong frame: its bytes, -1 when queued under backpressure, 0 when closed or dropped. */
+  #control(kind: "ping" | "pong", data: WebSocketData | undefined): number {
+    const native = this.#native;
+    if (native === null || this.#state !== OPEN) return 0;
+    const message = data === undefined ? "" : toMessage(data);
+    const status = kind === "ping" ? native.ping(message) : native.pong!(message);
+    if (status === SEND_BACKPRESSURE) return -1;
+    if (status === SEND_DROPPED) return 0;
+    return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
   }
 
   getBufferedAmount(): number {
@@ -252,10 +250,8 @@ export function copyBytes(message: ArrayBuffer | Uint8Array): Buffer {
 
 export function toBinaryType(socket: ServerWebSocket<unknown>, value: Buffer): Buffer | ArrayBuffer | Uint8Array {
   if (socket.binaryType === "nodebuffer") return value;
-  if (socket.binaryType === "arraybuffer") {
-    const whole = value.byteOffset === 0 && value.byteLength === value.buffer.byteLength;
-    return (whole ? value.buffer : value.buffer.slice(value.byteOffset, value.byteOffset + value.byteLength)) as ArrayBuffer;
-  }
+  // The hub hands over whole Buffers (copyBytes, or the node engine's own when whole).
+  if (socket.binaryType === "arraybuffer") return value.buffer as ArrayBuffer;
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 

@@ -23,11 +23,10 @@ import { NodeExchange } from "./exchange.js";
 import { resolveNodeTls } from "./tls.js";
 import { createNodeServers, type NodeRequest, type NodeResponse, type NodeServers } from "./servers.js";
 import type { IncomingMessage } from "node:http";
-import type { Handshake } from "../../websocket/upgrade.js";
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
 import { hubBackplane } from "../../websocket/backplane.js";
-import { ignoreError, nodeHandshake, NodeWebSocketTransport, upgradeResponse } from "./ws-transport.js";
+import { ignoreError, nodeHandshake, NodeWebSocketTransport, upgradeResponse, type UpgradeContext } from "./ws-transport.js";
 
 /** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
 const HEAD_LIMIT_SLACK = 4096;
@@ -131,9 +130,7 @@ export class NodeEngine implements Engine {
     // A request pipelined behind one that was refused (ambiguous framing, two Hosts) is never
     // run: the refusal closes the connection once it is written.
     if (!h2 && refusedConnections.has(req.socket)) return;
-    // A GET with Sec-WebSocket-Key but without Upgrade/Connection: a handshake upgrade() refuses (400/426).
-    const handshake = !h2 && req.method === "GET" && hasWebSocketKey(req.rawHeaders) ? nodeHandshake(req as IncomingMessage, null) : null;
-    this.#serve(req, res, handshake);
+    this.#serve(req, res, null);
   }
 
   /**
@@ -144,12 +141,11 @@ export class NodeEngine implements Engine {
   #onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // node:http took its listeners off the socket: a reset must not become an uncaught error.
     socket.on("error", ignoreError);
-    const res = upgradeResponse(req, socket);
-    const handshake = req.method === "GET" && req.headers["sec-websocket-key"] !== undefined ? nodeHandshake(req, { socket, head }) : null;
-    this.#serve(req, res, handshake);
+    this.#serve(req, upgradeResponse(req, socket), { socket, head });
   }
 
-  #serve(req: NodeRequest, res: NodeResponse, handshake: Handshake | null): void {
+  /** `upgrade`: the socket and bytes node:http handed over with an upgrade request, else null. */
+  #serve(req: NodeRequest, res: NodeResponse, upgrade: UpgradeContext | null): void {
     const h2 = req.httpVersionMajor === 2;
     const handlers = this.#dispatcher.handlers;
     const target = req.url ?? "/";
@@ -165,6 +161,9 @@ export class NodeEngine implements Engine {
     const head = h2
       ? scanH2Headers(req.rawHeaders, lineBytes, !isStatic, !(req as Http2ServerRequest).stream.endAfterHeaders)
       : scanRawHeaders(req.rawHeaders, lineBytes, !isStatic);
+    // A GET with Sec-WebSocket-Key is a handshake; without the upgrade node:http handed over
+    // (no Upgrade/Connection), one that upgrade() refuses (400/426).
+    const handshake = !h2 && method === "GET" && head.webSocketKey ? nodeHandshake(req as IncomingMessage, upgrade) : null;
     const exchange = new NodeExchange(req, res);
     if (head.hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
       // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400, as the uws engine's core answers it.
@@ -229,15 +228,6 @@ export class NodeEngine implements Engine {
   openSockets(): number {
     return this.#sockets.size;
   }
-}
-
-/** Whether a request's raw headers have Sec-WebSocket-Key (without building node's header object). */
-function hasWebSocketKey(raw: string[]): boolean {
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 17 && name.toLowerCase() === "sec-websocket-key") return true;
-  }
-  return false;
 }
 
 /** Connections whose request was refused before its handler: they close, nothing more runs on them. */

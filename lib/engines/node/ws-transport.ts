@@ -19,7 +19,7 @@ import { NodeConnection, ServerSocket } from "./ws-connection.js";
 import { NodeTopicTree } from "./ws-topics.js";
 
 /** What a node engine handshake carries to the upgrade: the socket node:http handed over, and the bytes read past the head. */
-interface UpgradeContext {
+export interface UpgradeContext {
   socket: Socket;
   head: Buffer;
 }
