@@ -35,6 +35,10 @@ Options:
       --engine E     auto, uws or node (default auto: the uWS core where it loads,
                      else node:http); same as UWSERVE_ENGINE=E, so it also applies
                      to an entry that calls serve() itself
+      --backplane URL  carry publish() to other uwserve processes through a broker:
+                     redis://[user:pass@]host:6379, rediss:// (TLS), nats://host:4222
+                     or tls:// (needs the package redis or @nats-io/transport-node;
+                     same as backplane: URL in the export)
   -h, --help         show this help
   -v, --version      print the version
 
@@ -51,6 +55,7 @@ fetch, error and routes (in every worker), keeping connections open.
 const APP_OPTION_KEYS = [
   "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
   "maxRequestBodySize", "compression", "automaticCompression", "workers", "development", "reusePort", "maxHeaderSize", "id", "onListen",
+  "backplane",
 ];
 // How long a forced stop (second signal) may take before the process exits anyway.
 const FORCE_STOP_DEADLINE_MS = 2000;
@@ -62,6 +67,7 @@ interface RunArgs {
   compression?: boolean;
   workers?: string;
   engine?: string;
+  backplane?: string;
   entryArgs: string[];
 }
 
@@ -141,6 +147,12 @@ function parseArgs(argv: string[]): Command {
         const engine = takeValue();
         if (!(ENGINE_CHOICES as readonly string[]).includes(engine)) throw new UsageError(`--engine must be auto, uws or node, not ${JSON.stringify(engine)}`);
         run.engine = engine;
+        break;
+      }
+      case "--backplane": {
+        const url = takeValue();
+        if (!/^(rediss?|nats|tls):\/\/./i.test(url)) throw new UsageError("--backplane must be a redis://, rediss://, nats:// or tls:// URL");
+        run.backplane = url;
         break;
       }
       case "--compression":
@@ -241,6 +253,7 @@ function serveOptions(entry: string, exported: unknown, args: RunArgs): Record<s
   if (!hasRoutes) delete options.routes;
   if (args.port !== undefined) options.port = args.port;
   if (args.hostname !== undefined) options.hostname = args.hostname;
+  if (args.backplane !== undefined) options.backplane = args.backplane;
   if (args.compression === true) {
     delete options.automaticCompression;
     options.compression = true;
@@ -293,8 +306,8 @@ function startServer(options: Record<string, unknown>, what = "the server"): Cli
 }
 
 function warnFlagsIgnored(args: RunArgs, why: string): void {
-  if (args.port !== undefined || args.hostname !== undefined || args.compression === true) {
-    console.error(`uwserve: ${args.entry} ${why}; --port/--hostname/--compression are ignored`);
+  if (args.port !== undefined || args.hostname !== undefined || args.compression === true || args.backplane !== undefined) {
+    console.error(`uwserve: ${args.entry} ${why}; --port/--hostname/--compression/--backplane are ignored`);
   }
 }
 

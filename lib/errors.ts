@@ -19,7 +19,9 @@ export type UwserveErrorCode =
   | "UWSERVE_ERR_REQUEST_CLOSED"
   | "UWSERVE_ERR_NOT_A_SERVER_REQUEST"
   | "UWSERVE_ERR_NO_WEBSOCKET_HANDLER"
-  | "UWSERVE_ERR_WORKER";
+  | "UWSERVE_ERR_WORKER"
+  | "UWSERVE_ERR_PEER_MISSING"
+  | "UWSERVE_ERR_BACKPLANE";
 
 type ErrorClass = new (message: string) => Error;
 

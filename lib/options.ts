@@ -3,6 +3,7 @@ import type { RouteTable } from "./core/router.js";
 import type { EngineChoice } from "./engines/select.js";
 import type { Addr, DenoHandler, ErrorHandler, FetchHandler } from "./types.js";
 import type { ResolvedWebSocketOptions } from "./websocket/websocket-options.js";
+import type { BackplaneDriver } from "./backplane/driver.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -35,4 +36,6 @@ export interface ResolvedOptions {
   engine: EngineChoice;
   /** HTTP/2 (node engine): h2 by ALPN beside HTTP/1.1 over TLS, h2c with prior knowledge beside HTTP/1.1 without. */
   http2: boolean;
+  /** `backplane`: a broker that carries publishes to other processes, else null. */
+  backplane: BackplaneDriver | null;
 }

@@ -12,6 +12,7 @@ import { resolveWebSocketOptions } from "./websocket/websocket-options.js";
 import { importEntryAgain } from "./entry.js";
 import { defaultEngineChoice, ENGINE_CHOICES, type EngineChoice } from "./engines/select.js";
 import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
+import { resolveBackplane } from "./backplane/from-url.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
@@ -22,7 +23,7 @@ const CORE_IDLE_TIMEOUT = 10;
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
-  "compression", "automaticCompression", "workers", "engine", "http2",
+  "compression", "automaticCompression", "workers", "engine", "http2", "backplane",
 ]);
 
 /**
@@ -280,6 +281,7 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     tls: { tls: options.tls, cert: options.cert, key: options.key },
     engine: engine as EngineChoice,
     http2,
+    backplane: resolveBackplane(options.backplane),
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
 }

@@ -17,7 +17,10 @@ import { CORE_IDLE_TIMEOUT_S, UwsEngine } from "./engines/uws/engine.js";
 import { isWildcardHost } from "./engines/listen-error.js";
 import { uwserveError } from "./errors.js";
 import { requestContextOf } from "./core/request.js";
-import type { Addr, ReloadOptions, ServerLike, SocketAddress, WebSocketData } from "./types.js";
+import type { Addr, ReloadOptions, ServerBackplane, ServerLike, SocketAddress, WebSocketData } from "./types.js";
+import { BackplaneBridge, sharedStats } from "./backplane/bridge.js";
+import { BrokerBackplane } from "./backplane/broker.js";
+import type { BridgeShare, RelayPlan } from "./backplane/relay.js";
 import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
 import { ServerWebSocket } from "./websocket/websocket.js";
 import { resolve as resolvePath } from "node:path";
@@ -26,7 +29,11 @@ import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, request
 
 
 export class Server implements ServerLike {
+  /** The broker that carries publishes to other processes (`backplane`), else null. */
+  readonly backplane: ServerBackplane | null;
   readonly #engine: Engine;
+  /** On the main thread of a worker group with a broker: the group's one connection to it. */
+  readonly #bridge: BackplaneBridge | null;
   readonly #dispatcher: Dispatcher;
   readonly #timers: RequestTimers;
   #url: URL;
@@ -72,7 +79,17 @@ export class Server implements ServerLike {
 
     const plan = supervise ? planGroup(options.workers!) : null;
     const group = role?.group ?? plan?.group ?? null;
-    this.#engine = engineName === "uws" ? new UwsEngine(options, this.#dispatcher, group) : new NodeEngine(options, this.#dispatcher, group);
+    // A worker group's broker connection lives on its main thread (backplane/bridge.ts).
+    this.#bridge = plan !== null && options.backplane !== null ? new BackplaneBridge(options.backplane, plan.group) : null;
+    if (plan !== null && this.#bridge !== null) plan.backplane = this.#bridge.share;
+    const relayPlan: RelayPlan = { group, driver: group === null ? options.backplane : null, bridge: role?.backplane ?? this.#bridge?.share ?? null };
+    try {
+      this.#engine = engineName === "uws" ? new UwsEngine(options, this.#dispatcher, relayPlan) : new NodeEngine(options, this.#dispatcher, relayPlan);
+    } catch (err) {
+      this.#bridge?.close();
+      throw err;
+    }
+    this.backplane = this.#backplaneView(role?.backplane ?? null);
     this.#host.hub = this.#engine.hub;
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
@@ -91,6 +108,7 @@ export class Server implements ServerLike {
       this.#engine.stopListening();
       this.#group = startWorkerGroup(options.workers!, this.#engine.port, plan, (force) => void this.stop(force), () => {
         hub.shutdown();
+        this.#bridge?.close();
         this.#engine.closeAll();
       });
     }
@@ -121,6 +139,15 @@ export class Server implements ServerLike {
       // Deno announces where it listens unless onListen is given.
       console.log(`Listening on ${this.#url.href}`);
     }
+  }
+
+  /** What `server.backplane` shows: this thread's broker, the group's bridge, or (in a worker) the bridge's shared counters. */
+  #backplaneView(share: BridgeShare | null): ServerBackplane | null {
+    const bridge = this.#bridge;
+    if (bridge !== null) return { kind: bridge.share.kind, where: bridge.share.where, stats: () => bridge.stats() };
+    if (share !== null) return { kind: share.kind, where: share.where, stats: () => sharedStats(share) };
+    const relay = this.#engine.hub.publisher.relay;
+    return relay instanceof BrokerBackplane ? { kind: relay.kind, where: relay.where, stats: () => relay.stats() } : null;
   }
 
   // ---- members -------------------------------------------------------------------------
@@ -244,6 +271,7 @@ export class Server implements ServerLike {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#engine.hub.shutdown();
+    this.#bridge?.close();
     // Closing fires the abort of every open request, which settles their contexts.
     this.#engine.closeAll();
     this.#timers.clear();

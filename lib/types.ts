@@ -1,5 +1,10 @@
 /** Public types of uwserve, named after Bun's (`Serve`, `Server`, `SocketAddress`) and Deno's. */
 import type { CookieMap } from "./core/cookies.js";
+import type { BackplaneStats } from "./backplane/broker.js";
+import type { BackplaneDriver } from "./backplane/driver.js";
+
+export type { BackplaneStats, BackplaneState } from "./backplane/broker.js";
+export type { BackplaneDriver } from "./backplane/driver.js";
 
 /** A client address, as `server.requestIP(req)` returns it. */
 export interface SocketAddress {
@@ -60,6 +65,11 @@ export interface CommonServeOptions {
    * clients over TLS, h2c with prior knowledge beside HTTP/1.1 without TLS, as Deno does.
    */
   http2?: boolean;
+  /**
+   * uwserve: a broker that carries `publish` to the other processes (`redisBackplane()` from
+   * uwserve/redis, `natsBackplane()` from uwserve/nats, or a redis:// / nats:// URL). README, Scaling out.
+   */
+  backplane?: BackplaneDriver | string | null;
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
   maxRequestBodySize?: number;
   /** Largest accepted request head in bytes (default 16 KiB, as Node); larger gets 431. */
@@ -160,6 +170,18 @@ export interface ServerLike {
   upgrade<T = undefined>(request: Request, options?: { data?: T; headers?: HeadersInit }): boolean;
   publish(topic: string, data: WebSocketData, compress?: boolean): ServerWebSocketSendStatus;
   subscriberCount(topic: string): number;
+  /** uwserve: the broker that carries publishes to other processes (`backplane`), else null. */
+  readonly backplane: ServerBackplane | null;
+}
+
+/** `server.backplane`: the broker driver a server publishes through (README, Scaling out). */
+export interface ServerBackplane {
+  /** "redis" or "nats". */
+  readonly kind: string;
+  /** The broker, without credentials. */
+  readonly where: string;
+  /** The process's counters (in a worker group, the group's one connection). */
+  stats(): BackplaneStats;
 }
 
 /** What `send`/`publish` report: bytes sent, `-1` queued under backpressure, `0` dropped or nobody to send to. */

@@ -23,6 +23,7 @@ import { resolve as resolvePath } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker, workerData, type MessagePort } from "node:worker_threads";
 import { uwserveError } from "../errors.js";
 import { loadNative } from "../transport/native.js";
+import type { BridgeShare } from "../backplane/relay.js";
 
 /** What a worker started by a WorkerGroup knows about its role. */
 export interface WorkerRole {
@@ -41,6 +42,8 @@ export interface WorkerRole {
   signal?: SharedArrayBuffer;
   /** `serve({ workers })`: the main module this worker re-runs (absent under the CLI). */
   entry?: string;
+  /** With a broker backplane: its bridge on the main thread, reached through the hub (backplane/bridge.ts). */
+  backplane?: BridgeShare;
 }
 
 /** Where worker `index` keeps its counts in WorkerRole.counters. */
@@ -119,7 +122,7 @@ export function checkWorkersSupported(count: number): void {
 export function startWorkerGroup(
   count: number,
   port: number,
-  plan: { group: string; counters: SharedArrayBuffer },
+  plan: GroupPlan,
   onStopAll: (force: boolean) => void,
   abandon: () => void,
 ): WorkerGroup {
@@ -149,8 +152,15 @@ export function startWorkerGroup(
 
 let groups = 0;
 
+/** What the workers of a group share: the hub group, the counters, the broker bridge when there is one. */
+export interface GroupPlan {
+  group: string;
+  counters: SharedArrayBuffer;
+  backplane?: BridgeShare;
+}
+
 /** A hub group name and counters for a new WorkerGroup of `count` workers. */
-export function planGroup(count: number): { group: string; counters: SharedArrayBuffer } {
+export function planGroup(count: number): GroupPlan {
   return {
     group: `uwserve:${process.pid}:${++groups}`,
     counters: new SharedArrayBuffer(count * SLOTS_PER_WORKER * Int32Array.BYTES_PER_ELEMENT),
@@ -178,6 +188,7 @@ export interface WorkerGroupOptions {
   counters: SharedArrayBuffer;
   /** The main module the workers re-run (`serve({ workers })`), else absent (the CLI). */
   entry?: string;
+  backplane?: BridgeShare;
 }
 
 interface Member {
@@ -258,8 +269,8 @@ export class WorkerGroup {
   /** Starts worker `index`; its reports are read by start() (the first time) or #listen(). */
   #spawn(index: number): Member {
     const { port1, port2 } = new MessageChannel();
-    const { port, group, counters, entry } = this.#options;
-    const role: WorkerRole = { index, port, group, counters, control: port2, signal: this.#signal.buffer as SharedArrayBuffer, entry };
+    const { port, group, counters, entry, backplane } = this.#options;
+    const role: WorkerRole = { index, port, group, counters, control: port2, signal: this.#signal.buffer as SharedArrayBuffer, entry, backplane };
     const worker = new Worker(this.#options.script, {
       argv: this.#options.argv,
       workerData: { uwserveWorker: role },

@@ -25,7 +25,7 @@ import { createNodeServers, type NodeRequest, type NodeResponse, type NodeServer
 import type { IncomingMessage } from "node:http";
 import { WebSocketHub } from "../../websocket/websocket-hub.js";
 import { defaultWebSocketOptions } from "../../websocket/websocket-options.js";
-import { hubBackplane } from "../../websocket/backplane.js";
+import { openRelay, type RelayPlan } from "../../backplane/relay.js";
 import { ignoreError, nodeHandshake, NodeWebSocketTransport, upgradeResponse, type UpgradeContext } from "./ws-transport.js";
 
 /** node:http's own head limit sits above the server's maxHeaderSize, so uwserve's check answers first (431). */
@@ -51,14 +51,15 @@ export class NodeEngine implements Engine {
   #listening: boolean;
   #refed: boolean;
 
-  constructor(options: ResolvedOptions, dispatcher: Dispatcher, group: string | null) {
+  constructor(options: ResolvedOptions, dispatcher: Dispatcher, relayPlan: RelayPlan) {
     this.#options = options;
     this.#dispatcher = dispatcher;
     // WebSockets as on the uws engine: the same hub, over `ws` (Deno's upgradeWebSocket works
-    // without a `websocket` option); in a worker group it joins the cross-thread hub.
+    // without a `websocket` option); in a worker group it joins the cross-thread hub, and with a
+    // broker its publishes cross processes (backplane/relay.ts).
     const wsOptions = options.websocket ?? defaultWebSocketOptions();
     const transport = new NodeWebSocketTransport(wsOptions);
-    const relay = group === null ? null : hubBackplane((topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress), group);
+    const relay = openRelay(relayPlan, (topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress));
     this.hub = new WebSocketHub(transport, wsOptions, relay);
     transport.hub = this.hub;
     const idleMs = options.idleTimeout * 1000;

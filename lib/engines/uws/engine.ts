@@ -9,7 +9,7 @@ import { routeInJs, targetFor } from "../../core/dispatch.js";
 import type { Exchange } from "../../core/exchange.js";
 import type { Engine } from "../../core/engine.js";
 import type { ResolvedOptions } from "../../options.js";
-import { hubBackplane } from "../../websocket/backplane.js";
+import { openRelay, type RelayPlan } from "../../backplane/relay.js";
 import { tryLoadNative } from "../../transport/native.js";
 import { NO_PARAMS } from "../../core/request.js";
 import { decodeParam, needsNormalizing, normalizePath, type Route, type RouteTable } from "../../core/router.js";
@@ -47,7 +47,7 @@ export class UwsEngine implements Engine {
   #unregistered: number;
   readonly #domains: string[] | null;
 
-  constructor(options: ResolvedOptions, dispatcher: Dispatcher, group: string | null) {
+  constructor(options: ResolvedOptions, dispatcher: Dispatcher, relayPlan: RelayPlan) {
     this.#options = options;
     this.#dispatcher = dispatcher;
     if (options.idleTimeout !== CORE_IDLE_TIMEOUT_S) warnIdleTimeout(options.idleTimeout);
@@ -66,11 +66,11 @@ export class UwsEngine implements Engine {
       this.#domains = null;
       this.scheme = "http";
     }
-    // In a worker group (and on its main thread) the server joins the cross-thread hub: its
-    // publishes also reach the other workers' subscribers, and theirs arrive here through the
-    // hub's publisher, which counts the ones a congested subscriber here loses (the hub exists
-    // by the time any arrives: a later turn).
-    const relay = group === null ? null : hubBackplane((topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress), group);
+    // In a worker group (and on its main thread) the server joins the cross-thread hub, and with
+    // a broker its publishes also cross processes (backplane/relay.ts); what comes from the
+    // others arrives through the hub's publisher, which counts the ones a congested subscriber
+    // here loses (the hub exists by the time any arrives: a later turn).
+    const relay = openRelay(relayPlan, (topic, payload, isBinary, compress) => this.hub.publisher.deliverRemote(topic, payload, isBinary, compress));
     this.hub = new WebSocketHub(uwsTransport(this.#app), options.websocket ?? defaultWebSocketOptions(), relay);
     this.#shapes = new Set();
     this.#unregistered = 0;
