@@ -22,7 +22,7 @@ VERSIONS="20 22 24 25"
 REF="HEAD"
 BENCH=""
 # What the build and the tests call (mirrors .ci/run); libatomic1 for the Node binaries.
-PACKAGES=(g++ make cmake python3 git curl ca-certificates openssl chromium wrk libatomic1)
+PACKAGES=(g++ make cmake python3 git curl ca-certificates openssl chromium wrk libatomic1 redis-server nats-server)
 # Bump the tag when the provisioning steps change: a root with another stamp is built again.
 ROOT_STAMP="trixie-v1: ${PACKAGES[*]}"
 

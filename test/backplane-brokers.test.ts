@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { brokerTitle, NATS_SERVER, REDIS_SERVER } from "./helpers/brokers.js";
 import { sleep } from "./helpers/client.js";
 import { backplaneFixture, numsub, texts, waitUntil } from "./helpers/backplane.js";
+import { RawWs } from "./helpers/ws.js";
 
 const { startBroker, driver, pubsub, client, linked } = backplaneFixture();
 
@@ -38,6 +39,28 @@ for (const kind of ["redis", "nats"] as const) {
       expect(stats.state).toBe("connected");
       expect(stats.received).toBeGreaterThanOrEqual(2);
       expect(stats.dropped).toBe(0);
+    });
+
+    it("keeps the compress flag: a publish with compress arrives deflated (RSV1) on the other process, one without does not", async () => {
+      const broker = await startBroker(kind);
+      const a = pubsub(driver(kind, broker.url));
+      const b = pubsub(driver(kind, broker.url), {}, { perMessageDeflate: true });
+      const onB = await client(b, ["z"]);
+      await linked(a, onB, "z");
+      const raw = await RawWs.open(b.port, "/?topics=z", { headers: { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" } });
+      try {
+        expect(raw.head.toLowerCase()).toContain("permessage-deflate");
+        a.publish("z", "a".repeat(100_000), true);
+        a.publish("z", "b".repeat(1000), false);
+        await raw.until(() => raw.dataFrames.length >= 2, 5000, "two frames");
+        const [first, second] = raw.dataFrames;
+        expect(first!.rsv1).toBe(true);
+        expect(first!.payload.length).toBeLessThan(5000);
+        expect(second!.rsv1).toBe(false);
+        expect(second!.payload.toString()).toBe("b".repeat(1000));
+      } finally {
+        raw.destroy();
+      }
     });
 
     it("keeps each publisher's order over 2,000 messages, two publishers interleaved", async () => {

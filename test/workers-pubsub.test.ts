@@ -10,7 +10,7 @@ import { HAS_WORKERS } from "./helpers/core.js";
 import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
 import { RawWs } from "./helpers/ws.js";
-import { connectAcrossThreads, connect, getText, killChildren, poll, startWorkers, type Client, type WorkersCli } from "./helpers/workers.js";
+import { command, connectAcrossThreads, connect, differences, disorder, getText, killChildren, poll, published, startWorkers, summary, tally, type Client, type WorkersCli } from "./helpers/workers.js";
 
 const ENTRY = fileURLToPath(new URL("./fixtures/workers-pubsub.mjs", import.meta.url));
 // examples/chat/server.ts, with the thread a socket is on as its first message.
@@ -30,61 +30,6 @@ function random(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-/** The "m P T SEQ" messages a client got, as "P T" → the sequence numbers in arrival order. */
-function tally(received: readonly string[]): Map<string, number[]> {
-  const seen = new Map<string, number[]>();
-  for (const line of received) {
-    if (!line.startsWith("m ")) continue;
-    const [, publisher, topic, seq] = line.split(" ");
-    const key = `${publisher} ${topic}`;
-    let list = seen.get(key);
-    if (!list) seen.set(key, (list = []));
-    list.push(Number(seq));
-  }
-  return seen;
-}
-
-const published = (received: readonly string[]) => received.reduce((n, line) => n + (line.startsWith("m ") ? 1 : 0), 0);
-
-/**
- * What differs between what `client` got and `expected` ("P T" → N: exactly 0..N-1 in order;
- * keys not listed: nothing at all), one line per publisher and topic.
- */
-function differences(name: string, received: readonly string[], expected: ReadonlyMap<string, number>): string[] {
-  const problems: string[] = [];
-  const seen = tally(received);
-  for (const [key, count] of expected) {
-    const got = seen.get(key) ?? [];
-    if (got.length !== count || got.some((seq, i) => seq !== i)) {
-      problems.push(`${name} from ${key}: wanted 0..${count - 1}, got ${got.length} [${summary(got)}]`);
-    }
-  }
-  for (const [key, got] of seen) if (!expected.has(key)) problems.push(`${name} from ${key}: wanted none, got ${got.length} [${summary(got)}]`);
-  return problems;
-}
-
-/** Sequence numbers that must rise strictly (no duplicate, no reordering), per publisher and topic. */
-function disorder(name: string, received: readonly string[]): string[] {
-  const problems: string[] = [];
-  for (const [key, got] of tally(received)) {
-    const bad = got.findIndex((seq, i) => i > 0 && seq <= got[i - 1]!);
-    if (bad >= 0) problems.push(`${name} from ${key}: ${got[bad - 1]} then ${got[bad]} at #${bad} [${summary(got)}]`);
-  }
-  return problems;
-}
-
-function summary(seqs: number[]): string {
-  return seqs.length <= 12 ? seqs.join(",") : `${seqs.slice(0, 6).join(",")} … ${seqs.slice(-6).join(",")}`;
-}
-
-/** Sends `command` and waits for the entry's answer to it (e.g. "sub t" → "subbed t"). */
-async function command(client: Client, text: string, answer: string): Promise<void> {
-  const before = client.received.filter((line) => line === answer).length;
-  client.ws.send(text);
-  const ok = await poll(() => client.received.filter((line) => line === answer).length > before, 5000);
-  if (!ok) throw new Error(`no "${answer}" for "${text}" within 5 s`);
 }
 
 function threadsOf(clients: readonly Client[]): string[] {

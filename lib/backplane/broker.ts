@@ -43,6 +43,8 @@ export interface LinkEvents {
   up(): void;
   /** The broker can't be reached or the connection was lost; the link keeps retrying. */
   down(error: unknown): void;
+  /** A publish handed over earlier was refused or lost with its connection. */
+  lost(): void;
 }
 
 export type BackplaneState = "connecting" | "connected" | "reconnecting" | "closed";
@@ -57,7 +59,7 @@ export interface BackplaneStats {
   received: number;
   /** Messages lost at this process, every reason below included. */
   dropped: number;
-  /** Of those: not sent because the broker was down or too many were unacknowledged. */
+  /** Of those: not sent (the broker was down, too many unacknowledged) or refused after it was handed over. */
   droppedOutbound: number;
   /** Of those: over the broker's size limit. */
   tooLarge: number;
@@ -147,6 +149,7 @@ export class BrokerBackplane implements Backplane {
       message: (channel, frame) => this.#received(channel, frame),
       up: () => this.#onUp(),
       down: (error) => this.#onDown(error),
+      lost: () => void this.#drop(DROPPED_OUTBOUND),
     });
   }
 

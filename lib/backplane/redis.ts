@@ -142,9 +142,14 @@ class RedisLink implements BrokerLink {
     const bytes = frame.length;
     this.pendingMessages++;
     this.pendingBytes += bytes;
-    this.#publisher.publish(channel, frame as Buffer).then(
+    // node-redis takes strings and Buffers only (a worker's frame arrives as a Uint8Array view).
+    const buffer = Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length);
+    this.#publisher.publish(channel, buffer).then(
       () => this.#settled(bytes),
-      () => this.#settled(bytes),
+      () => {
+        this.#settled(bytes);
+        if (!this.#closed) this.#events.lost();
+      },
     );
   }
 

@@ -37,7 +37,7 @@ export function backplaneFixture() {
    * A pub/sub server: /?topics=a,b subscribes the socket; a client's text "pub TOPIC PAYLOAD"
    * publishes, "bin TOPIC HEX" publishes bytes, "sub T"/"unsub T" change interest (answered).
    */
-  function pubsub(backplane: unknown, extra: Record<string, unknown> = {}): Server {
+  function pubsub(backplane: unknown, extra: Record<string, unknown> = {}, websocketExtra: Record<string, unknown> = {}): Server {
     return track(
       serve({
         port: 0,
@@ -64,6 +64,7 @@ export function backplaneFixture() {
               ws.send(`unsubbed ${topic}`);
             }
           },
+          ...websocketExtra,
         },
         ...extra,
       } as never),

@@ -2,7 +2,7 @@
  * Real brokers for the backplane tests: Debian's redis-server and nats-server, started by the
  * tests on free loopback ports and stopped by them (killed, paused with SIGSTOP, restarted on the
  * same port). Where a binary is missing the tests that need it are skipped with the reason, unless
- * UWSERVE_REQUIRE_BROKERS=1 (.ci/run sets it; it installs both), where that is a failure.
+ * CI=true or UWSERVE_REQUIRE_BROKERS=1 (.ci/run and the platform matrix install both), where that is a failure.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
@@ -19,9 +19,9 @@ function findBinary(name: string): string | null {
 
 export const REDIS_SERVER = findBinary("redis-server");
 export const NATS_SERVER = findBinary("nats-server");
-const REQUIRED = process.env.UWSERVE_REQUIRE_BROKERS === "1";
+const REQUIRED = process.env.UWSERVE_REQUIRE_BROKERS === "1" || process.env.CI === "true";
 if (REQUIRED && (REDIS_SERVER === null || NATS_SERVER === null)) {
-  throw new Error(`UWSERVE_REQUIRE_BROKERS=1 but ${REDIS_SERVER === null ? "redis-server" : "nats-server"} is missing (apt-get install redis-server nats-server)`);
+  throw new Error(`CI=true (or UWSERVE_REQUIRE_BROKERS=1) but ${REDIS_SERVER === null ? "redis-server" : "nats-server"} is missing (apt-get install redis-server nats-server)`);
 }
 
 /** A describe() title that says why it is skipped. */

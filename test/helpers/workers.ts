@@ -29,9 +29,9 @@ export interface WorkersCli {
   stderr: () => string;
 }
 
-/** Runs `node dist/cli.js --workers COUNT --port 0 --hostname 127.0.0.1 ENTRY`. */
-export function startWorkers(entry: string, count: number, env: Record<string, string | undefined> = {}): WorkersCli {
-  const child = spawn(process.execPath, [CLI, "--workers", String(count), "--port", "0", "--hostname", "127.0.0.1", entry], {
+/** Runs `node dist/cli.js --workers COUNT --port 0 --hostname 127.0.0.1 [ARGS] ENTRY`. */
+export function startWorkers(entry: string, count: number, env: Record<string, string | undefined> = {}, args: string[] = []): WorkersCli {
+  const child = spawn(process.execPath, [CLI, "--workers", String(count), "--port", "0", "--hostname", "127.0.0.1", ...args, entry], {
     cwd: ROOT,
     env: { ...process.env, PORT: undefined, NODE_PORT: undefined, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -124,4 +124,61 @@ export async function poll(predicate: () => boolean | Promise<boolean>, ms: numb
 export async function getText(url: URL, path: string): Promise<string> {
   const res = await fetch(new URL(path, url), { headers: { connection: "close" } });
   return res.text();
+}
+
+// ---- counting published messages: "m PUBLISHER TOPIC SEQ" lines (test/fixtures/workers-pubsub.mjs) ----
+
+/** The "m P T SEQ" messages a client got, as "P T" → the sequence numbers in arrival order. */
+export function tally(received: readonly string[]): Map<string, number[]> {
+  const seen = new Map<string, number[]>();
+  for (const line of received) {
+    if (!line.startsWith("m ")) continue;
+    const [, publisher, topic, seq] = line.split(" ");
+    const key = `${publisher} ${topic}`;
+    let list = seen.get(key);
+    if (!list) seen.set(key, (list = []));
+    list.push(Number(seq));
+  }
+  return seen;
+}
+
+export const published = (received: readonly string[]) => received.reduce((n, line) => n + (line.startsWith("m ") ? 1 : 0), 0);
+
+/**
+ * What differs between what `client` got and `expected` ("P T" → N: exactly 0..N-1 in order;
+ * keys not listed: nothing at all), one line per publisher and topic.
+ */
+export function differences(name: string, received: readonly string[], expected: ReadonlyMap<string, number>): string[] {
+  const problems: string[] = [];
+  const seen = tally(received);
+  for (const [key, count] of expected) {
+    const got = seen.get(key) ?? [];
+    if (got.length !== count || got.some((seq, i) => seq !== i)) {
+      problems.push(`${name} from ${key}: wanted 0..${count - 1}, got ${got.length} [${summary(got)}]`);
+    }
+  }
+  for (const [key, got] of seen) if (!expected.has(key)) problems.push(`${name} from ${key}: wanted none, got ${got.length} [${summary(got)}]`);
+  return problems;
+}
+
+/** Sequence numbers that must rise strictly (no duplicate, no reordering), per publisher and topic. */
+export function disorder(name: string, received: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const [key, got] of tally(received)) {
+    const bad = got.findIndex((seq, i) => i > 0 && seq <= got[i - 1]!);
+    if (bad >= 0) problems.push(`${name} from ${key}: ${got[bad - 1]} then ${got[bad]} at #${bad} [${summary(got)}]`);
+  }
+  return problems;
+}
+
+export function summary(seqs: number[]): string {
+  return seqs.length <= 12 ? seqs.join(",") : `${seqs.slice(0, 6).join(",")} … ${seqs.slice(-6).join(",")}`;
+}
+
+/** Sends `command` and waits for the entry's answer to it (e.g. "sub t" → "subbed t"). */
+export async function command(client: Client, text: string, answer: string): Promise<void> {
+  const before = client.received.filter((line) => line === answer).length;
+  client.ws.send(text);
+  const ok = await poll(() => client.received.filter((line) => line === answer).length > before, 5000);
+  if (!ok) throw new Error(`no "${answer}" for "${text}" within 5 s`);
 }
