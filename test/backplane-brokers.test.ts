@@ -63,6 +63,25 @@ for (const kind of ["redis", "nats"] as const) {
       }
     });
 
+    it(`over TLS (${kind === "redis" ? "rediss://" : "tls://"}) with credentials, the certificate checked against a given CA`, async () => {
+      const secret = "tls-Pa55-word";
+      const broker = await startBroker(kind, kind === "redis" ? { tls: true, password: secret } : { tls: true, user: "app", password: secret });
+      const tlsOptions = kind === "redis" ? { clientOptions: { socket: { ca: broker.certificate } } } : { tls: { ca: broker.certificate } };
+      const a = pubsub(driver(kind, broker.url, tlsOptions));
+      const b = pubsub(driver(kind, broker.url, tlsOptions));
+      const onB = await client(b, ["secure"]);
+      await linked(a, onB, "secure");
+      a.publish("secure", "over tls");
+      await onB.until(() => texts(onB).includes("over tls"), 5000, "the message");
+      expect(a.backplane!.where).not.toContain(secret);
+      // Without the CA the certificate is refused: reported, never connected.
+      const reports: Error[] = [];
+      const untrusted = pubsub(driver(kind, broker.url, { onError: (e: Error) => reports.push(e) }));
+      await waitUntil(() => reports.length === 1, 5000, "the report");
+      expect(untrusted.backplane!.stats().state).toBe("connecting");
+      expect(reports[0]!.message).not.toContain(secret);
+    });
+
     it("keeps each publisher's order over 2,000 messages, two publishers interleaved", async () => {
       const broker = await startBroker(kind);
       const a = pubsub(driver(kind, broker.url));

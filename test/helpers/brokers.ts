@@ -4,8 +4,8 @@
  * same port). Where a binary is missing the tests that need it are skipped with the reason, unless
  * CI=true or UWSERVE_REQUIRE_BROKERS=1 (.ci/run and the platform matrix install both), where that is a failure.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -41,6 +41,8 @@ export interface BrokerOptions {
   token?: string;
   /** Redis proto-max-bulk-len / NATS max_payload, bytes. */
   maxMessageBytes?: number;
+  /** Serve TLS only, with a self-signed certificate for 127.0.0.1 and localhost (nats.js checks an IP host as "localhost"); its PEM: `broker.certificate`. */
+  tls?: boolean;
 }
 
 /** One broker process on a fixed port, restartable. */
@@ -73,10 +75,21 @@ export class Broker {
 
   /** The URL a driver connects to, with the credentials in it. */
   get url(): string {
-    const { password, user, token } = this.options;
-    if (this.kind === "redis") return `redis://${password !== undefined ? `:${encodeURIComponent(password)}@` : ""}127.0.0.1:${this.port}`;
+    const { password, user, token, tls } = this.options;
+    if (this.kind === "redis") return `${tls ? "rediss" : "redis"}://${password !== undefined ? `:${encodeURIComponent(password)}@` : ""}127.0.0.1:${this.port}`;
     const auth = token !== undefined ? `${token}@` : user !== undefined ? `${user}:${password}@` : "";
-    return `nats://${auth}127.0.0.1:${this.port}`;
+    return `${tls ? "tls" : "nats"}://${auth}127.0.0.1:${this.port}`;
+  }
+
+  /** The self-signed certificate of a `tls` broker (PEM), for the client's CA list. */
+  get certificate(): string {
+    return readFileSync(join(this.#dir, "cert.pem"), "utf8");
+  }
+
+  #makeCertificate(): void {
+    if (existsSync(join(this.#dir, "cert.pem"))) return;
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", join(this.#dir, "key.pem"), "-out", join(this.#dir, "cert.pem")], { stdio: "ignore" });
   }
 
   get log(): string {
@@ -90,6 +103,7 @@ export class Broker {
   /** Starts (again) on the same port. */
   async restart(): Promise<void> {
     if (this.#child !== null) throw new Error(`${this.kind} is already running`);
+    if (this.options.tls) this.#makeCertificate();
     const child = this.kind === "redis" ? this.#spawnRedis() : this.#spawnNats();
     this.#child = child;
     child.stdout!.setEncoding("utf8").on("data", (s: string) => (this.#log += s));
@@ -124,7 +138,9 @@ export class Broker {
   }
 
   #spawnRedis(): ChildProcess {
-    const args = ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", this.#dir];
+    const tls = [`--tls-cert-file`, join(this.#dir, "cert.pem"), "--tls-key-file", join(this.#dir, "key.pem"), "--tls-auth-clients", "no"];
+    const listen = this.options.tls ? ["--port", "0", "--tls-port", String(this.port), ...tls] : ["--port", String(this.port)];
+    const args = [...listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", this.#dir];
     if (this.options.password !== undefined) args.push("--requirepass", this.options.password);
     if (this.options.maxMessageBytes !== undefined) args.push("--proto-max-bulk-len", String(this.options.maxMessageBytes));
     return spawn(REDIS_SERVER!, args, { stdio: ["ignore", "pipe", "pipe"] });
@@ -134,6 +150,7 @@ export class Broker {
     const config = join(this.#dir, "nats.conf");
     const lines = [`listen: "127.0.0.1:${this.port}"`];
     if (this.options.maxMessageBytes !== undefined) lines.push(`max_payload: ${this.options.maxMessageBytes}`);
+    if (this.options.tls) lines.push(`tls { cert_file: "${join(this.#dir, "cert.pem")}", key_file: "${join(this.#dir, "key.pem")}" }`);
     if (this.options.token !== undefined) lines.push(`authorization { token: "${this.options.token}" }`);
     else if (this.options.user !== undefined) lines.push(`authorization { user: "${this.options.user}", password: "${this.options.password}" }`);
     writeFileSync(config, lines.join("\n") + "\n");
