@@ -5,6 +5,7 @@
  */
 import { coreUnavailable, glibcVersion } from "./engines/uws/uws.js";
 import { defaultEngineChoice, fastPathHint, NODE_SHARES_PORTS, shortReason } from "./engines/select.js";
+import { createRequire } from "node:module";
 import { loadNative } from "./transport/native.js";
 
 /** The report's lines, each "label  text". */
@@ -45,9 +46,23 @@ export function doctorReport(version: string): string[] {
       : NODE_SHARES_PORTS ? `node engine${addonReady ? "" : " (pub/sub across threads needs the addon)"}` : `not here: the node engine needs Node 22.12+ (this is ${process.version})`),
   );
   lines.push(row("http2", "node engine (serve({ http2: true }))"));
+  const peers = [["redis", "redis"], ["nats", "@nats-io/transport-node"]].map(([kind, name]) => {
+    const version = peerVersion(name!);
+    return `${kind} ${version === null ? `(npm install ${name})` : `(${name} ${version})`}`;
+  });
+  lines.push(row("backplane", peers.join(", ")));
   return lines;
 }
 
+/** The installed version of an optional peer, as uwserve would load it, else null. */
+function peerVersion(name: string): string | null {
+  try {
+    return (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
 function row(label: string, text: string): string {
-  return `${label.padEnd(9)} ${text}`;
+  return `${label.padEnd(10)} ${text}`;
 }

@@ -145,6 +145,8 @@ describe("uwserve doctor", () => {
     if (engine === "node" || engine === "uws") expect(stdout).toMatch(new RegExp(`^engine +${engine} \\(UWSERVE_ENGINE\\)$`, "m"));
     else expect(stdout).toMatch(CORE_LOADS ? /^engine +auto → uws$/m : /^engine +auto → node/m);
     expect(stdout).toMatch(/^addon +uwserve_native loads/m);
+    // The backplane peers installed here (devDependencies of this checkout).
+    expect(stdout).toMatch(/^backplane +redis \(redis \d+\.\d+\.\d+\), nats \(@nats-io\/transport-node \d+\.\d+\.\d+\)$/m);
   });
 
   it("a tree without the built addon says so, with the paths it tried and how to build it", { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -10,7 +10,7 @@ const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
 /** Every .d.ts reachable from the package's entry points through relative imports. */
 function reachable(): Map<string, string> {
   const files = new Map<string, string>();
-  const queue = [join(DIST, "index.d.ts"), join(DIST, "global.d.ts")];
+  const queue = [join(DIST, "index.d.ts"), join(DIST, "global.d.ts"), join(DIST, "backplane", "redis.d.ts"), join(DIST, "backplane", "nats.d.ts")];
   while (queue.length > 0) {
     const file = queue.pop()!;
     if (files.has(file) || !existsSync(file)) continue;
@@ -29,6 +29,11 @@ describe("the public .d.ts", () => {
     expect(names).not.toContain("core/dispatch.d.ts");
     expect(names.some((n) => n.startsWith("engines/"))).toBe(false);
     expect(names).toContain("server.d.ts");
+  });
+
+  it("imports no type of an optional peer (uwserve/redis and uwserve/nats compile without redis or nats installed)", () => {
+    expect([...files.keys()].map((f) => f.slice(DIST.length))).toEqual(expect.arrayContaining(["backplane/redis.d.ts", "backplane/nats.d.ts"]));
+    for (const [file, text] of files) expect(text, file).not.toMatch(/from "(redis|@redis\/[^"]*|@nats-io\/[^"]*)"/);
   });
 
   it("imports no uWebSockets.js type", () => {
