@@ -42,6 +42,12 @@ describe("backplane option", () => {
     expect(thrown(() => redisBackplane("nats://x:4222")).code).toBe("UWSERVE_ERR_INVALID_OPTION");
     expect(thrown(() => redisBackplane("redis://x", { maxPending: 0 })).code).toBe("UWSERVE_ERR_INVALID_OPTION");
     expect(thrown(() => redisBackplane("redis://x", { onError: "log" as never })).code).toBe("UWSERVE_ERR_INVALID_OPTION");
+    const unparsable = thrown(() => redisBackplane("redis://user:hunter22@cache:99999"));
+    expect(unparsable.code).toBe("UWSERVE_ERR_INVALID_OPTION");
+    expect(unparsable.message).not.toContain("hunter22");
+    const unparsableNats = thrown(() => natsBackplane("nats://user:hunter22@cache:99999"));
+    expect(unparsableNats.code).toBe("UWSERVE_ERR_INVALID_OPTION");
+    expect(unparsableNats.message).not.toContain("hunter22");
     expect(thrown(() => natsBackplane("redis://x")).code).toBe("UWSERVE_ERR_INVALID_OPTION");
     expect(thrown(() => natsBackplane("nats://x", { prefix: "has space" })).code).toBe("UWSERVE_ERR_INVALID_OPTION");
     expect(thrown(() => natsBackplane({ connection: {} as never })).code).toBe("UWSERVE_ERR_INVALID_OPTION");

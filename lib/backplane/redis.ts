@@ -58,7 +58,7 @@ export function redisBackplane(first: string | RedisBackplaneOptions, more: Redi
   const common = resolveCommonOptions(options, "redisBackplane");
   const { url, client, clientOptions = {} } = options;
   if (url !== undefined && typeof url !== "string") throw invalidOption("redisBackplane: url", "a redis:// or rediss:// URL", url);
-  if (url !== undefined && !/^rediss?:\/\//i.test(url)) throw invalidOption("redisBackplane: url", "a redis:// or rediss:// URL", redactUrl(url));
+  if (url !== undefined && (!/^rediss?:\/\//i.test(url) || !URL.canParse(url))) throw invalidOption("redisBackplane: url", "a redis:// or rediss:// URL", redactUrl(url));
   if (client !== undefined && (typeof client !== "object" || client === null || typeof client.duplicate !== "function")) {
     throw invalidOption("redisBackplane: client", "a node-redis client (createClient())", client);
   }
