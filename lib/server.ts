@@ -18,9 +18,8 @@ import { isWildcardHost } from "./engines/listen-error.js";
 import { uwserveError } from "./errors.js";
 import { requestContextOf } from "./core/request.js";
 import type { Addr, ReloadOptions, ServerBackplane, ServerLike, SocketAddress, WebSocketData } from "./types.js";
-import { BackplaneBridge, sharedStats } from "./backplane/bridge.js";
-import { BrokerBackplane } from "./backplane/broker.js";
-import type { BridgeShare, RelayPlan } from "./backplane/relay.js";
+import { BackplaneBridge, serverBackplane } from "./backplane/bridge.js";
+import type { RelayPlan } from "./backplane/relay.js";
 import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
 import { ServerWebSocket } from "./websocket/websocket.js";
 import { resolve as resolvePath } from "node:path";
@@ -89,7 +88,7 @@ export class Server implements ServerLike {
       this.#bridge?.close();
       throw err;
     }
-    this.backplane = this.#backplaneView(role?.backplane ?? null);
+    this.backplane = serverBackplane(this.#bridge, role?.backplane ?? null, this.#engine.hub.publisher.relay);
     this.#host.hub = this.#engine.hub;
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
@@ -139,15 +138,6 @@ export class Server implements ServerLike {
       // Deno announces where it listens unless onListen is given.
       console.log(`Listening on ${this.#url.href}`);
     }
-  }
-
-  /** What `server.backplane` shows: this thread's broker, the group's bridge, or (in a worker) the bridge's shared counters. */
-  #backplaneView(share: BridgeShare | null): ServerBackplane | null {
-    const bridge = this.#bridge;
-    if (bridge !== null) return { kind: bridge.share.kind, where: bridge.share.where, stats: () => bridge.stats() };
-    if (share !== null) return { kind: share.kind, where: share.where, stats: () => sharedStats(share) };
-    const relay = this.#engine.hub.publisher.relay;
-    return relay instanceof BrokerBackplane ? { kind: relay.kind, where: relay.where, stats: () => relay.stats() } : null;
   }
 
   // ---- members -------------------------------------------------------------------------

@@ -8,6 +8,8 @@
  * - what arrives from the broker it publishes to the hub, which hands it to every thread that
  *   wants the topic.
  */
+import type { ServerBackplane } from "../types.js";
+import type { Backplane } from "../websocket/backplane.js";
 import { joinHub, type HubMember } from "../websocket/hub.js";
 import { BrokerBackplane, readStats, STAT_SLOTS, type BackplaneStats } from "./broker.js";
 import type { BackplaneDriver } from "./driver.js";
@@ -63,7 +65,15 @@ export class BackplaneBridge {
   }
 }
 
-/** A worker's view of its group's bridge counters. */
-export function sharedStats(share: BridgeShare): BackplaneStats {
-  return readStats(new Float64Array(share.stats));
+/**
+ * What `server.backplane` shows: the group's bridge (its main thread), the bridge's shared
+ * counters (a worker), or this thread's own broker; null without a broker.
+ */
+export function serverBackplane(bridge: BackplaneBridge | null, share: BridgeShare | null, relay: Backplane | null): ServerBackplane | null {
+  if (bridge !== null) return { kind: bridge.share.kind, where: bridge.share.where, stats: () => bridge.stats() };
+  if (share !== null) {
+    const counters = new Float64Array(share.stats);
+    return { kind: share.kind, where: share.where, stats: () => readStats(counters) };
+  }
+  return relay instanceof BrokerBackplane ? { kind: relay.kind, where: relay.where, stats: () => relay.stats() } : null;
 }
