@@ -8,7 +8,7 @@ import { Broker, brokerTitle, NATS_SERVER, REDIS_SERVER, type BrokerKind } from 
 import { HAS_WORKERS } from "./helpers/core.js";
 import { withTimeout } from "./helpers/server.js";
 import {
-  command, connect, connectAcrossThreads, differences, disorder, getText, killChildren, poll, published, startWorkers, tally,
+  command, connect, connectAcrossThreads, differences, disorder, getText, killChildren, poll, publishFromEach, published, startWorkers, tally,
   type Client, type WorkersCli,
 } from "./helpers/workers.js";
 
@@ -126,17 +126,7 @@ for (const kind of ["redis", "nats"] as const) {
       await warmUp(urls, clients, ["self"]);
       const publishers = perProcess.map((list) => list[0]!);
       const COUNT = 5;
-      publishers.forEach((publisher, i) => {
-        for (const seq of range(COUNT)) publisher.ws.send(`pub self m p${i} self ${seq}`);
-      });
-      const expected = new Map<Client, Map<string, number>>();
-      for (const client of clients) {
-        const want = new Map<string, number>();
-        publishers.forEach((publisher, i) => {
-          if (publisher !== client || publishToSelf) want.set(`p${i} self`, COUNT);
-        });
-        expected.set(client, want);
-      }
+      const expected = publishFromEach(publishers, clients, "self", COUNT, publishToSelf);
       await poll(() => clients.every((c) => published(c.received) >= expected.get(c)!.size * COUNT), 5000);
       await sleep(300);
       expect(clients.flatMap((client, i) => differences(`client ${i}`, client.received, expected.get(client)!))).toEqual([]);
@@ -185,11 +175,7 @@ for (const kind of ["redis", "nats"] as const) {
         const publishers = perProcess.flatMap((list) => [...new Map(list.map((c) => [c.thread, c])).values()]);
         expect(publishers).toHaveLength(4);
         const COUNT = 30;
-        publishers.forEach((publisher, i) => {
-          for (const seq of range(COUNT)) publisher.ws.send(`pub x m p${i} x ${seq}`);
-        });
-        const expected = new Map<Client, Map<string, number>>();
-        for (const client of clients) expected.set(client, new Map(publishers.flatMap((publisher, i) => (publisher === client ? [] : [[`p${i} x`, COUNT] as [string, number]]))));
+        const expected = publishFromEach(publishers, clients, "x", COUNT);
         await poll(() => clients.every((c) => published(c.received) >= expected.get(c)!.size * COUNT), 10_000);
         await sleep(300);
         expect(clients.flatMap((client, i) => differences(`client ${i} (${client.thread})`, client.received, expected.get(client)!))).toEqual([]);

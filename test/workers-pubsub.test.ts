@@ -10,7 +10,7 @@ import { HAS_WORKERS } from "./helpers/core.js";
 import WebSocket from "ws";
 import { withTimeout } from "./helpers/server.js";
 import { RawWs } from "./helpers/ws.js";
-import { command, connectAcrossThreads, connect, differences, disorder, getText, killChildren, poll, published, startWorkers, summary, tally, type Client, type WorkersCli } from "./helpers/workers.js";
+import { command, connectAcrossThreads, connect, differences, disorder, getText, killChildren, poll, publishFromEach, published, startWorkers, summary, tally, type Client, type WorkersCli } from "./helpers/workers.js";
 
 const ENTRY = fileURLToPath(new URL("./fixtures/workers-pubsub.mjs", import.meta.url));
 // examples/chat/server.ts, with the thread a socket is on as its first message.
@@ -114,17 +114,7 @@ describe.runIf(HAS_WORKERS)("uwserve --workers: pub/sub across threads", { timeo
     expect(threads).toHaveLength(3);
     const publishers = threads.map((thread) => clients.find((c) => c.thread === thread)!);
     const COUNT = 5;
-    publishers.forEach((publisher, i) => {
-      for (const seq of range(COUNT)) publisher.ws.send(`pub self m p${i} self ${seq}`);
-    });
-    const expected = new Map<Client, Map<string, number>>();
-    for (const client of clients) {
-      const want = new Map<string, number>();
-      publishers.forEach((publisher, i) => {
-        if (publisher !== client || publishToSelf) want.set(`p${i} self`, COUNT);
-      });
-      expected.set(client, want);
-    }
+    const expected = publishFromEach(publishers, clients, "self", COUNT, publishToSelf);
     await poll(() => clients.every((c) => published(c.received) >= expected.get(c)!.size * COUNT), 5000);
     await sleep(300);
     const problems = clients.flatMap((client, i) => differences(`client ${i} (${client.thread})`, client.received, expected.get(client)!));

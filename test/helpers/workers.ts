@@ -182,3 +182,23 @@ export async function command(client: Client, text: string, answer: string): Pro
   const ok = await poll(() => client.received.filter((line) => line === answer).length > before, 5000);
   if (!ok) throw new Error(`no "${answer}" for "${text}" within 5 s`);
 }
+
+/**
+ * Each of `publishers` (publisher i is "p<i>") sends `count` numbered messages to `topic` with
+ * the fixture's "pub" command; returns what every client must get: each publisher's sequence,
+ * except its own unless `publishToSelf`.
+ */
+export function publishFromEach(publishers: readonly Client[], clients: readonly Client[], topic: string, count: number, publishToSelf = false): Map<Client, Map<string, number>> {
+  publishers.forEach((publisher, i) => {
+    for (let seq = 0; seq < count; seq++) publisher.ws.send(`pub ${topic} m p${i} ${topic} ${seq}`);
+  });
+  const expected = new Map<Client, Map<string, number>>();
+  for (const client of clients) {
+    const want = new Map<string, number>();
+    publishers.forEach((publisher, i) => {
+      if (publisher !== client || publishToSelf) want.set(`p${i} ${topic}`, count);
+    });
+    expected.set(client, want);
+  }
+  return expected;
+}
