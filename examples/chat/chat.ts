@@ -12,14 +12,21 @@
 //   { type: "error", error }                                                 to a socket that sent something invalid
 // and a client sends { type: "message", text } or { type: "join", room } (moves it to another room).
 //
-// It also runs under `uwserve --workers N` (N threads on one port): see "Worker threads" below.
+// Members and history live in a `Rooms` store: this process's memory (memory-rooms.ts, which also
+// serves `uwserve --workers N`), or Redis to span processes that share pub/sub through a backplane
+// (redis-rooms.ts; README.md, "Across processes").
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { BroadcastChannel, isMainThread, threadId } from "node:worker_threads";
 import { Response, type Server, type ServerWebSocket } from "uwserve";
+import { memoryRooms } from "./memory-rooms.js";
+import { redisRooms } from "./redis-rooms.js";
 
 export interface ChatMessage {
   type: "message";
-  /** 1, 2, 3… on one thread; under workers "THREAD-N" (e.g. "2-17"), unique across the threads. */
+  /**
+   * 1, 2, 3… on one thread; under workers "THREAD-N" (e.g. "2-17"), unique across the threads;
+   * with Redis 1, 2, 3… per room, counted in Redis, so unique across the processes.
+   */
   id: number | string;
   room: string;
   name: string;
@@ -42,12 +49,51 @@ export interface ChatOptions {
    * in one process need different names (or paths) to stay apart. Default `uwserve-chat:${path}`.
    */
   channel?: string;
+  /**
+   * A Redis URL (redis://host:6379): keep members and history there, shared by every process and
+   * thread that runs the chat with the same URL (redis-rooms.ts). Needs the `redis` package.
+   * Default: env CHAT_REDIS_URL; unset (or null): in this process's memory.
+   */
+  redis?: string | null;
+  /** With `redis`: the prefix of the chat's keys. Default `uwserve-chat:${path}`. */
+  redisPrefix?: string;
+}
+
+/** Someone in a room: `id` is unique per socket (across processes), `name` is what others see. */
+export interface Member {
+  id: string;
+  name: string;
+}
+
+/** What a newcomer's welcome shows: who is in the room (it included) and its last messages. */
+export interface RoomView {
+  members: string[];
+  history: ChatMessage[];
+}
+
+/**
+ * Where the members and history of the rooms live: this process's memory (memoryRooms below) or
+ * Redis (redis-rooms.ts). The Redis one answers with Promises; the chat awaits either.
+ */
+export interface Rooms {
+  /** Adds `member` to `room`; who is there now (it included) and the room's history. */
+  join(room: string, member: Member): RoomView | Promise<RoomView>;
+  /** Takes `member` out of `room`; false if it was not there. */
+  leave(room: string, member: Member): boolean | Promise<boolean>;
+  /** Gives the message its id and keeps it in the room's history. */
+  add(message: Omit<ChatMessage, "type" | "id">): ChatMessage | Promise<ChatMessage>;
+  members(room: string): string[] | Promise<string[]>;
+  history(room: string): readonly ChatMessage[] | Promise<readonly ChatMessage[]>;
 }
 
 /** What the server keeps per socket in `ws.data`. */
 export interface ChatData {
   name: string;
   room: string;
+  /** Unique per socket, across threads and processes (the Redis rooms key members by it). */
+  member: string;
+  /** The socket's steps (join, message, leave) run one after another: each waits for the one before. */
+  steps: Promise<void>;
   /** The server that upgraded the socket: its publish() still works in close(), when ws.publish() no longer does. */
   server: Server;
   /** Rate limit: messages the socket may still send, topped up over time. */
@@ -89,99 +135,54 @@ const PAGE = readFileSync(new URL("./page.html", import.meta.url), "utf8");
 export function createChat(options: ChatOptions = {}) {
   const path = (options.path ?? "/chat").replace(/\/+$/, "");
   const historySize = options.historySize ?? 50;
-  const maxRooms = options.maxRooms ?? 1000;
   const burst = options.burst ?? 20;
   const perSecond = options.perSecond ?? 5;
-
-  /** The last `historySize` messages per room, oldest first. Insertion order = room age. */
-  const history = new Map<string, ChatMessage[]>();
-  /** Who is in each room now: a name per socket, in the order they joined. */
-  const members = new Map<string, string[]>();
-  let nextId = 1;
-
-  // Worker threads. Under `uwserve --workers N` every thread runs this module, so each has its own
-  // `members` and `history`. Pub/sub already spans the threads (a message reaches the room on all
-  // of them), but these maps would only know the sockets of their own thread. So each thread tells
-  // the others of every join, leave and message on a BroadcastChannel (which reaches the channels
-  // of that name on every other thread of the process) and applies theirs just like its own: every
-  // thread keeps a copy of the whole chat. On one thread there is nobody to tell: no channel.
-  //
-  // Good enough for an example, not exact: a copy lags by a moment (a message sent on another
-  // thread as someone joins may be missing from their history, or come twice), and a worker that
-  // crashes takes its members' leaves with it (its replacement starts with empty copies).
-  const channel = isMainThread ? null : new BroadcastChannel(options.channel ?? `uwserve-chat:${path}`);
-  // An open channel would keep a worker alive after its server stopped.
-  channel?.unref();
-  if (channel) channel.onmessage = (event) => apply(event.data);
-
-  /** Changes this thread applies to its copies, and tells the other threads about. */
-  type Change = { type: "join"; room: string; name: string } | { type: "leave"; room: string; name: string } | ChatMessage;
-
-  /** Applies a change (from this thread or another); false for a leave of someone not there. */
-  function apply(change: Change): boolean {
-    const { room } = change;
-    if (change.type === "join") {
-      const here = members.get(room);
-      if (here) here.push(change.name);
-      else members.set(room, [change.name]);
-    } else if (change.type === "leave") {
-      const here = members.get(room);
-      const at = here?.indexOf(change.name) ?? -1;
-      if (!here || at < 0) return false;
-      here.splice(at, 1);
-      if (here.length === 0) members.delete(room);
-    } else {
-      const list = historyOf(room);
-      list.push(change);
-      if (list.length > historySize) list.splice(0, list.length - historySize);
-    }
-    return true;
-  }
-
-  /** Applies a change made here and passes it on to the other threads. */
-  function share(change: Change): boolean {
-    if (!apply(change)) return false;
-    channel?.postMessage(change);
-    return true;
-  }
+  const redis = options.redis === undefined ? process.env.CHAT_REDIS_URL || null : options.redis;
+  const rooms: Rooms = redis
+    ? redisRooms(redis, { prefix: options.redisPrefix ?? `uwserve-chat:${path}`, historySize })
+    : memoryRooms({ historySize, maxRooms: options.maxRooms ?? 1000, channel: options.channel ?? `uwserve-chat:${path}` });
 
   const send = (ws: ChatSocket, message: object): void => {
-    ws.send(JSON.stringify(message));
+    // The socket may have closed while a step awaited Redis: sending then would be an error.
+    if (ws.readyState === 1) ws.send(JSON.stringify(message));
   };
   const fail = (ws: ChatSocket, error: string): void => send(ws, { type: "error", error });
+  const memberOf = (ws: ChatSocket): Member => ({ id: ws.data.member, name: ws.data.name });
 
-  /** Keeps at most `maxRooms` histories, forgetting the oldest rooms nobody is in. */
-  function historyOf(room: string): ChatMessage[] {
-    let list = history.get(room);
-    if (list) return list;
-    list = [];
-    history.set(room, list);
-    if (history.size > maxRooms) {
-      for (const old of history.keys()) {
-        if (old !== room && !members.has(old)) {
-          history.delete(old);
-          if (history.size <= maxRooms) break;
-        }
-      }
-    }
-    return list;
+  /**
+   * Queues a step for the socket: its joins, messages and leave run in the order they came, each
+   * after the one before is done (with Redis a join awaits the welcome's members and history).
+   */
+  function queue(ws: ChatSocket, step: () => Promise<void>): void {
+    ws.data.steps = ws.data.steps.then(step).catch((err: unknown) => {
+      console.error(`chat: ${ws.data.name} in ${ws.data.room}: ${String(err)}`);
+      fail(ws, "the chat's store is unavailable: try again");
+    });
   }
 
-  function join(ws: ChatSocket, room: string): void {
+  async function join(ws: ChatSocket, room: string): Promise<void> {
     const { name } = ws.data;
-    ws.data.room = room;
-    share({ type: "join", room, name });
+    let view: RoomView;
+    try {
+      view = await rooms.join(room, memberOf(ws));
+    } catch (err) {
+      console.error(`chat: ${name} could not join ${room}: ${String(err)}`);
+      if (ws.readyState === 1) ws.close(1011, "chat store unavailable");
+      return;
+    }
+    // Closed while we waited: its close() step, queued after this one, takes it out again.
+    if (ws.readyState !== 1) return;
     ws.subscribe(topic(room));
-    send(ws, { type: "welcome", name, room, members: members.get(room), history: historyOf(room) });
+    send(ws, { type: "welcome", name, room, members: view.members, history: view.history });
     // ws.publish() reaches every subscriber but ws itself (publishToSelf is false by default).
     ws.publish(topic(room), JSON.stringify({ type: "join", name, room, time: Date.now() }));
   }
 
-  /** Takes ws out of its room; `closed` when the socket is gone (ws.unsubscribe/publish are no-ops then). */
-  function leave(ws: ChatSocket, closed: boolean): void {
-    const { name, room, server } = ws.data;
-    if (!share({ type: "leave", room, name })) return;
+  /** Takes ws out of `room`; `closed` when the socket is gone (ws.unsubscribe/publish are no-ops then). */
+  async function leave(ws: ChatSocket, room: string, closed: boolean): Promise<void> {
+    const { name, server } = ws.data;
     if (!closed) ws.unsubscribe(topic(room));
+    if (!(await rooms.leave(room, memberOf(ws)))) return;
     server.publish(topic(room), JSON.stringify({ type: "leave", name, room, time: Date.now() }));
   }
 
@@ -217,18 +218,24 @@ export function createChat(options: ChatOptions = {}) {
     if (type === "message") {
       if (typeof text !== "string" || text.trim() === "") return fail(ws, "text must be a non-empty string");
       if (text.length > TEXT_MAX) return fail(ws, `text is longer than ${TEXT_MAX} characters`);
-      // Each thread counts on its own: under workers the thread id in front keeps ids unique.
-      const id = channel ? `${threadId}-${nextId++}` : nextId++;
-      const entry: ChatMessage = { type: "message", id, room: ws.data.room, name: ws.data.name, text, time: Date.now() };
-      share(entry);
-      // server.publish() reaches the sender too, so every client shows messages in the server's order.
-      ws.data.server.publish(topic(entry.room), JSON.stringify(entry));
+      // ws.data.room is where the socket's queued joins lead: the message goes to the room it was sent in.
+      const draft = { room: ws.data.room, name: ws.data.name, text, time: Date.now() };
+      queue(ws, async () => {
+        // Kept (and, with Redis, numbered) before it goes out: whoever saw it finds it in the history.
+        const entry = await rooms.add(draft);
+        // server.publish() reaches the sender too, so every client shows messages in the server's order.
+        ws.data.server.publish(topic(entry.room), JSON.stringify(entry));
+      });
     } else if (type === "join") {
       const next = validRoom(room);
       if (next === null) return fail(ws, `room must be 1-${ROOM_MAX} characters of a-z, 0-9, _ and -`);
-      if (next === ws.data.room) return;
-      leave(ws, false);
-      join(ws, next);
+      const from = ws.data.room;
+      if (next === from) return;
+      ws.data.room = next;
+      queue(ws, async () => {
+        await leave(ws, from, false);
+        await join(ws, next);
+      });
     } else {
       fail(ws, 'type must be "message" or "join"');
     }
@@ -246,7 +253,10 @@ export function createChat(options: ChatOptions = {}) {
         const room = validRoom(query.get("room"));
         if (name === null) return new Response(`name must be 1-${NAME_MAX} characters, no control characters\n`, { status: 400 });
         if (room === null) return new Response(`room must be 1-${ROOM_MAX} characters of a-z, 0-9, _ and -\n`, { status: 400 });
-        const data: ChatData = { name, room, server, tokens: burst, refilledAt: Date.now(), warned: false };
+        const data: ChatData = {
+          name, room, member: randomUUID(), steps: Promise.resolve(), server,
+          tokens: burst, refilledAt: Date.now(), warned: false,
+        };
         if (server.upgrade(req, { data })) return undefined;
         return new Response("This is a WebSocket endpoint: connect with new WebSocket(url)\n", { status: 426, headers: { upgrade: "websocket" } });
       },
@@ -258,21 +268,17 @@ export function createChat(options: ChatOptions = {}) {
       backpressureLimit: 1024 * 1024,
       closeOnBackpressureLimit: true,
       open(ws: ChatSocket) {
-        join(ws, ws.data.room);
+        queue(ws, () => join(ws, ws.data.room));
       },
       message: onMessage,
       close(ws: ChatSocket) {
-        leave(ws, true);
+        queue(ws, () => leave(ws, ws.data.room, true));
       },
     },
-    /** Who is in `room` now (for tests and monitoring). */
-    members(room: string): string[] {
-      return [...(members.get(room) ?? [])];
-    },
-    /** The kept messages of `room`, oldest first. */
-    history(room: string): readonly ChatMessage[] {
-      return history.get(room) ?? [];
-    },
+    /** Who is in `room` now (for tests and monitoring); with Redis, a Promise. */
+    members: (room: string) => rooms.members(room),
+    /** The kept messages of `room`, oldest first; with Redis, a Promise. */
+    history: (room: string) => rooms.history(room),
   };
 }
 
