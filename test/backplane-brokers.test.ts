@@ -2,7 +2,11 @@
 // process, each with its own driver (so each is a "process" to the other: its own origin and
 // connections), clients on real sockets, and the broker started, killed, paused and restarted
 // by the test (test/helpers/brokers.ts). Multi-process runs are in backplane-processes.test.ts.
+import { createClient } from "redis";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
+import { natsBackplane } from "../dist/backplane/nats.js";
+import { redisBackplane } from "../dist/backplane/redis.js";
 import { brokerTitle, NATS_SERVER, REDIS_SERVER } from "./helpers/brokers.js";
 import { sleep } from "./helpers/client.js";
 import { backplaneFixture, numsub, texts, waitUntil } from "./helpers/backplane.js";
@@ -80,6 +84,33 @@ for (const kind of ["redis", "nats"] as const) {
       await waitUntil(() => reports.length === 1, 5000, "the report");
       expect(untrusted.backplane!.stats().state).toBe("connecting");
       expect(reports[0]!.message).not.toContain(secret);
+    });
+
+    it("takes a client the application already has, and leaves it open when the server stops", async () => {
+      const broker = await startBroker(kind);
+      const redis = kind === "redis" ? createClient({ url: broker.url }) : null;
+      const nats = kind === "nats" ? await natsConnect({ servers: `127.0.0.1:${broker.port}` }) : null;
+      try {
+        // node-redis's client not yet connected (uwserve connects it); nats.js's connected.
+        const mine = redis !== null ? redisBackplane({ client: redis as never }) : natsBackplane({ connection: nats as never });
+        const a = pubsub(mine);
+        const b = pubsub(driver(kind, broker.url));
+        const onA = await client(a, ["own"]);
+        const onB = await client(b, ["own"]);
+        await linked(a, onB, "own");
+        await linked(b, onA, "own");
+        await a.stop(true);
+        await sleep(100);
+        // Still usable by the application.
+        if (redis !== null) expect(await redis.ping()).toBe("PONG");
+        else {
+          expect(nats!.isClosed()).toBe(false);
+          await nats!.flush();
+        }
+      } finally {
+        redis?.destroy();
+        await nats?.close();
+      }
     });
 
     it("keeps each publisher's order over 2,000 messages, two publishers interleaved", async () => {
