@@ -113,6 +113,36 @@ for (const kind of ["redis", "nats"] as const) {
       }
     });
 
+    it("sends one turn's publishes to a topic as one broker message, and keeps a publisher's order across topics", async () => {
+      const broker = await startBroker(kind);
+      const a = pubsub(driver(kind, broker.url));
+      const b = pubsub(driver(kind, broker.url));
+      const both = await client(b, ["left", "right"]);
+      await linked(a, both, "left");
+      await linked(a, both, "right");
+      const redis = kind === "redis" ? createClient({ url: broker.url }) : null;
+      redis?.on("error", () => {});
+      await redis?.connect();
+      await redis?.sendCommand(["CONFIG", "RESETSTAT"]);
+      try {
+        // One turn: 1,000 to one topic, then 10 alternating between two.
+        for (let i = 0; i < 1000; i++) a.publish("left", `l ${i}`);
+        for (let i = 0; i < 10; i++) a.publish(i % 2 === 0 ? "left" : "right", `x ${i}`);
+        await both.waitMessages(1010, 10_000);
+        expect(texts(both).slice(0, 1000)).toEqual(Array.from({ length: 1000 }, (_, i) => `l ${i}`));
+        expect(texts(both).slice(1000)).toEqual(Array.from({ length: 10 }, (_, i) => `x ${i}`));
+        if (redis !== null) {
+          const info = String(await redis.sendCommand(["INFO", "commandstats"]));
+          const calls = Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1]);
+          // 1,000 publishes of ~12 bytes and the first "left" of the ten fit one batch; the other nine are nine.
+          expect(calls).toBeGreaterThanOrEqual(10);
+          expect(calls).toBeLessThanOrEqual(12);
+        }
+      } finally {
+        redis?.destroy();
+      }
+    });
+
     it("keeps each publisher's order over 2,000 messages, two publishers interleaved", async () => {
       const broker = await startBroker(kind);
       const a = pubsub(driver(kind, broker.url));

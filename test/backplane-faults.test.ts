@@ -108,7 +108,8 @@ for (const kind of ["redis", "nats"] as const) {
 
     it("broker paused (SIGSTOP): publishing never blocks, the unacknowledged backlog stays bounded, and it recovers", async () => {
       const broker = await startBroker(kind);
-      const a = pubsub(driver(kind, broker.url, { maxPending: 300, onError: () => {} }));
+      // Publishes go out in batches (up to 64 KiB): the bound is on unacknowledged bytes here.
+      const a = pubsub(driver(kind, broker.url, { maxPendingBytes: 128 * 1024, onError: () => {} }));
       const b = pubsub(driver(kind, broker.url, { onError: () => {} }));
       const local = await client(a, ["p"]);
       const remote = await client(b, ["p"]);
@@ -129,7 +130,7 @@ for (const kind of ["redis", "nats"] as const) {
         expect(slowest).toBeLessThan(50);
         expect(took).toBeLessThan(5000);
         const paused = a.backplane!.stats();
-        // At most maxPending unacknowledged (plus what the broker acknowledged as SIGSTOP landed).
+        // At most maxPendingBytes unacknowledged (plus what the broker acknowledged as SIGSTOP landed).
         expect(paused.published - start.published).toBeLessThan(600);
         expect(paused.droppedOutbound - start.droppedOutbound).toBeGreaterThan(4400);
         await local.until(() => seqs(texts(local)).length === 5000, 10_000, "every local message");
@@ -148,8 +149,11 @@ for (const kind of ["redis", "nats"] as const) {
       const onB = await client(b, ["g"]);
       await linked(a, onB, "g");
       const origin = newOrigin();
+      // A single-entry batch for topic "g": header 14 + 1 topic byte, then the entry (flags at 15, its length at 22).
       const badFlags = encodeMessage(origin, 0, 1, "g", "x", false, false)!;
-      badFlags[4] = 0xf0;
+      badFlags[15] = 0xf0;
+      const overrun = encodeMessage(origin, 0, 6, "g", "hello", false, false)!;
+      overrun.writeUInt32BE(999, 22);
       const badUtf8 = encodeMessage(origin, 0, 2, "g", new Uint8Array([0xc3, 0x28]), false, false)!;
       const truncated = encodeMessage(origin, 0, 3, "g", "hello", false, false)!.subarray(0, 20);
       await inject(kind, broker, "g", [
@@ -160,14 +164,15 @@ for (const kind of ["redis", "nats"] as const) {
         badFlags,
         badUtf8,
         truncated,
+        overrun,
         encodeMessage(origin, 0, 5, "g", "from a foreign origin", false, false)!,
       ]);
       await onB.until(() => texts(onB).includes("from a foreign origin"), 5000, "the well-formed message");
       a.publish("g", "still working");
       await onB.until(() => texts(onB).includes("still working"), 5000, "a message after the garbage");
       const stats = b.backplane!.stats();
-      expect(stats.malformed).toBe(7);
-      expect(stats.dropped).toBe(7);
+      expect(stats.malformed).toBe(8);
+      expect(stats.dropped).toBe(8);
       expect(texts(onB)).toEqual(["from a foreign origin", "still working"]);
       expect(stats.state).toBe("connected");
     });

@@ -1,14 +1,16 @@
 /**
- * A backplane over a message broker (Redis, NATS): the part the drivers share. It frames each
- * publish (wire.ts), sends it on the topic's channel, and publishes what arrives from other
- * processes to this process's subscribers. The guarantees (README, Scaling out):
+ * A backplane over a message broker (Redis, NATS): the part the drivers share. It frames the
+ * publishes of each event-loop turn (wire.ts: consecutive publishes to one topic share one broker
+ * message), sends them on the topic's channel, and publishes what arrives from other processes
+ * to this process's subscribers. The guarantees (README, Scaling out):
  * - local first: the publish has reached local subscribers (or the core's queues) before the
  *   broker write leaves this turn, and its return value is the local delivery's;
  * - at-most-once, never retried: while the broker is down, slow or paused, a publish beyond
- *   `maxPending` unacknowledged messages (or bytes) is dropped and counted, so memory stays bounded;
+ *   `maxPending` unacknowledged broker messages (or `maxPendingBytes`) is dropped and counted, so
+ *   memory stays bounded;
  * - never echoed: a message from this process is recognised by its origin and skipped;
- * - in order per publisher: one connection, and a message older than one already delivered
- *   from the same publisher is refused;
+ * - in order per publisher: one connection, batches cut whenever the topic changes, and a
+ *   message older than one already delivered from the same publisher is refused;
  * - interest-based: a topic's channel is subscribed while some local socket wants the topic
  *   (an unsubscribe lingers a second, so subscribe/unsubscribe churn costs the broker nothing).
  * Anything not ours on a channel (another application, garbage) is dropped and counted.
@@ -16,7 +18,7 @@
 import { uwserveError } from "../errors.js";
 import type { Backplane, BackplaneDelivery } from "../websocket/backplane.js";
 import type { BackplaneDriver } from "./driver.js";
-import { decodeMessage, encodeMessage, isFrom, topicOf } from "./wire.js";
+import { BatchWriter, decodeBatch, FLAG_BINARY, FLAG_COMPRESS, isFrom, type Payload } from "./wire.js";
 
 /** What a driver's connection does for the BrokerBackplane. */
 export interface BrokerLink {
@@ -24,11 +26,11 @@ export interface BrokerLink {
   channel(topic: string): string;
   /** The largest message the broker takes, in bytes (Infinity while unknown). */
   maxMessageBytes(): number;
-  /** Publishes the broker has not acknowledged yet. */
+  /** Broker messages (batches) the broker has not acknowledged yet, and their bytes. */
   readonly pendingMessages: number;
   readonly pendingBytes: number;
-  /** Sends one frame; only called while the link is up. May throw (counted as dropped). */
-  publish(channel: string, frame: Uint8Array): void;
+  /** Sends one batch of `messages` publishes; only called while the link is up. May throw (counted as dropped). */
+  publish(channel: string, frame: Uint8Array, messages: number): void;
   /** Subscriptions survive reconnects (the link subscribes again). */
   subscribe(channel: string): void;
   unsubscribe(channel: string): void;
@@ -43,8 +45,8 @@ export interface LinkEvents {
   up(): void;
   /** The broker can't be reached or the connection was lost; the link keeps retrying. */
   down(error: unknown): void;
-  /** A publish handed over earlier was refused or lost with its connection. */
-  lost(): void;
+  /** A batch of `messages` handed over earlier was refused or lost with its connection. */
+  lost(messages: number): void;
 }
 
 export type BackplaneState = "connecting" | "connected" | "reconnecting" | "closed";
@@ -102,6 +104,8 @@ export function readStats(counters: Float64Array): BackplaneStats {
 const UNSUBSCRIBE_LINGER_MS = 1000;
 /** Publishers remembered for order; beyond, the oldest is forgotten. */
 const MAX_PUBLISHERS = 4096;
+/** A batch is sent once it holds this much (or at the end of the turn). */
+const BATCH_BYTES = 64 * 1024;
 
 export interface BrokerBackplaneOptions {
   /** The process origin (wire.ts); every thread of a worker group uses the main thread's. */
@@ -125,6 +129,9 @@ export class BrokerBackplane implements Backplane {
   /** The newest seq delivered per publisher (wire.ts `publisher`). */
   readonly #lastSeq: Map<string, number>;
   #seq: number;
+  /** The publishes of this turn not yet sent (one topic), and whether a send is scheduled. */
+  #batch: BatchWriter | null;
+  #sendScheduled: boolean;
   #up: boolean;
   /** An outage was reported and its end is not yet. */
   #reported: boolean;
@@ -141,6 +148,8 @@ export class BrokerBackplane implements Backplane {
     this.#lingerTimer = null;
     this.#lastSeq = new Map();
     this.#seq = 0;
+    this.#batch = null;
+    this.#sendScheduled = false;
     this.#up = false;
     this.#reported = false;
     this.#everUp = false;
@@ -149,7 +158,7 @@ export class BrokerBackplane implements Backplane {
       message: (channel, frame) => this.#received(channel, frame),
       up: () => this.#onUp(),
       down: (error) => this.#onDown(error),
-      lost: () => void this.#drop(DROPPED_OUTBOUND),
+      lost: (messages) => void this.#drop(DROPPED_OUTBOUND, messages),
     });
   }
 
@@ -166,19 +175,16 @@ export class BrokerBackplane implements Backplane {
   }
 
   /** Sends a local publish to the other processes; always 0: the local delivery decides the status. */
-  publish(topic: string, message: string | Uint8Array | ArrayBuffer, isBinary: boolean, compress: boolean): number {
-    if (!this.#canSend()) return 0;
-    const frame = encodeMessage(this.#origin, 0, ++this.#seq, topic, message, isBinary, compress);
-    if (frame === null) return this.#drop(TOO_LARGE);
-    this.#send(topic, frame);
+  publish(topic: string, message: Payload, isBinary: boolean, compress: boolean): number {
+    if (this.#canSend()) this.#append(topic, (isBinary ? FLAG_BINARY : 0) | (compress ? FLAG_COMPRESS : 0), 0, ++this.#seq, message);
     return 0;
   }
 
-  /** Sends a frame a worker thread encoded (worker groups: the threads reach the broker through here). */
+  /** Sends what a worker thread framed (worker groups: the threads reach the broker through here). */
   forward(frame: Uint8Array): void {
-    const topic = topicOf(frame);
-    if (topic === null || !this.#canSend()) return;
-    this.#send(topic, frame);
+    const batch = decodeBatch(frame);
+    if (batch === null) return;
+    for (const entry of batch.entries) if (this.#canSend()) this.#append(batch.topic, entry.flags, entry.stream, entry.seq, entry.payload);
   }
 
   subscribe(topic: string): void {
@@ -217,6 +223,7 @@ export class BrokerBackplane implements Backplane {
   close(): void {
     if (this.counters[STATE] === 3) return;
     this.counters[STATE] = 3;
+    this.#sendBatch();
     this.#up = false;
     if (this.#lingerTimer !== null) clearTimeout(this.#lingerTimer);
     this.#link.close();
@@ -229,24 +236,50 @@ export class BrokerBackplane implements Backplane {
     return false;
   }
 
-  #send(topic: string, frame: Uint8Array): void {
+  /** Adds one publish to this turn's batch; a batch for another topic, or a full one, is sent first. */
+  #append(topic: string, flags: number, stream: number, seq: number, payload: Payload): void {
+    const size = BatchWriter.entryBytes(payload);
     const limit = Math.min(this.#driver.common.maxMessageBytes ?? Infinity, this.#link.maxMessageBytes());
-    if (frame.length > limit) {
-      this.#drop(TOO_LARGE);
-      return;
+    let batch = this.#batch;
+    if (batch !== null && (batch.topic !== topic || batch.bytes + size > Math.min(limit, BATCH_BYTES))) {
+      this.#sendBatch();
+      batch = null;
     }
+    if (batch === null) {
+      batch = BatchWriter.open(this.#origin, topic);
+      if (batch === null || batch.bytes + size > limit) {
+        this.#drop(TOO_LARGE);
+        return;
+      }
+      this.#batch = batch;
+      if (!this.#sendScheduled) {
+        this.#sendScheduled = true;
+        setImmediate(this.#endOfTurn);
+      }
+    }
+    batch.add(flags, stream, seq, payload);
+  }
+
+  #endOfTurn = (): void => {
+    this.#sendScheduled = false;
+    this.#sendBatch();
+  };
+
+  #sendBatch(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
     try {
-      this.#link.publish(this.#link.channel(topic), frame);
-      this.counters[PUBLISHED]!++;
+      this.#link.publish(this.#link.channel(batch.topic), batch.finish(), batch.count);
+      this.counters[PUBLISHED]! += batch.count;
     } catch {
-      this.#drop(DROPPED_OUTBOUND);
+      this.#drop(DROPPED_OUTBOUND, batch.count);
     }
   }
 
-  #drop(reason: number): 0 {
-    this.counters[reason]!++;
-    this.counters[DROPPED]!++;
-    return 0;
+  #drop(reason: number, messages = 1): void {
+    this.counters[reason]! += messages;
+    this.counters[DROPPED]! += messages;
   }
 
   #want(topic: string): void {
@@ -275,21 +308,24 @@ export class BrokerBackplane implements Backplane {
 
   #received(channel: string, frame: Uint8Array): void {
     if (this.counters[STATE] === 3) return;
-    const message = decodeMessage(frame);
+    const batch = decodeBatch(frame);
     // Garbage, a foreign message, or ours framed for another channel.
-    if (message === null || this.#link.channel(message.topic) !== channel) {
+    if (batch === null || this.#link.channel(batch.topic) !== channel) {
       this.#drop(MALFORMED);
       return;
     }
-    if (isFrom(frame, this.#origin)) return;
-    // Late, after the last local subscriber left (the linger), or older than one delivered.
-    if (!this.#interest.has(message.topic)) return;
-    const last = this.#lastSeq.get(message.publisher);
-    if (last !== undefined && ((message.seq - last) | 0) <= 0) return;
-    if (last === undefined && this.#lastSeq.size >= MAX_PUBLISHERS) this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
-    this.#lastSeq.set(message.publisher, message.seq);
-    this.counters[RECEIVED]!++;
-    this.#deliver(message.topic, message.payload, message.isBinary, message.compress);
+    // Ours (Redis echoes), or late: after the last local subscriber left (the linger).
+    if (isFrom(frame, this.#origin) || !this.#interest.has(batch.topic)) return;
+    for (const entry of batch.entries) {
+      // Older than one already delivered from the same publisher: refused.
+      const publisher = batch.origin + entry.stream;
+      const last = this.#lastSeq.get(publisher);
+      if (last !== undefined && ((entry.seq - last) | 0) <= 0) continue;
+      if (last === undefined && this.#lastSeq.size >= MAX_PUBLISHERS) this.#lastSeq.delete(this.#lastSeq.keys().next().value!);
+      this.#lastSeq.set(publisher, entry.seq);
+      this.counters[RECEIVED]!++;
+      this.#deliver(batch.topic, entry.payload, entry.isBinary, entry.compress);
+    }
   }
 
   #onUp(): void {

@@ -160,7 +160,7 @@ class NatsLink implements BrokerLink {
     return this.#connection?.info?.max_payload ?? Infinity;
   }
 
-  publish(subject: string, frame: Uint8Array): void {
+  publish(subject: string, frame: Uint8Array, _messages: number): void {
     this.#connection!.publish(subject, frame);
     this.pendingMessages++;
     this.pendingBytes += frame.length;

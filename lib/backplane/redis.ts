@@ -138,7 +138,7 @@ class RedisLink implements BrokerLink {
     return this.#maxBulk;
   }
 
-  publish(channel: string, frame: Uint8Array): void {
+  publish(channel: string, frame: Uint8Array, messages: number): void {
     const bytes = frame.length;
     this.pendingMessages++;
     this.pendingBytes += bytes;
@@ -148,7 +148,7 @@ class RedisLink implements BrokerLink {
       () => this.#settled(bytes),
       () => {
         this.#settled(bytes);
-        if (!this.#closed) this.#events.lost();
+        if (!this.#closed) this.#events.lost(messages);
       },
     );
   }

@@ -1,24 +1,27 @@
 /**
- * The bytes a backplane puts on a broker channel: one message per publish, self-describing so
- * that a receiver can drop what is not ours (another application on the channel, garbage) and
- * what it sent itself (Redis echoes a publisher's own messages to its subscriptions).
+ * The bytes a backplane puts on a broker channel. One broker message carries a run of publishes
+ * to one topic (a batch: the publishes of one event-loop turn, so a burst costs the broker and
+ * its client one command, not one each), self-describing so that a receiver can drop what is
+ * not ours (another application on the channel, garbage) and what it sent itself (Redis echoes
+ * a publisher's own messages to its subscriptions):
  *
- *   0  "uwB" and a version byte (1)
- *   4  flags: 1 binary, 2 compress
- *   5  origin: 8 random bytes, one per process
- *  13  stream: u16, the publishing thread within the process (0: the process has one)
- *  15  seq: u32, per stream, so that a receiver can refuse a message it already had
- *  19  topic length: u16, then the topic (UTF-8), then the payload
+ *   0  "uwB" and a version byte (2)
+ *   4  origin: 8 random bytes, one per process
+ *  12  topic length: u16, then the topic (UTF-8)
+ *   …  one or more entries: flags u8 (1 binary, 2 compress), stream u16 (the publishing thread
+ *      in its process), seq u32 (per stream, so a receiver can refuse what it already had),
+ *      payload length u32, payload
+ *
+ * Worker threads hand the bridge single-entry batches in the same format (bridge.ts).
  */
 import { isUtf8 } from "node:buffer";
 import { randomBytes } from "node:crypto";
 
-const MAGIC_0 = 0x75; // u
-const MAGIC_1 = 0x77; // w
-const MAGIC_2 = 0x42; // B
-const VERSION = 1;
-export const HEADER_BYTES = 21;
+const MAGIC = [0x75, 0x77, 0x42]; // "uwB"
+const VERSION = 2;
 export const ORIGIN_BYTES = 8;
+const TOPIC_AT = 14;
+const ENTRY_HEADER = 11;
 const MAX_TOPIC_BYTES = 0xffff;
 
 export const FLAG_BINARY = 1;
@@ -29,85 +32,119 @@ export function newOrigin(): Buffer {
   return randomBytes(ORIGIN_BYTES);
 }
 
-/** One decoded message; `payload` is a view into the received bytes. */
-export interface WireMessage {
-  topic: string;
+export type Payload = string | Uint8Array | ArrayBuffer;
+
+/** A batch being written: entries for one topic, then finish(). */
+export class BatchWriter {
+  readonly topic: string;
+  /** Bytes of the finished message so far. */
+  bytes: number;
+  /** Entries in it. */
+  count: number;
+  readonly #origin: Uint8Array;
+  readonly #topicBytes: number;
+  readonly #parts: Buffer[];
+
+  /** Null when the topic is too long to frame (over 64 KiB of UTF-8). */
+  static open(origin: Uint8Array, topic: string): BatchWriter | null {
+    const topicBytes = Buffer.byteLength(topic);
+    return topicBytes > MAX_TOPIC_BYTES ? null : new BatchWriter(origin, topic, topicBytes);
+  }
+
+  private constructor(origin: Uint8Array, topic: string, topicBytes: number) {
+    this.topic = topic;
+    this.#origin = origin;
+    this.#topicBytes = topicBytes;
+    this.#parts = [];
+    this.bytes = TOPIC_AT + topicBytes;
+    this.count = 0;
+  }
+
+  /** The size an entry for `payload` adds. */
+  static entryBytes(payload: Payload): number {
+    return ENTRY_HEADER + (typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength);
+  }
+
+  add(flags: number, stream: number, seq: number, payload: Payload): void {
+    const length = typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength;
+    const entry = Buffer.allocUnsafe(ENTRY_HEADER + length);
+    entry[0] = flags;
+    entry.writeUInt16BE(stream, 1);
+    entry.writeUInt32BE(seq >>> 0, 3);
+    entry.writeUInt32BE(length, 7);
+    if (typeof payload === "string") entry.write(payload, ENTRY_HEADER, "utf8");
+    else entry.set(payload instanceof ArrayBuffer ? new Uint8Array(payload) : payload, ENTRY_HEADER);
+    this.#parts.push(entry);
+    this.bytes += entry.length;
+    this.count++;
+  }
+
+  finish(): Buffer {
+    const head = Buffer.allocUnsafe(TOPIC_AT + this.#topicBytes);
+    head.set(MAGIC, 0);
+    head[3] = VERSION;
+    head.set(this.#origin, 4);
+    head.writeUInt16BE(this.#topicBytes, 12);
+    head.write(this.topic, TOPIC_AT, "utf8");
+    return Buffer.concat([head, ...this.#parts], this.bytes);
+  }
+}
+
+/** One publish from a batch; `payload` is a view into the received bytes. */
+export interface WireEntry {
   payload: Uint8Array;
   isBinary: boolean;
   compress: boolean;
-  /** The origin's 8 bytes and the stream, as one string key (for per-publisher order). */
-  publisher: string;
+  flags: number;
+  stream: number;
   seq: number;
 }
 
-/**
- * Encodes one publish. Returns null when the topic is too long to frame (over 64 KiB of UTF-8).
- */
-export function encodeMessage(
-  origin: Uint8Array,
-  stream: number,
-  seq: number,
-  topic: string,
-  message: string | Uint8Array | ArrayBuffer,
-  isBinary: boolean,
-  compress: boolean,
-): Buffer | null {
-  const topicBytes = Buffer.byteLength(topic);
-  if (topicBytes > MAX_TOPIC_BYTES) return null;
-  const payloadBytes = typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + topicBytes + payloadBytes);
-  frame[0] = MAGIC_0;
-  frame[1] = MAGIC_1;
-  frame[2] = MAGIC_2;
-  frame[3] = VERSION;
-  frame[4] = (isBinary ? FLAG_BINARY : 0) | (compress ? FLAG_COMPRESS : 0);
-  frame.set(origin, 5);
-  frame.writeUInt16BE(stream, 13);
-  frame.writeUInt32BE(seq >>> 0, 15);
-  frame.writeUInt16BE(topicBytes, 19);
-  frame.write(topic, HEADER_BYTES, "utf8");
-  const at = HEADER_BYTES + topicBytes;
-  if (typeof message === "string") frame.write(message, at, "utf8");
-  else if (message instanceof ArrayBuffer) frame.set(new Uint8Array(message), at);
-  else frame.set(message, at);
-  return frame;
-}
-
-/** The topic of an encoded message, or null when `frame` is not one. */
-export function topicOf(frame: Uint8Array): string | null {
-  if (!hasHeader(frame)) return null;
-  const length = (frame[19]! << 8) | frame[20]!;
-  if (HEADER_BYTES + length > frame.length) return null;
-  return Buffer.from(frame.buffer, frame.byteOffset + HEADER_BYTES, length).toString("utf8");
+export interface WireBatch {
+  topic: string;
+  /** The origin's 8 bytes as a latin1 string (a map key). */
+  origin: string;
+  entries: WireEntry[];
 }
 
 /** True when `frame` came from the process with `origin`. */
 export function isFrom(frame: Uint8Array, origin: Uint8Array): boolean {
-  for (let i = 0; i < ORIGIN_BYTES; i++) if (frame[5 + i] !== origin[i]) return false;
+  for (let i = 0; i < ORIGIN_BYTES; i++) if (frame[4 + i] !== origin[i]) return false;
   return true;
 }
 
-/** Decodes a message from a broker, or null when it is not one of ours (any bytes may arrive). */
-export function decodeMessage(frame: Uint8Array): WireMessage | null {
-  const topic = topicOf(frame);
-  if (topic === null) return null;
-  const flags = frame[4]!;
-  if ((flags & ~(FLAG_BINARY | FLAG_COMPRESS)) !== 0) return null;
-  const at = HEADER_BYTES + ((frame[19]! << 8) | frame[20]!);
+/**
+ * Decodes a broker message, or null when it is not one of ours: any bytes may arrive, so every
+ * length is checked, the entries must fill it exactly, and text must be UTF-8 (it goes out as a
+ * WebSocket text frame).
+ */
+export function decodeBatch(frame: Uint8Array): WireBatch | null {
+  if (frame.length < TOPIC_AT || frame[0] !== MAGIC[0] || frame[1] !== MAGIC[1] || frame[2] !== MAGIC[2] || frame[3] !== VERSION) return null;
   const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
-  // A text message must be UTF-8 (it goes out as a WebSocket text frame).
-  const payload = frame.subarray(at);
-  if ((flags & FLAG_BINARY) === 0 && !isUtf8(payload)) return null;
-  return {
-    topic,
-    payload,
-    isBinary: (flags & FLAG_BINARY) !== 0,
-    compress: (flags & FLAG_COMPRESS) !== 0,
-    publisher: view.toString("latin1", 5, 15),
-    seq: view.readUInt32BE(15),
-  };
+  const topicBytes = view.readUInt16BE(12);
+  let at = TOPIC_AT + topicBytes;
+  if (at > view.length) return null;
+  const topic = view.toString("utf8", TOPIC_AT, at);
+  const entries: WireEntry[] = [];
+  while (at < view.length) {
+    if (at + ENTRY_HEADER > view.length) return null;
+    const flags = view[at]!;
+    const length = view.readUInt32BE(at + 7);
+    const start = at + ENTRY_HEADER;
+    if ((flags & ~(FLAG_BINARY | FLAG_COMPRESS)) !== 0 || start + length > view.length) return null;
+    const payload = frame.subarray(start, start + length);
+    if ((flags & FLAG_BINARY) === 0 && !isUtf8(payload)) return null;
+    entries.push({ payload, flags, isBinary: (flags & FLAG_BINARY) !== 0, compress: (flags & FLAG_COMPRESS) !== 0, stream: view.readUInt16BE(at + 1), seq: view.readUInt32BE(at + 3) });
+    at = start + length;
+  }
+  if (entries.length === 0) return null;
+  return { topic, origin: view.toString("latin1", 4, 4 + ORIGIN_BYTES), entries };
 }
 
-function hasHeader(frame: Uint8Array): boolean {
-  return frame.length >= HEADER_BYTES && frame[0] === MAGIC_0 && frame[1] === MAGIC_1 && frame[2] === MAGIC_2 && frame[3] === VERSION;
+/** One publish as a single-entry batch (a worker thread's frame for the bridge; tests). */
+export function encodeMessage(origin: Uint8Array, stream: number, seq: number, topic: string, message: Payload, isBinary: boolean, compress: boolean): Buffer | null {
+  const batch = BatchWriter.open(origin, topic);
+  if (batch === null) return null;
+  batch.add((isBinary ? FLAG_BINARY : 0) | (compress ? FLAG_COMPRESS : 0), stream, seq, message);
+  return batch.finish();
 }
