@@ -92,6 +92,25 @@ describe("backplane option", () => {
   });
 });
 
+describe("a server that can't start", () => {
+  it("closes the broker connection it opened: the process still exits", () => {
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", `
+      import net from "node:net";
+      const { serve } = await import(${JSON.stringify(join(ROOT, "dist/index.js"))});
+      const taken = net.createServer().listen(0, "127.0.0.1", () => {
+        const port = taken.address().port;
+        for (const backplane of ["redis://127.0.0.1:1", "nats://127.0.0.1:1"]) {
+          try { serve({ port, hostname: "127.0.0.1", backplane, fetch: () => new Response("x") }); console.log("started?"); }
+          catch (e) { console.log(e.code); }
+        }
+        taken.close();
+      });
+    `], { encoding: "utf8", timeout: 10_000 });
+    expect(run.signal).toBeNull(); // not killed by the timeout: nothing kept it alive
+    expect(run.stdout.trim().split("\n")).toEqual(["UWSERVE_ERR_PORT_IN_USE", "UWSERVE_ERR_PORT_IN_USE"]);
+  });
+});
+
 describe("uwserve --backplane", () => {
   it("a URL no driver takes is a usage error (exit 1) that names the flag", () => {
     const run = spawnSync(process.execPath, [CLI, "--backplane", "amqp://broker", "--port", "0", "examples/bun-style.mjs"], { cwd: ROOT, encoding: "utf8", timeout: 10_000 });

@@ -95,7 +95,13 @@ export class NodeEngine implements Engine {
     this.#refed = true;
     this.port = 0;
     this.fallbackOrigin = "";
-    this.#listen();
+    try {
+      this.#listen();
+    } catch (err) {
+      // A broker connection opened above must not outlive a server that never started.
+      relay?.close();
+      throw err;
+    }
   }
 
   /** Binds before returning, like the uws engine, so `port` is right at once. */

@@ -80,7 +80,13 @@ export class UwsEngine implements Engine {
     // The catch-all is always there: unmatched requests end in fetch (or 404) through it.
     this.#registerShape("/*", "/*");
     if (options.routes !== null) this.addRoutes(options.routes);
-    this.#listen();
+    try {
+      this.#listen();
+    } catch (err) {
+      // A broker connection opened above must not outlive a server that never started.
+      relay?.close();
+      throw err;
+    }
   }
 
   /** Binds synchronously (uWS calls back before listen() returns), so `port` is right at once. */
