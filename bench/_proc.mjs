@@ -71,6 +71,26 @@ export function killAll() {
   live.clear();
 }
 
+/**
+ * Runs a benchmark's main(): every child process it started is killed on any exit path (the
+ * end, Ctrl-C, SIGTERM/SIGHUP, a throw), so no server, broker or client is left behind.
+ */
+export function runBench(name, main) {
+  process.on("exit", killAll);
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
+    process.on(signal, () => {
+      killAll();
+      console.error(`\n${name}: ${signal}, stopped every child process.`);
+      process.exit(code);
+    });
+  }
+  main().catch((error) => {
+    killAll();
+    console.error(error);
+    process.exit(1);
+  });
+}
+
 /** Takes a pid, returns its CPU seconds so far (utime + stime of all its threads) or null if gone. */
 export function cpuSeconds(pid) {
   try {

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import net from "node:net";
 import os from "node:os";
-import { spawnPinned, stop, killAll, cpuSeconds, canPin, hasCommand } from "./_proc.mjs";
+import { runBench, spawnPinned, stop, cpuSeconds, canPin, hasCommand } from "./_proc.mjs";
 import { eachFlag } from "./_flags.mjs";
 import { FLAGS, summarize, targetList, renderMarkdown, flagText, int, pct, us } from "./_backplane-report.mjs";
 
@@ -385,18 +385,4 @@ async function main() {
   }
 }
 
-// Never leave a server, broker or client behind: on Ctrl-C, kill, or any exit path.
-process.on("exit", killAll);
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
-  process.on(signal, () => {
-    killAll();
-    console.error(`\nbench:backplane: ${signal}, stopped every child process.`);
-    process.exit(code);
-  });
-}
-
-main().catch((error) => {
-  killAll();
-  console.error(error);
-  process.exit(1);
-});
+runBench("bench:backplane", main);

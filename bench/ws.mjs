@@ -13,7 +13,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import os from "node:os";
-import { spawnPinned, stop, killAll, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
+import { runBench, spawnPinned, stop, cpuWindow, coreTicks, peakRssMiB, canPin, hasCommand, startReadyServer, findBinary } from "./_proc.mjs";
 import { eachFlag } from "./_flags.mjs";
 import { groupCells, median, roundStats } from "./_report.mjs";
 
@@ -981,18 +981,4 @@ async function main() {
   }
 }
 
-// Never leave a server or client behind: on Ctrl-C, kill, or any exit path.
-process.on("exit", killAll);
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143], ["SIGHUP", 129]]) {
-  process.on(signal, () => {
-    killAll();
-    console.error(`\nbench:ws: ${signal}, stopped every child process.`);
-    process.exit(code);
-  });
-}
-
-main().catch((error) => {
-  killAll();
-  console.error(error);
-  process.exit(1);
-});
+runBench("bench:ws", main);
