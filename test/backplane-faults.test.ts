@@ -127,7 +127,8 @@ for (const kind of ["redis", "nats"] as const) {
           if (i % 500 === 0) await sleep(1); // let the sockets write
         }
         const took = performance.now() - began;
-        expect(slowest).toBeLessThan(50);
+        // A blocked publish would take seconds; a GC pause on a loaded machine can take tens of milliseconds.
+        expect(slowest).toBeLessThan(250);
         expect(took).toBeLessThan(5000);
         const paused = a.backplane!.stats();
         // At most maxPendingBytes unacknowledged (plus what the broker acknowledged as SIGSTOP landed).
