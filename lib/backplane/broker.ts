@@ -126,7 +126,7 @@ export class BrokerBackplane implements Backplane {
   /** Topics nobody wants any more, unsubscribed at the broker after the linger. */
   readonly #leaving: Set<string>;
   #lingerTimer: NodeJS.Timeout | null;
-  /** The newest seq delivered per publisher (wire.ts `publisher`). */
+  /** The newest seq delivered per publisher (its origin and stream). */
   readonly #lastSeq: Map<string, number>;
   #seq: number;
   /** The publishes of this turn not yet sent (one topic), and whether a send is scheduled. */

@@ -1,8 +1,8 @@
 /**
  * The seam for relaying pub/sub beyond one thread's uWS topic tree. A server publishes locally
  * through the core as always and hands each publish to its backplane, which delivers it to the
- * other nodes (threads here; processes or machines for later drivers such as Redis or NATS),
- * where it is published locally in turn.
+ * other nodes (threads through the native hub; processes and machines through a broker), where
+ * it is published locally in turn.
  *
  * The contract a driver keeps:
  * - at-most-once: a message reaches each other node once or, when that node can't keep up or
@@ -10,7 +10,8 @@
  * - a node never gets its own messages back (drivers tell nodes apart by `id`);
  * - in publish order per publishing node; no order across publishers;
  * - local delivery never depends on it: a relay that throws or fails is reported and skipped.
- * The in-process driver is the native hub across worker threads (lib/hub.ts, native/hub.cc).
+ * The in-process driver is the native hub across worker threads (websocket/hub.ts, native/hub.cc);
+ * the Redis and NATS drivers, and which one a server uses, are in lib/backplane/ (relay.ts).
  */
 import { joinHub } from "./hub.js";
 
