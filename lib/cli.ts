@@ -7,6 +7,7 @@ import { serve } from "./index.js";
 import { ENTRY_EXTENSIONS, importEntry, importEntryAgain } from "./entry.js";
 import { launchWorkersWith, reportEarlyExit, reportWorkerFailure, resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
 import { ENGINE_CHOICES } from "./engines/select.js";
+import { backplaneKind } from "./backplane/from-url.js";
 import { doctorReport } from "./doctor.js";
 
 const USAGE = `Usage: uwserve [options] ENTRY [-- ARGS...]
@@ -151,7 +152,7 @@ function parseArgs(argv: string[]): Command {
       }
       case "--backplane": {
         const url = takeValue();
-        if (!/^(rediss?|nats|tls):\/\/./i.test(url)) throw new UsageError("--backplane must be a redis://, rediss://, nats:// or tls:// URL");
+        if (backplaneKind(url) === null || url.endsWith("://")) throw new UsageError("--backplane must be a redis://, rediss://, nats:// or tls:// URL");
         run.backplane = url;
         break;
       }

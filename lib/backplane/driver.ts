@@ -82,6 +82,12 @@ function optionalFunction<T>(value: unknown, name: string): T | null {
   return value as T;
 }
 
+/** Reconnect delays: exponential from 50 ms to 2 s, each with ±50 % jitter. */
+export function reconnectDelay(attempt: number): number {
+  const base = Math.min(50 * 2 ** Math.min(attempt, 10), 2000);
+  return Math.round(base * (0.5 + Math.random()));
+}
+
 /** A broker URL without its user and password (for messages and `where`). */
 export function redactUrl(url: string): string {
   try {

@@ -13,8 +13,7 @@
  */
 import { invalidOption } from "../errors.js";
 import type { BrokerLink, LinkEvents } from "./broker.js";
-import { loadPeer, makeDriver, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
-import { reconnectDelay } from "./redis.js";
+import { loadPeer, makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
 
 /** The members of a nats.js connection this driver uses (from `connect()`). */
 export interface NatsConnectionLike {

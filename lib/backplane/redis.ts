@@ -10,7 +10,7 @@
  */
 import { invalidOption, uwserveError } from "../errors.js";
 import type { BrokerLink, LinkEvents } from "./broker.js";
-import { loadPeer, makeDriver, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
+import { loadPeer, makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
 
 /** The members of a node-redis client this driver uses (a client from `createClient()`). */
 export interface RedisClientLike {
@@ -43,12 +43,6 @@ interface NodeRedis {
 
 /** Redis's own default for one bulk string (proto-max-bulk-len). */
 const REDIS_DEFAULT_MAX_BULK = 512 * 1024 * 1024;
-
-/** Reconnect delays: exponential from 50 ms to 2 s, each with ±50 % jitter. */
-export function reconnectDelay(attempt: number): number {
-  const base = Math.min(50 * 2 ** Math.min(attempt, 10), 2000);
-  return Math.round(base * (0.5 + Math.random()));
-}
 
 export function redisBackplane(url: string, options?: RedisBackplaneOptions): BackplaneDriver;
 export function redisBackplane(options: RedisBackplaneOptions): BackplaneDriver;
