@@ -307,15 +307,17 @@ export class BrokerBackplane implements Backplane {
   }
 
   #received(channel: string, frame: Uint8Array): void {
-    if (this.counters[STATE] === 3) return;
+    // Ours, echoed by Redis: skipped before any decoding (a process with local subscribers gets
+    // every one of its publishes back).
+    if (this.counters[STATE] === 3 || isFrom(frame, this.#origin)) return;
     const batch = decodeBatch(frame);
     // Garbage, a foreign message, or ours framed for another channel.
     if (batch === null || this.#link.channel(batch.topic) !== channel) {
       this.#drop(MALFORMED);
       return;
     }
-    // Ours (Redis echoes), or late: after the last local subscriber left (the linger).
-    if (isFrom(frame, this.#origin) || !this.#interest.has(batch.topic)) return;
+    // Late: after the last local subscriber left (the linger).
+    if (!this.#interest.has(batch.topic)) return;
     for (const entry of batch.entries) {
       // Older than one already delivered from the same publisher: refused.
       const publisher = batch.origin + entry.stream;

@@ -107,10 +107,15 @@ export interface WireBatch {
   entries: WireEntry[];
 }
 
-/** True when `frame` came from the process with `origin`. */
+/** True when `frame` is a broker message from the process with `origin` (checked before decoding it). */
 export function isFrom(frame: Uint8Array, origin: Uint8Array): boolean {
+  if (!hasHeader(frame)) return false;
   for (let i = 0; i < ORIGIN_BYTES; i++) if (frame[4 + i] !== origin[i]) return false;
   return true;
+}
+
+function hasHeader(frame: Uint8Array): boolean {
+  return frame.length >= TOPIC_AT && frame[0] === MAGIC[0] && frame[1] === MAGIC[1] && frame[2] === MAGIC[2] && frame[3] === VERSION;
 }
 
 /**
@@ -119,7 +124,7 @@ export function isFrom(frame: Uint8Array, origin: Uint8Array): boolean {
  * WebSocket text frame).
  */
 export function decodeBatch(frame: Uint8Array): WireBatch | null {
-  if (frame.length < TOPIC_AT || frame[0] !== MAGIC[0] || frame[1] !== MAGIC[1] || frame[2] !== MAGIC[2] || frame[3] !== VERSION) return null;
+  if (!hasHeader(frame)) return null;
   const view = Buffer.from(frame.buffer, frame.byteOffset, frame.length);
   const topicBytes = view.readUInt16BE(12);
   let at = TOPIC_AT + topicBytes;
