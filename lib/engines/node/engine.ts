@@ -177,7 +177,13 @@ export class NodeEngine implements Engine {
       this.refuse(exchange, "400 Bad Request", "Bad Request: no Host header");
       return;
     }
-    this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, handshake, this.fallbackOrigin);
+    // Corked as a uWS request callback is: a response answered synchronously goes out after it.
+    exchange.hold();
+    try {
+      this.#dispatcher.dispatch(exchange, handlers, method, path, query, head, route, routeTarget, params, handshake, this.fallbackOrigin);
+    } finally {
+      exchange.release();
+    }
     exchange.watchAbort();
   }
 

@@ -76,6 +76,10 @@ export class NodeExchange implements Exchange {
   #offset: number;
   #aborted: (() => void) | null;
   #writable: ((offset: number) => boolean) | null;
+  /** Inside cork() (or the engine's request callback): the last write waits for the cork's end. */
+  #corks: number;
+  /** The final bytes of an end() made while corked. */
+  #endPending: string | Uint8Array | null;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.req = req;
@@ -90,6 +94,8 @@ export class NodeExchange implements Exchange {
     this.#offset = 0;
     this.#aborted = null;
     this.#writable = null;
+    this.#corks = 0;
+    this.#endPending = null;
   }
 
   writeStatus(status: string | Uint8Array): this {
@@ -140,7 +146,8 @@ export class NodeExchange implements Exchange {
   }
 
   #endWith(data: string | Uint8Array, size: number): void {
-    if (size === 0) this.res.end();
+    if (this.#corks > 0) this.#endPending = size === 0 ? EMPTY : data;
+    else if (size === 0) this.res.end();
     else this.res.end(data);
   }
 
@@ -148,7 +155,7 @@ export class NodeExchange implements Exchange {
     if (this.#ended) return this;
     this.#ended = true;
     this.#sendHead(length ?? -1, closeConnection);
-    this.res.end();
+    this.#endWith(EMPTY, 0);
     return this;
   }
 
@@ -257,8 +264,33 @@ export class NodeExchange implements Exchange {
     return this;
   }
 
+  /**
+   * As uWS does, the response's last bytes leave when the cork ends, after the writer counted
+   * the request finished: node:http's end() writes to the socket at once, and a client could
+   * read the response and send its next request to another worker before this thread's
+   * request count fell (the group's pendingRequests would count a request already answered).
+   */
   cork(write: () => void): this {
-    write();
+    this.hold();
+    try {
+      write();
+    } finally {
+      this.release();
+    }
     return this;
+  }
+
+  /** Starts a corked section (the engine's request callback is one, as in uWS). */
+  hold(): void {
+    this.#corks++;
+  }
+
+  /** Ends a corked section: the outermost sends an end() made inside it. */
+  release(): void {
+    if (--this.#corks > 0 || this.#endPending === null) return;
+    const data = this.#endPending;
+    this.#endPending = null;
+    if (data.length === 0) this.res.end();
+    else this.res.end(data);
   }
 }
