@@ -7,3 +7,6 @@ export { CookieMap, type CookieInit, type CookieSameSite, type CookieStoreDelete
 export { upgradeWebSocket, CloseEvent, DenoWebSocket, type UpgradeWebSocketOptions } from "./websocket/deno-websocket.js";
 export type * from "./types.js";
 export type { UwserveErrorCode } from "./errors.js";
+export { CHANNELS } from "./observability/channels.js";
+export type { RequestChannelMessage, WebSocketOpenMessage, WebSocketCloseMessage, WebSocketPublishMessage, WebSocketDropMessage } from "./observability/channels.js";
+export type { AccessLogOption, AccessLogFormat } from "./observability/access-log.js";

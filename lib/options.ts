@@ -4,6 +4,7 @@ import type { EngineChoice } from "./engines/select.js";
 import type { Addr, DenoHandler, ErrorHandler, FetchHandler } from "./types.js";
 import type { ResolvedWebSocketOptions } from "./websocket/websocket-options.js";
 import type { BackplaneDriver } from "./backplane/driver.js";
+import type { ResolvedAccessLog } from "./observability/access-log.js";
 
 /** Everything `serve()` resolved and validated. */
 export interface ResolvedOptions {
@@ -38,4 +39,8 @@ export interface ResolvedOptions {
   http2: boolean;
   /** `backplane`: a broker that carries publishes to other processes, else null. */
   backplane: BackplaneDriver | null;
+  /** `telemetry` (or UWSERVE_OTEL=1): OpenTelemetry spans and metrics. */
+  telemetry: boolean;
+  /** `accessLog`: one line per request, else null. */
+  accessLog: ResolvedAccessLog | null;
 }

@@ -13,6 +13,7 @@ import { importEntryAgain } from "./entry.js";
 import { defaultEngineChoice, ENGINE_CHOICES, type EngineChoice } from "./engines/select.js";
 import { resolveWorkerCount, serveAsWorker, workerRole } from "./workers/workers.js";
 import { resolveBackplane } from "./backplane/from-url.js";
+import { resolveAccessLog } from "./observability/access-log.js";
 
 const DEFAULT_MAX_BODY = 128 * 1024 * 1024;
 const DEFAULT_MAX_HEADER = 16 * 1024;
@@ -23,7 +24,7 @@ const CORE_IDLE_TIMEOUT = 10;
 const KNOWN = new Set([
   "fetch", "error", "port", "hostname", "development", "maxRequestBodySize", "reusePort", "idleTimeout",
   "maxHeaderSize", "id", "handler", "onListen", "onError", "signal", "routes", "static", "websocket", "unix", "path", "tls", "cert", "key",
-  "compression", "automaticCompression", "workers", "engine", "http2", "backplane",
+  "compression", "automaticCompression", "workers", "engine", "http2", "backplane", "telemetry", "accessLog",
 ]);
 
 /**
@@ -247,6 +248,11 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
   const http2 = options.http2 ?? false;
   if (typeof http2 !== "boolean") throw invalidOption("http2", "a boolean", http2);
 
+  // UWSERVE_OTEL / UWSERVE_ACCESS_LOG (the CLI's --access-log) are the process defaults.
+  const telemetry = options.telemetry ?? envFlag(process.env.UWSERVE_OTEL);
+  if (typeof telemetry !== "boolean") throw invalidOption("telemetry", "a boolean", telemetry);
+  const accessLog = resolveAccessLog(options.accessLog ?? accessLogFromEnv(process.env.UWSERVE_ACCESS_LOG));
+
   const id = options.id ?? "";
   if (typeof id !== "string") throw invalidOption("id", "a string", id);
 
@@ -282,6 +288,20 @@ function resolveOptions(options: Record<string, unknown>, style: "bun" | "deno",
     engine: engine as EngineChoice,
     http2,
     backplane: resolveBackplane(options.backplane),
+    telemetry,
+    accessLog,
     websocket: options.websocket === undefined || options.websocket === null ? null : resolveWebSocketOptions(options.websocket),
   };
+}
+
+/** An on/off environment variable: "1", "true" or "yes" (any case) is on. */
+function envFlag(value: string | undefined): boolean {
+  return value !== undefined && /^(1|true|yes)$/i.test(value.trim());
+}
+
+/** UWSERVE_ACCESS_LOG: "common", "json", or an on/off flag (on: common). */
+function accessLogFromEnv(value: string | undefined): unknown {
+  if (value === undefined || value === "") return undefined;
+  if (value === "common" || value === "json") return value;
+  return envFlag(value);
 }

@@ -24,6 +24,7 @@ import { offeredProtocols, performUpgrade } from "./websocket/upgrade.js";
 import { ServerWebSocket } from "./websocket/websocket.js";
 import { resolve as resolvePath } from "node:path";
 import { removeUnixPath } from "./transport/unix-socket.js";
+import { RequestObserver } from "./observability/observer.js";
 import { checkWorkersSupported, groupTotal, planGroup, requestReloadAll, requestStopAll, REQUESTS_SLOT, SLOTS_PER_WORKER, startWorkerGroup, WEBSOCKETS_SLOT, WorkerGroup, workerRole } from "./workers/workers.js";
 
 
@@ -54,6 +55,8 @@ export class Server implements ServerLike {
   #handshakes: { sockets: number; deadline: number } | null;
   /** What the pipeline and each request's context see of this server (not public API). */
   readonly #host: DispatchHost;
+  /** Telemetry, the access log and the diagnostics channels. */
+  readonly #observer: RequestObserver;
 
   /** @internal serve() makes servers; its options are validated there. */
   constructor(options: ResolvedOptions) {
@@ -69,6 +72,9 @@ export class Server implements ServerLike {
     this.#refed = true;
     this.#timers = new RequestTimers(options.idleTimeout, engineName === "uws" ? CORE_IDLE_TIMEOUT_S : null);
     this.#host = this.#makeHost(engineName);
+    // Before the engine listens: a missing @opentelemetry/api throws here.
+    this.#observer = new RequestObserver(options, this, engineName);
+    this.#host.observer = this.#observer;
     let resolveStopped!: () => void;
     this.#finished = new Promise<void>((resolve) => {
       resolveStopped = resolve;
@@ -90,6 +96,10 @@ export class Server implements ServerLike {
     }
     this.backplane = serverBackplane(this.#bridge, role?.backplane ?? null, this.#engine.hub.publisher.relay);
     this.#host.hub = this.#engine.hub;
+    this.#observer.scheme = this.#engine.scheme;
+    const webSockets = this.#observer.webSockets;
+    this.#engine.hub.observer = webSockets;
+    this.#engine.hub.publisher.onDelivered = (topic, size, recipients, remote) => webSockets.published(topic, size, recipients, remote);
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
     this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : -1;
@@ -265,6 +275,7 @@ export class Server implements ServerLike {
     // Closing fires the abort of every open request, which settles their contexts.
     this.#engine.closeAll();
     this.#timers.clear();
+    this.#observer.close();
     this.#resolveStopped();
   }
 
@@ -423,6 +434,8 @@ export class Server implements ServerLike {
       watchUpload: (ctx) => timers.watchUpload(ctx),
       refuse: (exchange, status, body) => this.#engine.refuse(exchange, status, body),
       remoteAddress: (exchange) => this.#engine.remoteAddress(exchange),
+      protocolVersion: (exchange) => this.#engine.protocolVersion(exchange),
+      observer: null,
       webSocketHub: () => this.#engine.hub,
     };
   }

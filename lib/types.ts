@@ -1,6 +1,7 @@
 /** Public types of uwserve, named after Bun's (`Serve`, `Server`, `SocketAddress`) and Deno's. */
 import type { CookieMap } from "./core/cookies.js";
 import type { BackplaneStats } from "./backplane/broker.js";
+import type { AccessLogOption } from "./observability/access-log.js";
 import type { BackplaneDriver } from "./backplane/driver.js";
 
 export type { BackplaneStats, BackplaneState } from "./backplane/broker.js";
@@ -70,6 +71,18 @@ export interface CommonServeOptions {
    * uwserve/redis, `natsBackplane()` from uwserve/nats, or a redis:// / nats:// URL). README, Scaling out.
    */
   backplane?: BackplaneDriver | string | null;
+  /**
+   * uwserve: an OpenTelemetry SERVER span per request and the HTTP server metrics, through
+   * `@opentelemetry/api` (an optional peer) and whatever providers the app registered.
+   * Default: UWSERVE_OTEL=1 turns it on. README, Observability.
+   */
+  telemetry?: boolean;
+  /**
+   * uwserve: one line per request, buffered: `true` or "common" (common log format with the
+   * route and the duration), "json" (JSON lines), or `{ format, write }` to send the lines
+   * elsewhere than stdout. Default: UWSERVE_ACCESS_LOG (the CLI's --access-log).
+   */
+  accessLog?: AccessLogOption;
   /** Largest accepted request body in bytes (default 128 MiB); larger gets 413. */
   maxRequestBodySize?: number;
   /** Largest accepted request head in bytes (default 16 KiB, as Node); larger gets 431. */

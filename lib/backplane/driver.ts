@@ -3,8 +3,7 @@
  * as `backplane` (lazy: nothing connects until a server starts with it), their common
  * options, and the helpers that keep credentials out of every message.
  */
-import { createRequire } from "node:module";
-import { invalidOption, optionOutOfRange, uwserveError } from "../errors.js";
+import { invalidOption, optionOutOfRange } from "../errors.js";
 import type { BrokerLink, LinkEvents } from "./broker.js";
 
 const DRIVER = Symbol.for("uwserve.backplane.driver");
@@ -106,20 +105,4 @@ export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) if (secret.length >= 3) out = out.split(secret).join("***");
   return out;
-}
-
-/**
- * Loads an optional peer dependency from the application's point of view, with a coded error
- * naming the package when it is not installed.
- */
-export function loadPeer<T>(name: string, purpose: string): T {
-  const require = createRequire(import.meta.url);
-  try {
-    return require(name) as T;
-  } catch (err) {
-    if ((err as { code?: string }).code === "MODULE_NOT_FOUND" && String((err as Error).message).includes(name)) {
-      throw uwserveError(Error, "UWSERVE_ERR_PEER_MISSING", `uwserve: ${purpose} needs the package "${name}", which is not installed: npm install ${name}`);
-    }
-    throw err;
-  }
 }

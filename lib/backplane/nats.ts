@@ -13,7 +13,8 @@
  */
 import { invalidOption } from "../errors.js";
 import type { BrokerLink, LinkEvents } from "./broker.js";
-import { loadPeer, makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
+import { makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
+import { loadPeer } from "../peer.js";
 
 /** The members of a nats.js connection this driver uses (from `connect()`). */
 export interface NatsConnectionLike {

@@ -10,7 +10,8 @@
  */
 import { invalidOption, uwserveError } from "../errors.js";
 import type { BrokerLink, LinkEvents } from "./broker.js";
-import { loadPeer, makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
+import { makeDriver, reconnectDelay, redactUrl, resolveCommonOptions, scrub, type BackplaneCommonOptions, type BackplaneDriver } from "./driver.js";
+import { loadPeer } from "../peer.js";
 
 /** The members of a node-redis client this driver uses (a client from `createClient()`). */
 export interface RedisClientLike {

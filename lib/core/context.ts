@@ -9,6 +9,7 @@ import { abortServerRequest, type ServerRequest } from "./request.js";
 import type { BackedServerRequest } from "./request-backed.js";
 import type { Handshake } from "../websocket/upgrade.js";
 import type { PendingUpgrade } from "../websocket/deno-websocket.js";
+import type { Observation } from "../observability/observer.js";
 
 /** What a context needs from its server. */
 export interface ContextOwner {
@@ -73,6 +74,12 @@ export class RequestContext implements BodyFlowControl {
   cookies: CookieMap | null;
   /** server.upgrade() refused an invalid handshake: the status to answer if the handler returns nothing (426 or 400). */
   refusedUpgrade: number;
+  /** The status written (0 until the head is out). */
+  status: number;
+  /** Response body bytes handed to the exchange. */
+  bodyBytes: number;
+  /** Telemetry, the access log or a diagnostics channel watches this request (else null). */
+  observation: Observation | null;
   /** Arrow fields so uWS gets the same function object without a bind per call. */
   readonly onAborted: () => void;
   readonly onData: (chunk: ArrayBuffer | Uint8Array, isLast: boolean) => void;
@@ -100,6 +107,9 @@ export class RequestContext implements BodyFlowControl {
     this.pendingUpgrade = null;
     this.cookies = null;
     this.refusedUpgrade = 0;
+    this.status = 0;
+    this.bodyBytes = 0;
+    this.observation = null;
     this.onAborted = () => this.#handleAbort("client disconnected");
     this.onData = (chunk, isLast) => this.#handleData(chunk, isLast);
   }
@@ -239,6 +249,7 @@ export class RequestContext implements BodyFlowControl {
     this.finished = true;
     if (!this.aborted) this.completion?.resolve();
     this.owner.requestFinished(this);
+    this.observation?.finished(this);
   }
 
   /** Deno's `info.completed`. */

@@ -18,6 +18,7 @@ import type { WebSocketHub } from "../websocket/websocket-hub.js";
 import { badResponseError, endHead, TEXT_PLAIN, writeResponse } from "./writer.js";
 import type { Exchange } from "./exchange.js";
 import { isPromiseLike } from "./_promise.js";
+import type { RequestObserver } from "../observability/observer.js";
 
 /** The handlers a request is dispatched with; swapped whole by reload(), kept by in-flight requests. */
 export interface Handlers {
@@ -48,6 +49,10 @@ export interface DispatchHost extends ContextOwner {
   /** Answers a request refused before its handler runs, then closes the connection. */
   refuse(exchange: Exchange, status: string, body: string): void;
   remoteAddress(exchange: Exchange): SocketAddress;
+  /** The request's HTTP version ("1.1", "1.0", "2"). */
+  protocolVersion(exchange: Exchange): string;
+  /** Telemetry, the access log and the diagnostics channel (set once the server exists). */
+  observer: RequestObserver | null;
 }
 
 export class Dispatcher {
@@ -57,6 +62,11 @@ export class Dispatcher {
   constructor(host: DispatchHost, handlers: Handlers) {
     this.#host = host;
     this.handlers = handlers;
+  }
+
+  /** A request now would be watched: engines then keep a static route's headers too. */
+  watching(): boolean {
+    return this.#host.observer!.watching();
   }
 
   /**
@@ -105,20 +115,25 @@ export class Dispatcher {
       }
     }
     const isHead = method === "HEAD";
-    if (target !== null && target.kind === "static" && target.route.ready === null) {
-      // Static: no Request, no context, no handler call; the bytes were prepared at serve().
-      (target as { route: StaticRoute }).route.write(res, isHead, stopping);
-      return;
-    }
-    if (route !== null && target === null && !hasFallback(handlers)) {
-      res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow);
-      endPlain(res, "Method Not Allowed", isHead, stopping);
-      return;
-    }
-    if (route === null && !hasFallback(handlers)) {
-      res.writeStatus("404 Not Found");
-      endPlain(res, "Not Found", isHead, stopping);
-      return;
+    // Watched requests (telemetry, access log, channel) all go through a context below.
+    const observer = host.observer!;
+    const watched = observer.watching();
+    if (!watched) {
+      if (target !== null && target.kind === "static" && target.route.ready === null) {
+        // Static: no Request, no context, no handler call; the bytes were prepared at serve().
+        (target as { route: StaticRoute }).route.write(res, isHead, stopping);
+        return;
+      }
+      if (route !== null && target === null && !hasFallback(handlers)) {
+        res.writeStatus("405 Method Not Allowed").writeHeader("allow", route.allow);
+        endPlain(res, "Method Not Allowed", isHead, stopping);
+        return;
+      }
+      if (route === null && !hasFallback(handlers)) {
+        res.writeStatus("404 Not Found");
+        endPlain(res, "Not Found", isHead, stopping);
+        return;
+      }
     }
 
     const ctx = new RequestContext(res, host, isHead);
@@ -134,9 +149,14 @@ export class Dispatcher {
 
     let result: unknown;
     try {
-      if (target === null) result = this.#callHandler(handlers, request as unknown as Request, ctx);
-      else if (target.kind === "handler") result = target.handler.call(host.publicServer, request as unknown as Request, host.publicServer);
-      else result = target.route.ready!.then(() => target.route.response());
+      if (watched) {
+        const seen = { method, path, query, route: route?.pattern ?? null, rawHeaders, host: head.host, remote: this.#clientAddress(res), protocol: host.protocolVersion(res) };
+        const observation = observer.begin(request as unknown as Request, seen);
+        ctx.observation = observation;
+        result = observation.run(() => this.#call(handlers, route, target, request as unknown as Request, ctx));
+      } else {
+        result = this.#call(handlers, route, target, request as unknown as Request, ctx);
+      }
     } catch (err) {
       this.fail(ctx, handlers, err);
       ctx.corked = false;
@@ -152,6 +172,27 @@ export class Dispatcher {
     }
     this.#respond(ctx, handlers, result);
     ctx.corked = false;
+  }
+
+  /** The handler's answer: the route's handler, a static route's Response, the fallback, 404 or 405. */
+  #call(handlers: Handlers, route: Route | null, target: RouteTarget | null, request: Request, ctx: RequestContext): unknown {
+    const host = this.#host;
+    if (target !== null) {
+      if (target.kind === "handler") return target.handler.call(host.publicServer, request, host.publicServer);
+      const ready = target.route.ready;
+      return ready === null ? target.route.response() : ready.then(() => target.route.response());
+    }
+    if (hasFallback(handlers)) return this.#callHandler(handlers, request, ctx);
+    // Only a watched request gets here without a handler (the others were answered above):
+    // the same bytes as endPlain's (no content-type).
+    return route !== null
+      ? new UwsResponse(METHOD_NOT_ALLOWED_BODY, { status: 405, headers: { allow: route.allow } })
+      : new UwsResponse(NOT_FOUND_BODY, { status: 404 });
+  }
+
+  /** The client's address for telemetry ("" on a unix socket). */
+  #clientAddress(res: Exchange): string {
+    return this.#host.unixPath !== null ? "" : this.#host.remoteAddress(res).address;
   }
 
   /** Runs the handler without the network, as Bun's `server.fetch()`; routes apply too. */
@@ -209,6 +250,7 @@ export class Dispatcher {
 
   /** A handler threw or rejected, or its Response couldn't be written. */
   fail(ctx: RequestContext, handlers: Handlers, err: unknown): void {
+    ctx.observation?.failed(err);
     if ((err as { afterHeaders?: boolean } | null)?.afterHeaders === true) {
       // The body failed after the head went out: the writer cut the connection (the client
       // sees a truncated response). The error hook observes it; what it returns can't be sent.
@@ -316,6 +358,9 @@ export class Dispatcher {
     };
   }
 }
+
+const NOT_FOUND_BODY = new TextEncoder().encode("Not Found");
+const METHOD_NOT_ALLOWED_BODY = new TextEncoder().encode("Method Not Allowed");
 
 /** Ends one of uwserve's own short answers (404, 405); a HEAD gets the head only (H5). */
 function endPlain(res: Exchange, body: string, isHead: boolean, close: boolean): void {

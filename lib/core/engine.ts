@@ -25,6 +25,8 @@ export interface Engine {
   /** Answers a request refused before its handler runs, then closes the connection. */
   refuse(exchange: Exchange, status: string, body: string): void;
   remoteAddress(exchange: Exchange): SocketAddress;
+  /** The request's HTTP version: "1.1", "1.0", "2". */
+  protocolVersion(exchange: Exchange): string;
   /** Stops accepting connections; open ones stay. */
   stopListening(): void;
   /** Closes every connection at once. */

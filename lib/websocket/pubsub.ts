@@ -64,9 +64,12 @@ export class TopicPublisher {
   #congestedWaiting: boolean;
   /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
   readonly relay: Backplane | null;
+  /** Told of every publish delivered here (telemetry, diagnostics channel); null when nobody listens. */
+  onDelivered: ((topic: string, size: number, recipients: number, remote: boolean) => void) | null;
 
   constructor(app: TopicTree, limit: number, publishToSelf: boolean, relay: Backplane | null = null) {
     this.relay = relay;
+    this.onDelivered = null;
     this.#app = app;
     this.#limit = limit;
     this.#publishToSelf = publishToSelf;
@@ -106,6 +109,7 @@ export class TopicPublisher {
       if (recipients <= 0) status = relayed > 0 ? bytes : 0;
     }
     if (relayed < 0) status = -1;
+    if (this.onDelivered !== null && recipients > 0) this.onDelivered(topic, bytes, recipients, false);
     // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
     // Once anything is queued, every publish queues behind it (also from outside a callback,
     // such as an async handler's continuation) so publish order holds.
@@ -129,9 +133,14 @@ export class TopicPublisher {
   deliverRemote(topic: string, payload: string | Uint8Array, isBinary: boolean, compress: boolean): void {
     if (this.#closed) return;
     const key = coreText(topic);
+    let dropped = 0;
     if (this.congested.size > 0) {
       // The hub lends its bytes for this call only: the hook gets its own copy.
-      this.#dropForCongested(key, topic, () => (typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8")), null);
+      dropped = this.#dropForCongested(key, topic, () => (typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8")), null);
+    }
+    if (this.onDelivered !== null) {
+      const recipients = this.#app.numSubscribers(key) - dropped;
+      if (recipients > 0) this.onDelivered(topic, typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength, recipients, true);
     }
     const message = typeof payload === "string" ? coreText(payload) : payload;
     if (this.#queue.length > 0) {

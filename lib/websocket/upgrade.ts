@@ -81,6 +81,7 @@ export function performUpgrade(
   }
   ctx.responded = true;
   ctx.upgraded = true;
+  ctx.status = 101;
   ctx.run(() => hub.transport.accept(ctx, socket, extra, protocol));
   ctx.finish();
 }

@@ -11,6 +11,7 @@ import type { ResolvedWebSocketOptions } from "./websocket-options.js";
 import type { Backplane } from "./backplane.js";
 import { isPromiseLike } from "../core/_promise.js";
 import type { Connection, WebSocketTransport } from "./connection.js";
+import type { WebSocketObserver } from "../observability/ws-observer.js";
 import { coreText } from "../engines/uws/core-bytes.js";
 import { checkTopic, copyBytes, KEEPALIVE_PING_MS, textDecoder, toBinaryType, OPEN, type ServerWebSocket } from "./websocket.js";
 
@@ -27,6 +28,8 @@ export class WebSocketHub {
   onIdle: (() => void) | null;
   /** Told the number of open sockets whenever it changes (shared counters of `--workers`). */
   onCount: ((open: number) => void) | null;
+  /** Telemetry and the diagnostics channels (set by the server). */
+  observer: WebSocketObserver | null;
   readonly transport: WebSocketTransport;
   #keepalive: ReturnType<typeof setInterval> | null;
 
@@ -37,6 +40,7 @@ export class WebSocketHub {
     this.open = new Set();
     this.onIdle = null;
     this.onCount = null;
+    this.observer = null;
     this.#keepalive = null;
   }
 
@@ -90,6 +94,7 @@ export class WebSocketHub {
     socket.attach(native, remoteAddress);
     this.open.add(socket);
     this.onCount?.(this.open.size);
+    this.observer?.opened(socket);
     if (this.options.sendPings && this.#keepalive === null) this.#startKeepalive();
     const listener = socket.listener;
     const open = this.options.open;
@@ -110,6 +115,7 @@ export class WebSocketHub {
       return;
     }
     socket.active = true;
+    if (this.observer?.counting === true) this.observer.received();
     const listener = socket.listener;
     this.#enter();
     try {
@@ -215,6 +221,7 @@ export class WebSocketHub {
     }
     this.open.delete(socket);
     this.onCount?.(this.open.size);
+    this.observer?.closed(socket, code, reason);
     this.publisher.forget(socket);
     try {
       if (socket.listener !== null) socket.listener.onClose(code, reason);
@@ -229,6 +236,7 @@ export class WebSocketHub {
   }
 
   onDropped(socket: ServerWebSocket<unknown>, data: WebSocketData, topic: string | null): void {
+    this.observer?.dropped(socket, topic);
     if (this.options.closeOnBackpressureLimit) socket.terminate();
     const hook = this.options.dropped;
     if (hook === null) return;

@@ -114,6 +114,7 @@ export class ServerWebSocket<T = undefined> implements ServerWebSocketType<T>, S
     if (native === null || this.#state !== OPEN) return 0;
     const message = toMessage(data);
     const status = native.send(message, isBinary, compress);
+    if (status !== SEND_DROPPED && this.#hub.observer?.counting === true) this.#hub.observer.sent();
     if (status === SEND_SUCCESS) return typeof message === "string" ? Buffer.byteLength(message) : message.byteLength;
     if (status === SEND_BACKPRESSURE) {
       this.#hub.publisher.congested.add(this);

@@ -51,10 +51,10 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
   } else if (body !== null && (typeof body === "string" ? body.length : body.byteLength) >= LARGE_BODY_BYTES) {
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
     if (!sendWithTryEnd(ctx, bytes, bytes.byteLength, () => ctx.finish())) return;
-  } else if (close) {
-    res.end(typeof body === "string" ? coreText(body) : (body ?? ""), true);
   } else {
-    res.end(typeof body === "string" ? coreText(body) : (body ?? undefined));
+    if (body !== null) ctx.bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    if (close) res.end(typeof body === "string" ? coreText(body) : (body ?? ""), true);
+    else res.end(typeof body === "string" ? coreText(body) : (body ?? undefined));
   }
   ctx.finish();
 }
@@ -96,6 +96,7 @@ function sendBytes(ctx: RequestContext, head: Head, body: string | Uint8Array | 
 export function sendWithTryEnd(ctx: RequestContext, data: Uint8Array, total: number, drained: () => void): boolean {
   const res = ctx.res;
   const start = res.getWriteOffset();
+  ctx.bodyBytes += data.byteLength;
   const [ok, done] = res.tryEnd(data, total);
   if (ok || done) return true;
   res.onWritable((offset) => {

@@ -116,6 +116,7 @@ function addCheckedHeader(head: Head, lower: string, value: string): void {
 }
 
 export function writeHead(ctx: RequestContext, head: Head, defaultType: string | null): void {
+  ctx.status = head.status;
   const res = ctx.res;
   // uWS writes "200 OK" itself when no status was written: one native call fewer per request.
   if (head.status !== 200 || head.statusText !== "") {

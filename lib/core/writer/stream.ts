@@ -115,8 +115,9 @@ export async function writeStream(
       }
       if (total >= 0) {
         sendKnownLength(data);
-      } else if (!res.write(data)) {
-        waitWritable();
+      } else {
+        ctx.bodyBytes += data.byteLength;
+        if (!res.write(data)) waitWritable();
       }
     });
     sent += data.byteLength;

@@ -163,7 +163,7 @@ export class NodeEngine implements Engine {
     const method = req.method ?? "GET";
     const { route, params } = routeInJs(handlers.routes, needsNormalizing(path) ? normalizePath(path) : path);
     const routeTarget = route !== null ? targetFor(route, method) : null;
-    const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null;
+    const isStatic = routeTarget !== null && routeTarget.kind === "static" && routeTarget.route.ready === null && !this.#dispatcher.watching();
     const lineBytes = method.length + target.length + 12;
     const head = h2
       ? scanH2Headers(req.rawHeaders, lineBytes, !isStatic, !(req as Http2ServerRequest).stream.endAfterHeaders)
@@ -196,6 +196,11 @@ export class NodeEngine implements Engine {
     // HTTP/2 answers the one stream; the connection's other streams are not affected.
     if (req.httpVersionMajor !== 2) refusedConnections.add(req.socket);
     exchange.writeStatus(status).end(body, true);
+  }
+
+  protocolVersion(exchange: Exchange): string {
+    const req = (exchange as NodeExchange).req;
+    return req.httpVersionMajor === 2 ? "2" : req.httpVersion;
   }
 
   remoteAddress(exchange: Exchange): SocketAddress {

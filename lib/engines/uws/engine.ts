@@ -255,7 +255,7 @@ export class UwsEngine implements Engine {
     }
     const target = route !== null ? targetFor(route, method) : null;
     // A ready static route needs no Request: its headers are only checked, not kept.
-    const isStatic = target !== null && target.kind === "static" && target.route.ready === null;
+    const isStatic = target !== null && target.kind === "static" && target.route.ready === null && !this.#dispatcher.watching();
     const query = req.getQuery() ?? "";
     const head = scanHead(req, method.length + path.length + query.length + 12, !isStatic);
     if (decodeParams && target !== null) {
@@ -288,6 +288,14 @@ export class UwsEngine implements Engine {
   /** The client's address (the core doesn't expose its port). */
   remoteAddress(res: Exchange): SocketAddress {
     return uwsSocketAddress((res as HttpResponse).getRemoteAddressAsText());
+  }
+
+  /**
+   * The core's HttpRequest has no version getter. Node 20's core answers anything but
+   * HTTP/1.1 with 505 itself; the newer core also serves HTTP/1.0, which is reported as 1.1.
+   */
+  protocolVersion(): string {
+    return "1.1";
   }
 }
 
