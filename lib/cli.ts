@@ -40,6 +40,11 @@ Options:
                      redis://[user:pass@]host:6379, rediss:// (TLS), nats://host:4222
                      or tls:// (needs the package redis or @nats-io/transport-node;
                      same as backplane: URL in the export)
+      --access-log[=F]  one line per request on stdout, buffered: common (the
+                     default: common log format plus route and milliseconds) or
+                     json; same as UWSERVE_ACCESS_LOG=F
+      --telemetry    OpenTelemetry spans and metrics through @opentelemetry/api
+                     (register the SDK with node --import); same as UWSERVE_OTEL=1
   -h, --help         show this help
   -v, --version      print the version
 
@@ -56,7 +61,7 @@ fetch, error and routes (in every worker), keeping connections open.
 const APP_OPTION_KEYS = [
   "fetch", "routes", "static", "error", "websocket", "port", "hostname", "unix", "tls", "idleTimeout",
   "maxRequestBodySize", "compression", "automaticCompression", "workers", "development", "reusePort", "maxHeaderSize", "id", "onListen",
-  "backplane",
+  "backplane", "telemetry", "accessLog",
 ];
 // How long a forced stop (second signal) may take before the process exits anyway.
 const FORCE_STOP_DEADLINE_MS = 2000;
@@ -69,6 +74,8 @@ interface RunArgs {
   workers?: string;
   engine?: string;
   backplane?: string;
+  accessLog?: "common" | "json";
+  telemetry?: boolean;
   entryArgs: string[];
 }
 
@@ -159,6 +166,17 @@ function parseArgs(argv: string[]): Command {
       case "--compression":
         if (inline !== undefined) throw new UsageError("--compression takes no value");
         run.compression = true;
+        break;
+      case "--access-log": {
+        // The format is optional: --access-log, --access-log=json, --access-log json.
+        const format = inline ?? (argv[i + 1] === "common" || argv[i + 1] === "json" ? argv[++i] : "common");
+        if (format !== "common" && format !== "json") throw new UsageError(`--access-log must be common or json, not ${JSON.stringify(format)}`);
+        run.accessLog = format;
+        break;
+      }
+      case "--telemetry":
+        if (inline !== undefined) throw new UsageError("--telemetry takes no value");
+        run.telemetry = true;
         break;
       case "--":
         run.entryArgs = argv.slice(i + 1);
@@ -331,6 +349,9 @@ async function run(args: RunArgs): Promise<void> {
   process.argv = [process.argv[0], path, ...args.entryArgs];
   // The process is the CLI's: its engine choice is the process default (workers inherit it).
   if (args.engine !== undefined) process.env.UWSERVE_ENGINE = args.engine;
+  // So are the access log and telemetry: an entry that calls serve() itself gets them too.
+  if (args.accessLog !== undefined) process.env.UWSERVE_ACCESS_LOG = args.accessLog;
+  if (args.telemetry === true) process.env.UWSERVE_OTEL = "1";
   let module: Record<string, unknown>;
   try {
     module = await importEntry(path);
