@@ -5,7 +5,9 @@
  */
 import { coreUnavailable, glibcVersion } from "./engines/uws/uws.js";
 import { defaultEngineChoice, fastPathHint, NODE_SHARES_PORTS, shortReason } from "./engines/select.js";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { loadNative } from "./transport/native.js";
 
 /** The report's lines, each "label  text". */
@@ -51,14 +53,31 @@ export function doctorReport(version: string): string[] {
     return `${kind} ${version === null ? `(npm install ${name})` : `(${name} ${version})`}`;
   });
   lines.push(row("backplane", peers.join(", ")));
+  const otel = peerVersion("@opentelemetry/api");
+  lines.push(row("telemetry", otel === null ? "telemetry: true needs @opentelemetry/api (npm install @opentelemetry/api)" : `@opentelemetry/api ${otel}: telemetry: true / UWSERVE_OTEL=1 / --telemetry`));
   return lines;
 }
 
 /** The installed version of an optional peer, as uwserve would load it, else null. */
 function peerVersion(name: string): string | null {
+  const require = createRequire(import.meta.url);
   try {
-    return (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
+    return (require(`${name}/package.json`) as { version: string }).version;
   } catch {
+    // A package whose "exports" hide package.json: from its entry up to its folder.
+    try {
+      let dir = dirname(require.resolve(name));
+      while (dir !== dirname(dir)) {
+        const manifest = join(dir, "package.json");
+        if (existsSync(manifest)) {
+          const parsed = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version: string };
+          if (parsed.name === name) return parsed.version;
+        }
+        dir = dirname(dir);
+      }
+    } catch {
+      // not installed
+    }
     return null;
   }
 }

@@ -147,6 +147,7 @@ describe("uwserve doctor", () => {
     expect(stdout).toMatch(/^addon +uwserve_native loads/m);
     // The backplane peers installed here (devDependencies of this checkout).
     expect(stdout).toMatch(/^backplane +redis \(redis \d+\.\d+\.\d+\), nats \(@nats-io\/transport-node \d+\.\d+\.\d+\)$/m);
+    expect(stdout).toMatch(/^telemetry +@opentelemetry\/api \d+\.\d+\.\d+: telemetry: true/m);
   });
 
   it("a tree without the built addon says so, with the paths it tried and how to build it", { timeout: TEST_TIMEOUT_MS }, async () => {
@@ -320,6 +321,30 @@ describe("uwserve errors (exit code 1)", () => {
     const trailing = await runCli([join(fixtures, "hello.mjs"), "--port"]);
     expect(trailing.code).toBe(1);
     expect(trailing.stderr).toContain("--port needs a value");
+  });
+
+  it("--access-log writes one common-log line per request to stdout; --access-log json a JSON line; a bad format is refused", { timeout: TEST_TIMEOUT_MS }, async () => {
+    for (const [args, check] of [
+      [["--access-log"], (line: string) => expect(line).toMatch(/^127\.0\.0\.1 - - \[[^\]]+\] "GET \/logged\?q=1 HTTP\/1\.1" 200 13 "-" \d+\.\d{3}$/)],
+      [["--access-log", "json"], (line: string) => expect(JSON.parse(line)).toMatchObject({ method: "GET", path: "/logged", query: "q=1", status: 200, bytes: 13, route: null })],
+    ] as const) {
+      const cli = startCli([...args, "--port", "0", join(fixtures, "hello.mjs")]);
+      const url = await withDeadline(cli.url, "the listening line");
+      expect(await (await get(new URL("/logged?q=1", url))).text()).toBe("hello /logged");
+      await withDeadline(
+        (async () => {
+          while (!cli.stdout().includes("/logged")) await new Promise((r) => setTimeout(r, 20));
+        })(),
+        "the access line",
+      );
+      const line = cli.stdout().split("\n").find((l) => l.includes("/logged"))!;
+      check(line);
+      cli.child.kill("SIGINT");
+      expect((await withDeadline(cli.exited, "exit")).code).toBe(0);
+    }
+    const bad = await runCli(["--access-log=xml", join(fixtures, "hello.mjs")]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--access-log must be common or json, not "xml"');
   });
 
   it("rejects unknown flags", { timeout: TEST_TIMEOUT_MS }, async () => {

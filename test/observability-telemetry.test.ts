@@ -1,12 +1,17 @@
 // serve({ telemetry: true }) with the OpenTelemetry SDK registered as an app registers it:
 // spans and metrics read back from in-memory exporters, field by field, on either engine.
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { Response, type Server } from "../dist/index.js";
 import { pointWith, registerOtel } from "./helpers/otel.js";
 import { start, trackServers, waitFor } from "./helpers/server.js";
 import { connectWs } from "./helpers/ws.js";
+import { ROOT } from "./helpers/workers.js";
 
 const otel = registerOtel();
 const track = trackServers();
@@ -221,5 +226,52 @@ describe("telemetry: metrics", () => {
     expect(await sum("uwserve.websocket.connections")).toBe(0);
     // The upgrade request is a span with status 101.
     expect(otel.ended("GET").map((s) => s.attributes["http.response.status_code"])).toEqual([101, 101]);
+  });
+});
+
+describe("telemetry: turning it on", () => {
+  it("UWSERVE_OTEL=1 is the default; telemetry: false wins over it; a non-boolean is a coded error", async () => {
+    const saved = process.env.UWSERVE_OTEL;
+    process.env.UWSERVE_OTEL = "1";
+    try {
+      const on = track(start({ fetch: () => new Response("on") }));
+      const off = track(start({ telemetry: false, fetch: () => new Response("off") }));
+      await (await fetch(`http://127.0.0.1:${on.port}/env`)).text();
+      await (await fetch(`http://127.0.0.1:${off.port}/not-traced`)).text();
+      await waitFor(() => otel.ended("GET").length === 1, 2000, "the span");
+      await new Promise((r) => setTimeout(r, 50));
+      expect(otel.ended().map((s) => s.attributes["url.path"])).toEqual(["/env"]);
+    } finally {
+      if (saved === undefined) delete process.env.UWSERVE_OTEL;
+      else process.env.UWSERVE_OTEL = saved;
+    }
+    expect(() => start({ telemetry: "yes", fetch: () => new Response("x") })).toThrow(expect.objectContaining({ code: "UWSERVE_ERR_INVALID_OPTION" }));
+  });
+
+  it("without @opentelemetry/api installed, telemetry: true throws UWSERVE_ERR_PEER_MISSING naming the package", () => {
+    // An app whose node_modules holds uwserve and its dependencies, but not the API.
+    const app = mkdtempSync(join(tmpdir(), "uwserve-otel-peer-"));
+    try {
+      const modules = join(app, "node_modules");
+      mkdirSync(join(modules, "uwserve"), { recursive: true });
+      cpSync(join(ROOT, "dist"), join(modules, "uwserve", "dist"), { recursive: true });
+      cpSync(join(ROOT, "package.json"), join(modules, "uwserve", "package.json"));
+      if (existsSync(join(ROOT, "build"))) cpSync(join(ROOT, "build"), join(modules, "uwserve", "build"), { recursive: true });
+      for (const name of readdirSync(join(ROOT, "node_modules"))) {
+        if (name !== "@opentelemetry" && name !== "uwserve" && !name.startsWith(".")) symlinkSync(join(ROOT, "node_modules", name), join(modules, name));
+      }
+      writeFileSync(join(app, "main.mjs"), `
+        const { serve } = await import("uwserve");
+        try { serve({ port: 0, telemetry: true, fetch: () => new Response("x") }); console.log("no error"); process.exit(0); }
+        catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+      `);
+      const run = spawnSync(process.execPath, ["main.mjs"], { cwd: app, encoding: "utf8", timeout: 10_000 });
+      const result = JSON.parse(run.stdout.trim()) as { code: string; message: string };
+      expect(result.code).toBe("UWSERVE_ERR_PEER_MISSING");
+      expect(result.message).toContain("npm install @opentelemetry/api");
+      expect(run.status).toBe(0);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });
