@@ -39,6 +39,7 @@ const HELP = `Usage: node bench/run.mjs [options]     (or: npm run bench -- [opt
 
 Servers:   raw-uws, raw-uws-global-response, uwserve, uwserve-global, uwserve-node (the node engine),
            uwserve-ref (another build, BENCH_REF_DIST=<its dist/index.js>, for A/B runs),
+           uwserve-otel (telemetry on, the OpenTelemetry SDK exporting nowhere; only when named in --only),
            node-http, hono-node, srvx-node, bun, deno,
            uwserve-workers-1, uwserve-workers-2 (uwserve.mjs's server through the CLI with --workers 1 / 2;
            only when named in --only; --workers 2 runs on cores 0-1 and shares core 1 with the load generator)
@@ -116,6 +117,7 @@ function serverTable() {
     { name: "uwserve-global", ...node("uwserve-global.mjs"), skip: dist ? null : noDist },
     { name: "uwserve-node", ...node("uwserve-node.mjs"), skip: dist ? null : noDist },
     { name: "uwserve-ref", ...node("uwserve-ref.mjs"), skip: process.env.BENCH_REF_DIST ? null : "BENCH_REF_DIST not set" },
+    { name: "uwserve-otel", ...node("uwserve-otel.mjs"), skip: dist ? null : noDist, optional: true },
     { name: "node-http", ...node("node-http.mjs") },
     { name: "hono-node", ...node("hono-node.mjs") },
     { name: "srvx-node", ...node("srvx-node.mjs") },

@@ -5,7 +5,6 @@
  * request-time error policy (`error` hook, development page, 500). `server.fetch()` runs the
  * same routing and error policy without the network.
  */
-import { developmentErrorPage, PRODUCTION_ERROR_BODY } from "./_error_page.js";
 import type { HeadScan } from "./_head.js";
 import { RequestContext, type ContextOwner } from "./context.js";
 import { createServerRequest, NO_PARAMS } from "./request.js";
@@ -15,7 +14,8 @@ import type { StaticRoute } from "./static-route.js";
 import type { DenoHandler, ErrorHandler, FetchHandler, ServeHandlerInfo, ServerLike, SocketAddress, UnixAddr } from "../types.js";
 import { performUpgrade, type Handshake } from "../websocket/upgrade.js";
 import type { WebSocketHub } from "../websocket/websocket-hub.js";
-import { badResponseError, endHead, TEXT_PLAIN, writeResponse } from "./writer.js";
+import { badResponseError, writeResponse } from "./writer.js";
+import { endPlain, internalErrorResponse, isSendable, METHOD_NOT_ALLOWED_BODY, NOT_FOUND_BODY, refusedUpgradeResponse } from "./own-responses.js";
 import type { Exchange } from "./exchange.js";
 import { isPromiseLike } from "./_promise.js";
 import type { RequestObserver } from "../observability/observer.js";
@@ -150,7 +150,7 @@ export class Dispatcher {
     let result: unknown;
     try {
       if (watched) {
-        const seen = { method, path, query, route: route?.pattern ?? null, rawHeaders, host: head.host, remote: this.#clientAddress(res), protocol: host.protocolVersion(res) };
+        const seen = { method, path, query, route: route?.pattern ?? null, rawHeaders, host: head.host, remote: observer.wantsClientAddress ? this.#clientAddress(res) : "", protocol: host.protocolVersion(res) };
         const observation = observer.begin(request as unknown as Request, seen);
         ctx.observation = observation;
         result = observation.run(() => this.#call(handlers, route, target, request as unknown as Request, ctx));
@@ -359,15 +359,6 @@ export class Dispatcher {
   }
 }
 
-const NOT_FOUND_BODY = new TextEncoder().encode("Not Found");
-const METHOD_NOT_ALLOWED_BODY = new TextEncoder().encode("Method Not Allowed");
-
-/** Ends one of uwserve's own short answers (404, 405); a HEAD gets the head only (H5). */
-function endPlain(res: Exchange, body: string, isHead: boolean, close: boolean): void {
-  if (isHead) endHead(res, body.length, close);
-  else res.end(body, close);
-}
-
 /** The target for `method`: the route's own, GET's for HEAD (sent without a body), or null. */
 export function targetFor(route: Route, method: string): RouteTarget | null {
   if (route.all !== null) return route.all;
@@ -398,31 +389,3 @@ export function compileRouteOptions(routes: unknown, statics: unknown): RouteTab
   return compileRoutes({ ...(statics as object), ...(routes as object) });
 }
 
-/**
- * What a refused WebSocket handshake gets when the handler answers nothing after
- * server.upgrade() returned false: a 426 naming the version this server speaks (RFC 6455 §4.4),
- * or a 400 for a handshake that is malformed otherwise.
- */
-function refusedUpgradeResponse(status: number): Response {
-  return status === 426
-    ? new UwsResponse("Upgrade Required: this server speaks WebSocket version 13", { status, headers: { "sec-websocket-version": "13" } })
-    : new UwsResponse("Bad Request: invalid WebSocket handshake", { status });
-}
-
-/** uwserve's own 500: the error page when `readable` (development), else a body without internals. */
-function internalErrorResponse(err: unknown, readable: boolean): Response {
-  const page = readable ? developmentErrorPage(err) : null;
-  return new UwsResponse(page ? page.body : PRODUCTION_ERROR_BODY, {
-    status: 500,
-    headers: { "content-type": page ? page.type : TEXT_PLAIN },
-  });
-}
-
-function isSendable(value: unknown): boolean {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Response).status === "number" &&
-    typeof (value as Response).headers === "object"
-  );
-}

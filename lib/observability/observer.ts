@@ -4,12 +4,12 @@
  * unless one of them is on: then nothing below runs); a watched request gets an Observation
  * that runs its handler in the trace context and reports its end once.
  */
-import type * as Api from "@opentelemetry/api";
 import type { RequestContext } from "../core/context.js";
 import type { ServerLike } from "../types.js";
 import { AccessLog, type ResolvedAccessLog } from "./access-log.js";
 import { requestChannel, requestsObserved, type RequestChannelMessage } from "./channels.js";
-import { conventionMethod, Telemetry } from "./telemetry.js";
+import { Telemetry } from "./telemetry.js";
+import { header, RequestSpan } from "./request-span.js";
 import { WebSocketObserver } from "./ws-observer.js";
 
 /** What a watched request is, copied synchronously while the engine's request is valid. */
@@ -23,7 +23,7 @@ export interface ObservedRequest {
   rawHeaders: readonly string[];
   /** The Host header ("" when none). */
   host: string;
-  /** The client's address ("" for a unix socket). */
+  /** The client's address ("" for a unix socket, or when only the diagnostics channel watches). */
   remote: string;
   /** "1.1", "1.0", "2". */
   protocol: string;
@@ -34,6 +34,11 @@ export class RequestObserver {
   readonly accessLog: AccessLog | null;
   readonly webSockets: WebSocketObserver;
   readonly #always: boolean;
+  /**
+   * Telemetry or the access log reports the client's address. Only they look it up: the uWS
+   * core's lookup costs about 1 µs per request.
+   */
+  readonly wantsClientAddress: boolean;
   readonly #server: ServerLike;
   readonly #engine: "uws" | "node";
   /** The engine's ("https" under TLS); set once the engine exists. */
@@ -43,6 +48,7 @@ export class RequestObserver {
     this.telemetry = options.telemetry ? new Telemetry() : null;
     this.accessLog = options.accessLog !== null ? new AccessLog(options.accessLog) : null;
     this.#always = this.telemetry !== null || this.accessLog !== null;
+    this.wantsClientAddress = this.#always;
     this.#server = server;
     this.#engine = engine;
     this.scheme = "http";
@@ -56,26 +62,6 @@ export class RequestObserver {
 
   begin(request: Request, seen: ObservedRequest): Observation {
     return new Observation(this, request, seen);
-  }
-
-  /** Attributes of the span and of the metrics, from what came in. */
-  startAttributes(seen: ObservedRequest): { span: Api.Attributes; metric: Api.Attributes; active: Api.Attributes } {
-    const method = conventionMethod(seen.method);
-    const { address, port } = splitHost(seen.host, this.scheme === "https" ? 443 : 80);
-    const active: Api.Attributes = { "http.request.method": method, "url.scheme": this.scheme };
-    const metric: Api.Attributes = { ...active, "network.protocol.version": seen.protocol };
-    if (seen.route !== null) metric["http.route"] = seen.route;
-    const span: Api.Attributes = { ...metric, "url.path": seen.path };
-    if (method === "_OTHER") span["http.request.method_original"] = seen.method;
-    if (seen.query !== "") span["url.query"] = seen.query;
-    if (address !== "") {
-      span["server.address"] = address;
-      span["server.port"] = port;
-    }
-    if (seen.remote !== "") span["client.address"] = seen.remote;
-    const agent = header(seen.rawHeaders, "user-agent");
-    if (agent !== undefined) span["user_agent.original"] = agent;
-    return { span, metric, active };
   }
 
   get server(): ServerLike {
@@ -96,10 +82,7 @@ export class Observation {
   readonly #seen: ObservedRequest;
   readonly #start: number;
   readonly #message: RequestChannelMessage | null;
-  readonly #span: Api.Span | null;
-  readonly #context: Api.Context | null;
-  readonly #metric: Api.Attributes | null;
-  readonly #active: Api.Attributes | null;
+  readonly #span: RequestSpan | null;
   #error: unknown;
   #failed: boolean;
   #ended: boolean;
@@ -114,28 +97,15 @@ export class Observation {
     this.#message = requestsObserved()
       ? { request, server: observer.server, engine: observer.engine, route: seen.route, status: 0, requestBodySize: 0, responseBodySize: 0, aborted: false, duration: 0 }
       : null;
-    const telemetry = observer.telemetry;
-    if (telemetry === null) {
-      this.#span = this.#context = this.#metric = this.#active = null;
-      return;
-    }
-    const attributes = observer.startAttributes(seen);
-    const method = attributes.active["http.request.method"] as string;
-    const name = method === "_OTHER" ? "HTTP" : seen.route !== null ? `${method} ${seen.route}` : method;
-    const parent = telemetry.extract(seen.rawHeaders);
-    this.#span = telemetry.startServerSpan(name, attributes.span, parent);
-    this.#context = telemetry.api.trace.setSpan(parent, this.#span);
-    this.#metric = attributes.metric;
-    this.#active = attributes.active;
-    telemetry.http.active.add(1, this.#active);
+    this.#span = observer.telemetry !== null ? new RequestSpan(observer.telemetry, seen, observer.scheme) : null;
   }
 
   /** Runs the handler with the request's span active and the channel's stores entered. */
   run<T>(fn: () => T): T {
     const message = this.#message;
     const inStores = message !== null ? () => requestChannel.start.runStores(message, fn) : fn;
-    const context = this.#context;
-    return context !== null ? this.#observer.telemetry!.api.context.with(context, inStores) : inStores();
+    const span = this.#span;
+    return span !== null ? this.#observer.telemetry!.api.context.with(span.context, inStores) : inStores();
   }
 
   /** The handler threw or rejected, or the body failed: reported once (the first error). */
@@ -143,7 +113,7 @@ export class Observation {
     if (this.#failed || this.#ended) return;
     this.#failed = true;
     this.#error = err;
-    if (this.#span !== null) this.#span.recordException(err instanceof Error ? err : String(err));
+    this.#span?.failed(err);
     const message = this.#message;
     if (message !== null) {
       message.error = err;
@@ -173,27 +143,7 @@ export class Observation {
       duration,
       userAgent: header(seen.rawHeaders, "user-agent"),
     });
-    const span = this.#span;
-    if (span !== null) {
-      const telemetry = this.#observer.telemetry!;
-      const metric = this.#metric!;
-      // error.type: "aborted" for a client that left before the response was complete, else
-      // the status of a 5xx (4xx is the client's error, not the server's).
-      const errorType = aborted ? "aborted" : status >= 500 ? String(status) : null;
-      if (status !== 0) metric["http.response.status_code"] = status;
-      if (errorType !== null) metric["error.type"] = errorType;
-      span.setAttributes(metric);
-      if (errorType !== null) {
-        const reason = aborted ? "client disconnected" : this.#failed && this.#error instanceof Error ? this.#error.message : undefined;
-        span.setStatus({ code: telemetry.api.SpanStatusCode.ERROR, message: reason });
-      }
-      span.end();
-      const http = telemetry.http;
-      http.active.add(-1, this.#active!);
-      http.duration.record(duration / 1000, metric);
-      http.requestSize.record(requestBytes, metric);
-      http.responseSize.record(responseBytes, metric);
-    }
+    this.#span?.finished(status, aborted, duration / 1000, requestBytes, responseBytes, this.#error);
     const message = this.#message;
     if (message !== null) {
       message.status = status;
@@ -204,20 +154,4 @@ export class Observation {
       requestChannel.end.publish(message);
     }
   }
-}
-
-/** The first value of `name` (lower case) in a flat header list. */
-function header(rawHeaders: readonly string[], name: string): string | undefined {
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i] === name) return rawHeaders[i + 1];
-  return undefined;
-}
-
-/** "example.com:8080" → address and port; "[::1]:3000" → "::1"; no port: the scheme's. */
-export function splitHost(host: string, defaultPort: number): { address: string; port: number } {
-  if (host === "") return { address: "", port: defaultPort };
-  const close = host.startsWith("[") ? host.indexOf("]") : -1;
-  const colon = host.indexOf(":", close === -1 ? 0 : close);
-  const address = close !== -1 ? host.slice(1, close) : colon === -1 ? host : host.slice(0, colon);
-  const port = colon === -1 ? defaultPort : Number(host.slice(colon + 1));
-  return { address, port: Number.isInteger(port) && port > 0 && port < 65536 ? port : defaultPort };
 }

@@ -38,9 +38,14 @@ const RAW_HEADERS_GETTER: Api.TextMapGetter<readonly string[]> = {
 
 export interface HttpInstruments {
   readonly duration: Api.Histogram;
-  readonly active: Api.UpDownCounter;
   readonly requestSize: Api.Histogram;
   readonly responseSize: Api.Histogram;
+}
+
+/** Requests in flight with one method and scheme: http.server.active_requests reads `count`. */
+export interface ActiveRequests {
+  readonly attributes: Api.Attributes;
+  count: number;
 }
 
 export interface WebSocketInstruments {
@@ -50,6 +55,16 @@ export interface WebSocketInstruments {
   readonly deliveries: Api.Counter;
   readonly drops: Api.Counter;
 }
+
+/**
+ * Requests in flight in this thread, by method and scheme, over all its servers (the metric has
+ * no per-server attribute). An observable instrument reads them when metrics are collected:
+ * a +1 and a -1 record per request, each hashing its attributes, would cost more than the
+ * request's other measurements together.
+ */
+const ACTIVE = new Map<string, ActiveRequests>();
+/** Meter providers that already have the observable instrument reading ACTIVE. */
+const OBSERVED_PROVIDERS = new WeakSet<Api.MeterProvider>();
 
 /** One server's tracer and instruments. */
 export class Telemetry {
@@ -68,13 +83,19 @@ export class Telemetry {
     this.#webSocket = null;
   }
 
+  activeRequests(method: string, scheme: string): ActiveRequests {
+    const key = scheme === "https" ? method + " s" : method;
+    let entry = ACTIVE.get(key);
+    if (entry === undefined) {
+      entry = { attributes: { "http.request.method": method, "url.scheme": scheme }, count: 0 };
+      ACTIVE.set(key, entry);
+    }
+    return entry;
+  }
+
   /** The W3C (or registered) trace context of the request headers, as the span's parent. */
   extract(rawHeaders: readonly string[]): Api.Context {
     return this.api.propagation.extract(this.api.ROOT_CONTEXT, rawHeaders, RAW_HEADERS_GETTER);
-  }
-
-  startServerSpan(name: string, attributes: Api.Attributes, parent: Api.Context): Api.Span {
-    return this.tracer.startSpan(name, { kind: this.api.SpanKind.SERVER, attributes }, parent);
   }
 
   get http(): HttpInstruments {
@@ -103,10 +124,17 @@ export class Telemetry {
         description: "Duration of HTTP server requests.",
         advice: { explicitBucketBoundaries: DURATION_BUCKETS },
       }),
-      active: meter.createUpDownCounter("http.server.active_requests", { unit: "{request}", description: "Number of active HTTP server requests." }),
       requestSize: meter.createHistogram("http.server.request.body.size", { unit: "By", description: "Size of HTTP server request bodies." }),
       responseSize: meter.createHistogram("http.server.response.body.size", { unit: "By", description: "Size of HTTP server response bodies." }),
     };
+    if (!OBSERVED_PROVIDERS.has(provider)) {
+      OBSERVED_PROVIDERS.add(provider);
+      meter
+        .createObservableUpDownCounter("http.server.active_requests", { unit: "{request}", description: "Number of active HTTP server requests." })
+        .addCallback((result) => {
+          for (const entry of ACTIVE.values()) result.observe(entry.count, entry.attributes);
+        });
+    }
     this.#webSocket = {
       connections: meter.createUpDownCounter("uwserve.websocket.connections", { unit: "{connection}", description: "Open WebSocket connections." }),
       received: meter.createCounter("uwserve.websocket.messages.received", { unit: "{message}", description: "WebSocket messages received." }),

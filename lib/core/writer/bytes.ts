@@ -52,7 +52,8 @@ function endWithBytes(ctx: RequestContext, head: Head, body: string | Uint8Array
     const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body instanceof ArrayBuffer ? new Uint8Array(body) : body;
     if (!sendWithTryEnd(ctx, bytes, bytes.byteLength, () => ctx.finish())) return;
   } else {
-    if (body !== null) ctx.bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
+    // Only a watched request reports its size: a string's byte length is a scan of it.
+    if (body !== null && ctx.observation !== null) ctx.bodyBytes = typeof body === "string" ? Buffer.byteLength(body) : body.byteLength;
     if (close) res.end(typeof body === "string" ? coreText(body) : (body ?? ""), true);
     else res.end(typeof body === "string" ? coreText(body) : (body ?? undefined));
   }
