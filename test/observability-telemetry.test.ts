@@ -2,6 +2,7 @@
 // spans and metrics read back from in-memory exporters, field by field, on either engine.
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import http2 from "node:http2";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -152,6 +153,34 @@ describe("telemetry: the request span", () => {
     const span = otel.ended("HTTP")[0]!;
     expect(span.attributes["http.request.method"]).toBe("_OTHER");
     expect(span.attributes["http.request.method_original"]).toBe("PURGE");
+  });
+
+  it("HTTP/2 (h2c, the node engine): network.protocol.version 2, the authority as server.address", async () => {
+    const server = track(start({ telemetry: true, http2: true, engine: "node", routes: { "/h2/:x": () => new Response("over h2") } }));
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ":path": "/h2/1?v=2" });
+        let text = "";
+        stream.setEncoding("utf8").on("data", (c: string) => (text += c));
+        stream.on("end", () => resolve(text));
+        stream.on("error", reject);
+        stream.end();
+      });
+      expect(body).toBe("over h2");
+    } finally {
+      session.close();
+    }
+    await waitFor(() => otel.ended("GET /h2/:x").length === 1, 2000, "the span");
+    const span = otel.ended("GET /h2/:x")[0]!;
+    expect(span.attributes).toMatchObject({
+      "network.protocol.version": "2",
+      "server.address": "127.0.0.1",
+      "server.port": server.port,
+      "url.path": "/h2/1",
+      "url.query": "v=2",
+      "http.response.status_code": 200,
+    });
   });
 
   it("without telemetry (the default) no span is made, even with a provider registered", async () => {
