@@ -73,7 +73,7 @@ export class Server implements ServerLike {
     this.#timers = new RequestTimers(options.idleTimeout, engineName === "uws" ? CORE_IDLE_TIMEOUT_S : null);
     this.#host = this.#makeHost(engineName);
     // Before the engine listens: a missing @opentelemetry/api throws here.
-    this.#observer = new RequestObserver(options, this, engineName);
+    this.#observer = new RequestObserver(options, this, engineName, (exchange) => (options.unix !== null ? "" : this.#engine.remoteAddress(exchange).address));
     this.#host.observer = this.#observer;
     let resolveStopped!: () => void;
     this.#finished = new Promise<void>((resolve) => {

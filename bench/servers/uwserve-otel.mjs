@@ -7,10 +7,11 @@
 //   traces, metrics only that provider (the other signal stays the API's no-op), telemetry on
 //   api             no provider at all (the API's no-ops), telemetry on: uwserve's own work
 //   sdk-only        both providers, telemetry off: what the SDK's presence costs by itself
+//   unsampled       both providers, the tracer's sampler drops every span (AlwaysOffSampler)
 import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { AlwaysOffSampler, BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 
 const nowhere = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
@@ -19,9 +20,10 @@ class Unread extends MetricReader {
   async onForceFlush() {}
 }
 const variant = process.env.BENCH_OTEL ?? "both";
-if (!["both", "traces", "metrics", "api", "sdk-only"].includes(variant)) throw new Error(`BENCH_OTEL=${variant}?`);
+if (!["both", "traces", "metrics", "api", "sdk-only", "unsampled"].includes(variant)) throw new Error(`BENCH_OTEL=${variant}?`);
 if (variant !== "api") {
-  if (variant !== "metrics") trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }));
+  const sampler = variant === "unsampled" ? { sampler: new AlwaysOffSampler() } : {};
+  if (variant !== "metrics") trace.setGlobalTracerProvider(new BasicTracerProvider({ ...sampler, spanProcessors: [new BatchSpanProcessor(nowhere)] }));
   if (variant !== "traces") metrics.setGlobalMeterProvider(new MeterProvider({ readers: [new Unread()] }));
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());

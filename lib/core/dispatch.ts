@@ -150,8 +150,8 @@ export class Dispatcher {
     let result: unknown;
     try {
       if (watched) {
-        const seen = { method, path, query, route: route?.pattern ?? null, rawHeaders, host: head.host, remote: observer.wantsClientAddress ? this.#clientAddress(res) : "", protocol: host.protocolVersion(res) };
-        const observation = observer.begin(request as unknown as Request, seen);
+        const seen = { method, path, query, route: route?.pattern ?? null, rawHeaders, host: head.host, remote: "", protocol: host.protocolVersion(res) };
+        const observation = observer.begin(request as unknown as Request, seen, res);
         ctx.observation = observation;
         result = observation.run(() => this.#call(handlers, route, target, request as unknown as Request, ctx));
       } else {
@@ -188,11 +188,6 @@ export class Dispatcher {
     return route !== null
       ? new UwsResponse(METHOD_NOT_ALLOWED_BODY, { status: 405, headers: { allow: route.allow } })
       : new UwsResponse(NOT_FOUND_BODY, { status: 404 });
-  }
-
-  /** The client's address for telemetry ("" on a unix socket). */
-  #clientAddress(res: Exchange): string {
-    return this.#host.unixPath !== null ? "" : this.#host.remoteAddress(res).address;
   }
 
   /** Runs the handler without the network, as Bun's `server.fetch()`; routes apply too. */

@@ -5,6 +5,7 @@
  * that runs its handler in the trace context and reports its end once.
  */
 import type { RequestContext } from "../core/context.js";
+import type { Exchange } from "../core/exchange.js";
 import type { ServerLike } from "../types.js";
 import { AccessLog, type ResolvedAccessLog } from "./access-log.js";
 import { requestChannel, requestsObserved, type RequestChannelMessage } from "./channels.js";
@@ -23,7 +24,7 @@ export interface ObservedRequest {
   rawHeaders: readonly string[];
   /** The Host header ("" when none). */
   host: string;
-  /** The client's address ("" for a unix socket, or when only the diagnostics channel watches). */
+  /** The client's address, once looked up ("" for a unix socket, or when nothing reports it). */
   remote: string;
   /** "1.1", "1.0", "2". */
   protocol: string;
@@ -34,21 +35,23 @@ export class RequestObserver {
   readonly accessLog: AccessLog | null;
   readonly webSockets: WebSocketObserver;
   readonly #always: boolean;
-  /**
-   * Telemetry or the access log reports the client's address. Only they look it up: the uWS
-   * core's lookup costs about 1 µs per request.
-   */
-  readonly wantsClientAddress: boolean;
+  /** The client's address ("" on a unix socket): the engine's lookup. */
+  readonly #clientAddress: (exchange: Exchange) => string;
   readonly #server: ServerLike;
   readonly #engine: "uws" | "node";
   /** The engine's ("https" under TLS); set once the engine exists. */
   scheme: "http" | "https";
 
-  constructor(options: { telemetry: boolean; accessLog: ResolvedAccessLog | null }, server: ServerLike, engine: "uws" | "node") {
+  constructor(
+    options: { telemetry: boolean; accessLog: ResolvedAccessLog | null },
+    server: ServerLike,
+    engine: "uws" | "node",
+    clientAddress: (exchange: Exchange) => string,
+  ) {
     this.telemetry = options.telemetry ? new Telemetry() : null;
     this.accessLog = options.accessLog !== null ? new AccessLog(options.accessLog) : null;
     this.#always = this.telemetry !== null || this.accessLog !== null;
-    this.wantsClientAddress = this.#always;
+    this.#clientAddress = clientAddress;
     this.#server = server;
     this.#engine = engine;
     this.scheme = "http";
@@ -60,8 +63,16 @@ export class RequestObserver {
     return this.#always || requestsObserved();
   }
 
-  begin(request: Request, seen: ObservedRequest): Observation {
-    return new Observation(this, request, seen);
+  /** Starts watching a request; `exchange` only while the engine's callback runs. */
+  begin(request: Request, seen: ObservedRequest, exchange: Exchange): Observation {
+    const observation = new Observation(this, request, seen);
+    // The uWS core's address lookup costs about 1 µs: only for the access log and a span
+    // that records (not for an unsampled one, nor for the diagnostics channel).
+    if (this.accessLog !== null || observation.recording) {
+      seen.remote = this.#clientAddress(exchange);
+      observation.clientAddress(seen.remote);
+    }
+    return observation;
   }
 
   get server(): ServerLike {
@@ -98,6 +109,15 @@ export class Observation {
       ? { request, server: observer.server, engine: observer.engine, route: seen.route, status: 0, requestBodySize: 0, responseBodySize: 0, aborted: false, duration: 0 }
       : null;
     this.#span = observer.telemetry !== null ? new RequestSpan(observer.telemetry, seen, observer.scheme) : null;
+  }
+
+  /** The span records (sampled, with an SDK registered). */
+  get recording(): boolean {
+    return this.#span !== null && this.#span.span.isRecording();
+  }
+
+  clientAddress(address: string): void {
+    if (address !== "") this.#span?.span.setAttribute("client.address", address);
   }
 
   /** Runs the handler with the request's span active and the channel's stores entered. */

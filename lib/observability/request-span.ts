@@ -36,7 +36,6 @@ export class RequestSpan {
       "network.protocol.version": source.protocol,
       "server.address": host !== null ? host.address : undefined,
       "server.port": host !== null ? host.port : undefined,
-      "client.address": source.remote !== "" ? source.remote : undefined,
       "user_agent.original": header(source.rawHeaders, "user-agent"),
     };
     const parent = telemetry.extract(source.rawHeaders);
