@@ -99,7 +99,7 @@ export class Server implements ServerLike {
     this.#observer.scheme = this.#engine.scheme;
     const webSockets = this.#observer.webSockets;
     this.#engine.hub.observer = webSockets;
-    this.#engine.hub.publisher.onDelivered = (topic, size, recipients, remote) => webSockets.published(topic, size, recipients, remote);
+    this.#engine.hub.publisher.deliveries = webSockets;
     const counters = role?.counters ?? plan?.counters ?? null;
     this.#counters = counters !== null ? new Int32Array(counters) : null;
     this.#slot = role !== null ? role.index * SLOTS_PER_WORKER : -1;

@@ -6,8 +6,9 @@
 import type { ServerLike, ServerWebSocket } from "../types.js";
 import { webSocketCloseChannel, webSocketDropChannel, webSocketOpenChannel, webSocketPublishChannel } from "./channels.js";
 import type { Telemetry } from "./telemetry.js";
+import type { DeliveryObserver } from "../websocket/pubsub.js";
 
-export class WebSocketObserver {
+export class WebSocketObserver implements DeliveryObserver {
   /** Telemetry is on: count every message in and out. */
   readonly counting: boolean;
   readonly #server: ServerLike;
@@ -35,6 +36,11 @@ export class WebSocketObserver {
 
   sent(): void {
     this.#telemetry!.webSocket.sent.add(1);
+  }
+
+  /** Telemetry counts deliveries, or someone listens on the publish channel. */
+  watchingPublishes(): boolean {
+    return this.counting || webSocketPublishChannel.hasSubscribers;
   }
 
   /** A publish reached `recipients` sockets of this thread (`remote`: it came from another node). */

@@ -32,6 +32,13 @@ export interface Subscriber {
   reportDrop(data: WebSocketData, topic: string | null): void;
 }
 
+/** What the publisher reports deliveries to (observability/ws-observer.ts). */
+export interface DeliveryObserver {
+  /** Someone wants deliveries now: the remote path counts recipients only then. */
+  watchingPublishes(): boolean;
+  published(topic: string, size: number, recipients: number, remote: boolean): void;
+}
+
 /** Per-subscriber messages the core queues before it drains them in the middle of a publish. */
 const CORE_DRAIN_BATCH = 32;
 const SWEEP_MS = 100;
@@ -64,12 +71,12 @@ export class TopicPublisher {
   #congestedWaiting: boolean;
   /** Where publishes also go beyond this thread (the hub in `--workers` mode), else null. */
   readonly relay: Backplane | null;
-  /** Told of every publish delivered here (telemetry, diagnostics channel); null when nobody listens. */
-  onDelivered: ((topic: string, size: number, recipients: number, remote: boolean) => void) | null;
+  /** Told of publishes delivered here when it is watching them (telemetry, diagnostics channel). */
+  deliveries: DeliveryObserver | null;
 
   constructor(app: TopicTree, limit: number, publishToSelf: boolean, relay: Backplane | null = null) {
     this.relay = relay;
-    this.onDelivered = null;
+    this.deliveries = null;
     this.#app = app;
     this.#limit = limit;
     this.#publishToSelf = publishToSelf;
@@ -109,7 +116,7 @@ export class TopicPublisher {
       if (recipients <= 0) status = relayed > 0 ? bytes : 0;
     }
     if (relayed < 0) status = -1;
-    if (this.onDelivered !== null && recipients > 0) this.onDelivered(topic, bytes, recipients, false);
+    if (recipients > 0 && this.deliveries?.watchingPublishes() === true) this.deliveries.published(topic, bytes, recipients, false);
     // Beyond one core batch inside a callback: hand it over uncorked (see the top of the file).
     // Once anything is queued, every publish queues behind it (also from outside a callback,
     // such as an async handler's continuation) so publish order holds.
@@ -138,9 +145,9 @@ export class TopicPublisher {
       // The hub lends its bytes for this call only: the hook gets its own copy.
       dropped = this.#dropForCongested(key, topic, () => (typeof payload === "string" ? payload : isBinary ? Buffer.from(payload) : Buffer.from(payload).toString("utf8")), null);
     }
-    if (this.onDelivered !== null) {
+    if (this.deliveries?.watchingPublishes() === true) {
       const recipients = this.#app.numSubscribers(key) - dropped;
-      if (recipients > 0) this.onDelivered(topic, typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength, recipients, true);
+      if (recipients > 0) this.deliveries.published(topic, typeof payload === "string" ? Buffer.byteLength(payload) : payload.byteLength, recipients, true);
     }
     const message = typeof payload === "string" ? coreText(payload) : payload;
     if (this.#queue.length > 0) {
